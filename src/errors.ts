@@ -1,0 +1,53 @@
+/**
+ * The one error catalogue. Every error a client can see is an AppError with a stable `code`
+ * (a contract with the web and iOS clients: add codes, never rename them). Anything else that
+ * escapes a resolver is masked as INTERNAL by the GraphQL error formatter.
+ */
+export const ErrorCodes = {
+  UNAUTHENTICATED: 'UNAUTHENTICATED',
+  BAD_USER_INPUT: 'BAD_USER_INPUT',
+  FORBIDDEN: 'FORBIDDEN',
+  NOT_FOUND: 'NOT_FOUND',
+  RATE_LIMITED: 'RATE_LIMITED',
+  CONFLICT: 'CONFLICT',
+  INTERNAL: 'INTERNAL',
+  /** The request is not valid GraphQL (syntax). */
+  GRAPHQL_PARSE_FAILED: 'GRAPHQL_PARSE_FAILED',
+  /** The request does not validate against the schema or our limits (depth, aliases, …). */
+  GRAPHQL_VALIDATION_FAILED: 'GRAPHQL_VALIDATION_FAILED',
+  /** Google could not be reached or answered 5xx/timeout: retry later, nothing was deleted. */
+  GOOGLE_UNAVAILABLE: 'GOOGLE_UNAVAILABLE',
+  /** The token vault (AWS Secrets Manager) could not be reached: retry later, nothing was deleted. */
+  VAULT_UNAVAILABLE: 'VAULT_UNAVAILABLE',
+  /** The user must connect Gmail again (grant revoked or expired at Google). */
+  RECONNECT_REQUIRED: 'RECONNECT_REQUIRED',
+  /** Google did not grant a scope we need (granular consent). */
+  SCOPE_MISSING: 'SCOPE_MISSING',
+  /** Gmail is not connected for this user. */
+  GMAIL_NOT_CONNECTED: 'GMAIL_NOT_CONNECTED'
+} as const
+
+export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
+
+export class AppError extends Error {
+  readonly code: ErrorCode
+  /** Extra, non-secret fields copied into `extensions` (e.g. `retryAfterSeconds`). */
+  readonly details: Record<string, unknown>
+
+  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
+    super(message, options)
+    this.name = 'AppError'
+    this.code = code
+    this.details = details
+  }
+}
+
+export const unauthenticated = (message = 'Authentication required', details?: Record<string, unknown>) =>
+  new AppError(ErrorCodes.UNAUTHENTICATED, message, details)
+export const badUserInput = (message: string, details?: Record<string, unknown>) =>
+  new AppError(ErrorCodes.BAD_USER_INPUT, message, details)
+export const forbidden = (message = 'Not allowed') => new AppError(ErrorCodes.FORBIDDEN, message)
+export const notFound = (message = 'Not found') => new AppError(ErrorCodes.NOT_FOUND, message)
+export const conflict = (message: string) => new AppError(ErrorCodes.CONFLICT, message)
+export const rateLimited = (retryAfterSeconds: number) =>
+  new AppError(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later', { retryAfterSeconds })
