@@ -1,0 +1,81 @@
+import fastifyCookie from '@fastify/cookie'
+import fastifyCors from '@fastify/cors'
+import type { FastifyInstance, FastifyServerOptions } from 'fastify'
+import fp from 'fastify-plugin'
+import { systemClock } from './clock.ts'
+import type { Clock } from './clock.ts'
+import type { Config } from './config.ts'
+import prisma from './db/prisma.ts'
+import type { Database } from './db/prisma.ts'
+import graphql from './graphql/index.ts'
+import securityEvents from './security-events/security-events.ts'
+import accessTokens from './sessions/access-tokens.ts'
+import sessions from './sessions/sessions-service.ts'
+import loginThrottle from './users/login-throttle.ts'
+import passwords from './users/password-hasher.ts'
+import users from './users/users-service.ts'
+
+export interface AppOptions {
+  config: Config
+  clock?: Clock
+  /** An already opened database (tests); by default DATABASE_URL decides. */
+  database?: Database
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    config: Config
+    clock: Clock
+  }
+}
+
+/**
+ * Fastify's own options, shared by the server and the tests. Logs never carry credentials: the headers that
+ * hold them are redacted, and nothing else in this code logs a token.
+ */
+export function serverOptions (config: Config, logger: FastifyServerOptions['logger'] = { level: config.LOG_LEVEL }): FastifyServerOptions {
+  return {
+    logger: logger === false
+      ? false
+      : {
+          ...(typeof logger === 'object' ? logger : { level: config.LOG_LEVEL }),
+          redact: {
+            paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
+            censor: '[redacted]'
+          }
+        },
+    trustProxy: config.TRUST_PROXY,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Bound the time a slow client can hold a connection (slowloris) and the size of URLs.
+    requestTimeout: 30_000,
+    routerOptions: { maxParamLength: 200 }
+  } as FastifyServerOptions
+}
+
+/** The whole application as a plugin: it never listens (src/server.ts does; tests use inject). */
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  fastify.decorate('config', opts.config)
+  fastify.decorate('clock', opts.clock ?? systemClock)
+
+  await fastify.register(fastifyCors, {
+    // Exact origins only: with credentials, a reflected or wildcard origin would hand the cookie to any site.
+    origin: opts.config.PUBLIC_ORIGINS,
+    credentials: true,
+    methods: ['GET', 'POST'],
+    allowedHeaders: ['content-type', 'authorization', 'x-mercurius-operation-name', 'mercurius-require-preflight'],
+    maxAge: 600
+  })
+  await fastify.register(fastifyCookie)
+  await fastify.register(prisma, { database: opts.database })
+  await fastify.register(securityEvents)
+  await fastify.register(passwords)
+  await fastify.register(accessTokens)
+  await fastify.register(loginThrottle)
+  await fastify.register(sessions)
+  await fastify.register(users)
+
+  fastify.get('/health', async () => ({ status: 'ok' }))
+  await fastify.register(graphql)
+}
+
+export default fp(app, { name: 'config' })

@@ -1,0 +1,136 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import path from 'node:path'
+import { z } from 'zod'
+
+/**
+ * The one place that reads the environment. Everything else reads the Config object.
+ * Validation fails fast at boot with a message naming each bad variable.
+ */
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+const seconds = (dflt: number, min = 1) => z.coerce.number().int().min(min).default(dflt)
+const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+
+const envSchema = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: z.coerce.number().int().min(0).max(65535).default(4000),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Where the embedded defaults live: the PGlite database, generated keys, the local token vault. */
+  DATA_DIR: z.string().min(1).default('./data'),
+  /**
+   * postgres:// or postgresql:// for PostgreSQL; unset for the embedded PGlite in DATA_DIR;
+   * `memory://` for a throwaway in-memory PGlite (tests).
+   */
+  DATABASE_URL: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/|memory:\/\/$)/, 'must be a postgresql:// URL or memory://')
+    .optional(),
+  DB_MIGRATE_ON_START: bool.default(true),
+  DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  /**
+   * Access-token signing key: ≥ 32 bytes (256 bits), given as base64, base64url or hex.
+   * When unset, one is generated into DATA_DIR/jwt-secret on first start (never a hard-coded default).
+   */
+  JWT_SECRET: z.string().optional(),
+  /** Earlier keys still accepted for verification while tokens signed with them live out (key rotation). */
+  JWT_PREVIOUS_SECRETS: list.default([]),
+  JWT_ISSUER: z.string().min(1).default('inboxgate'),
+  JWT_AUDIENCE: z.string().min(1).default('inboxgate-api'),
+  ACCESS_TOKEN_TTL_SECONDS: seconds(900, 60),
+  /** Absolute lifetime of a session (refresh-token family), whatever its use. */
+  REFRESH_TOKEN_TTL_SECONDS: seconds(30 * 24 * 3600, 60),
+  /** A session unused for this long ends. */
+  REFRESH_TOKEN_IDLE_SECONDS: seconds(7 * 24 * 3600, 60),
+  /** How long a just-rotated refresh token still converges on its successor (several tabs, a retrying phone). */
+  REFRESH_REUSE_GRACE_SECONDS: seconds(10, 0),
+  JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
+  /** Exact origins allowed by CORS (with credentials) and for cookie-authenticated mutations. */
+  PUBLIC_ORIGINS: list.default(['http://127.0.0.1:4000', 'http://localhost:4000']),
+  /** `__Host-` cookies need Secure and Path=/: browsers accept Secure cookies on http://localhost too. */
+  REFRESH_COOKIE_NAME: z.string().regex(/^(__Host-|__Secure-)[A-Za-z0-9_-]+$/, 'must start with __Host- or __Secure-')
+    .default('__Host-inboxgate_rt'),
+  REFRESH_COOKIE_SAMESITE: z.enum(['strict', 'lax']).default('strict'),
+  /** Turns GraphiQL and introspection off and keeps error messages terse. */
+  PRODUCTION: bool.default(false),
+  /** Trust X-Forwarded-For from a proxy in front (needed for per-IP rate limits behind a load balancer). */
+  TRUST_PROXY: bool.default(false),
+  PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
+  LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
+  LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
+  LOGIN_WINDOW_SECONDS: seconds(15 * 60),
+  SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
+  SIGNUP_WINDOW_SECONDS: seconds(3600),
+  GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(8),
+  GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(100).default(10),
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024)
+})
+
+export type Env = z.infer<typeof envSchema>
+
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS'> {
+  /** The current signing key and the keys still accepted, by key id. */
+  jwtKeys: { current: { kid: string, key: Buffer }, accepted: Map<string, Buffer> }
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+export function parseEnv (env: Record<string, string | undefined>): Env {
+  // Empty strings count as unset: `FOO=` in a .env file should not override a default with ''.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
+  const result = envSchema.safeParse(cleaned)
+  if (!result.success) {
+    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`)
+    throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
+  }
+  return result.data
+}
+
+export function decodeKey (name: string, value: string): Buffer {
+  const v = value.trim()
+  const key = /^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0 ? Buffer.from(v, 'hex') : Buffer.from(v, 'base64url')
+  // HS256 needs a key at least as long as its output (RFC 7518 §3.2); 256 bits from a CSPRNG.
+  if (key.length < 32) throw new ConfigError(`Invalid configuration:\n  ${name}: must encode at least 32 bytes (256 bits) as hex or base64`)
+  return key
+}
+
+/** A key id that names the key without revealing it (a prefix of its SHA-256). */
+function kidOf (key: Buffer): string {
+  return createHash('sha256').update(key).digest('hex').slice(0, 16)
+}
+
+async function loadOrCreateSecret (dataDir: string, file: string): Promise<string> {
+  const p = path.join(dataDir, file)
+  try {
+    return (await readFile(p, 'utf8')).trim()
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+  }
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const secret = randomBytes(32).toString('base64url')
+  // 'wx' fails if another process created it meanwhile: then read theirs.
+  try {
+    await writeFile(p, secret + '\n', { mode: 0o600, flag: 'wx' })
+    return secret
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    return (await readFile(p, 'utf8')).trim()
+  }
+}
+
+export async function loadConfig (env: Record<string, string | undefined> = process.env): Promise<Config> {
+  const parsed = parseEnv(env)
+  const { JWT_SECRET, JWT_PREVIOUS_SECRETS, ...rest } = parsed
+  const currentKey = decodeKey('JWT_SECRET', JWT_SECRET ?? await loadOrCreateSecret(parsed.DATA_DIR, 'jwt-secret'))
+  const current = { kid: kidOf(currentKey), key: currentKey }
+  const accepted = new Map<string, Buffer>([[current.kid, currentKey]])
+  JWT_PREVIOUS_SECRETS.forEach((s, i) => {
+    const k = decodeKey(`JWT_PREVIOUS_SECRETS[${i}]`, s)
+    accepted.set(kidOf(k), k)
+  })
+  return { ...rest, jwtKeys: { current, accepted } }
+}

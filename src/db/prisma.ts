@@ -1,0 +1,92 @@
+import path from 'node:path'
+import { mkdir } from 'node:fs/promises'
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaPg } from '@prisma/adapter-pg'
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import fp from 'fastify-plugin'
+import pg from 'pg'
+import { PrismaClient } from '../generated/prisma/client.ts'
+import { applyMigrations } from './migrations.ts'
+import { PGliteAdapterFactory } from './pglite-adapter.ts'
+
+export type DatabaseKind = 'postgresql' | 'pglite'
+
+export interface Database {
+  kind: DatabaseKind
+  adapter: SqlMigrationAwareDriverAdapterFactory
+  /**
+   * The factory migrations run through. On PostgreSQL it owns a one-connection pool that migrating ends:
+   * the schema engine takes a session advisory lock and relies on its connection closing to release it,
+   * so it must not run on a connection the app's pool keeps.
+   */
+  migrationAdapter (): SqlMigrationAwareDriverAdapterFactory
+  close (): Promise<void>
+}
+
+/**
+ * PostgreSQL when DATABASE_URL is a postgres URL (a `?schema=` parameter selects a schema, created if
+ * missing: tests use one per app); otherwise PGlite — in DATA_DIR/pglite, or in memory for `memory://`.
+ */
+export async function openDatabase (databaseUrl: string | undefined, dataDir: string, poolMax = 10): Promise<Database> {
+  if (databaseUrl?.startsWith('postgres') === true) {
+    const url = new URL(databaseUrl)
+    const schema = url.searchParams.get('schema') ?? undefined
+    url.searchParams.delete('schema')
+    if (schema != null) {
+      if (!/^[a-z_][a-z0-9_]*$/.test(schema)) throw new Error('DATABASE_URL: schema must be a plain lower-case identifier')
+      const client = new pg.Client({ connectionString: url.toString() })
+      await client.connect()
+      try { await client.query(`CREATE SCHEMA IF NOT EXISTS "${schema}"`) } finally { await client.end() }
+    }
+    const poolConfig = { connectionString: url.toString(), ...(schema != null ? { options: `-c search_path="${schema}"` } : {}) }
+    const pgOptions = schema != null ? { schema } : undefined
+    const pool = new pg.Pool({ ...poolConfig, max: poolMax })
+    return {
+      kind: 'postgresql',
+      adapter: new PrismaPg(pool, pgOptions) as unknown as SqlMigrationAwareDriverAdapterFactory,
+      migrationAdapter: () => new PrismaPg({ ...poolConfig, max: 1 }, pgOptions) as unknown as SqlMigrationAwareDriverAdapterFactory,
+      close: async () => { await pool.end() }
+    }
+  }
+  let dir: string | undefined
+  if (databaseUrl !== 'memory://') {
+    dir = path.resolve(dataDir, 'pglite')
+    await mkdir(dir, { recursive: true, mode: 0o700 })
+  }
+  // One PGlite instance per data dir and process: migrations and queries share it.
+  const db = await PGlite.create(dir)
+  return pgliteDatabase(db)
+}
+
+export function pgliteDatabase (db: PGlite): Database {
+  const adapter = new PGliteAdapterFactory(db)
+  return { kind: 'pglite', adapter, migrationAdapter: () => adapter, close: async () => { await db.close() } }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    prisma: PrismaClient
+    database: { kind: DatabaseKind }
+  }
+}
+
+export default fp(async (app, opts: { database?: Database }) => {
+  const { DATABASE_URL, DATA_DIR, DB_MIGRATE_ON_START, DB_POOL_MAX } = app.config
+  // A database opened by the caller (tests hand in a PGlite cloned from a migrated template) is closed here too.
+  const database = opts.database ?? await openDatabase(DATABASE_URL, DATA_DIR, DB_POOL_MAX)
+  try {
+    if (DB_MIGRATE_ON_START) {
+      await applyMigrations(database.migrationAdapter(), { logger: { info: (m: string) => app.log.info(m) } })
+    }
+  } catch (err) {
+    await database.close()
+    throw err
+  }
+  const prisma = new PrismaClient({ adapter: database.adapter })
+  app.decorate('prisma', prisma)
+  app.decorate('database', { kind: database.kind })
+  app.addHook('onClose', async () => {
+    await prisma.$disconnect()
+    await database.close()
+  })
+}, { name: 'prisma', dependencies: ['config'] })

@@ -1,0 +1,56 @@
+import { GraphQLError } from 'graphql'
+import type { ExecutionResult, GraphQLFormattedError } from 'graphql'
+import type { MercuriusContext } from 'mercurius'
+import { AppError, ErrorCodes } from '../errors.ts'
+
+type FormattedError = GraphQLFormattedError & { extensions: { code: string } }
+
+/**
+ * The one error formatter: every error gets `extensions.code`; our AppErrors keep their message; errors from
+ * Fastify/Mercurius before execution (bad JSON, CSRF, body too large) keep their 4xx meaning; anything else
+ * is masked as INTERNAL and logged server-side only (its message may quote a token, SQL or a stack).
+ */
+export function formatError (error: GraphQLError, log: { error: (obj: object, msg: string) => void }): FormattedError[] {
+  const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: unknown[] }) | undefined
+  const base = { locations: error.locations, path: error.path }
+
+  if (original instanceof AppError) {
+    return [{ ...base, message: original.message, extensions: { ...original.details, code: original.code } }]
+  }
+  // Mercurius wraps schema-validation failures in one MER_ERR_GQL_VALIDATION error carrying the list.
+  if (original != null && Array.isArray(original.errors)) {
+    return original.errors.flatMap((e) => formatError(e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message ?? e)), log))
+  }
+  if (original == null || original instanceof GraphQLError) {
+    // Errors graphql-js raised itself: syntax, validation, variable coercion. Their messages describe the query, not secrets.
+    // graphql-armor words its limit errors as "Syntax Error: …" although the query parsed: they are validation.
+    const armor = /^Syntax Error: (Aliases limit .*)$/.exec(error.message)
+    if (armor != null) return [{ ...base, message: armor[1]!, extensions: { code: ErrorCodes.GRAPHQL_VALIDATION_FAILED } }]
+    const code = error.message.startsWith('Syntax Error')
+      ? ErrorCodes.GRAPHQL_PARSE_FAILED
+      : error.message.startsWith('Variable "$')
+        ? ErrorCodes.BAD_USER_INPUT
+        : ErrorCodes.GRAPHQL_VALIDATION_FAILED
+    return [{ ...base, message: error.message, extensions: { code } }]
+  }
+  if (original.code === 'MER_ERR_GQL_CSRF_PREVENTION') {
+    return [{ ...base, message: original.message, extensions: { code: ErrorCodes.FORBIDDEN, reason: 'CSRF' } }]
+  }
+  if (typeof original.statusCode === 'number' && original.statusCode >= 400 && original.statusCode < 500 &&
+      typeof original.code === 'string' && /^(FST_|MER_)/.test(original.code)) {
+    return [{ ...base, message: original.message, extensions: { code: ErrorCodes.BAD_USER_INPUT, reason: original.code } }]
+  }
+  log.error({ err: original, path: error.path }, 'unexpected error in GraphQL request')
+  return [{ ...base, message: 'Internal server error', extensions: { code: ErrorCodes.INTERNAL } }]
+}
+
+export function errorFormatter (execution: ExecutionResult & { statusCode?: number }, ctx: MercuriusContext) {
+  const log = ctx.reply?.log ?? ctx.app.log
+  const errors = (execution.errors ?? []).flatMap((e) => formatError(e, log))
+  let statusCode = execution.data != null ? 200 : (execution.statusCode ?? 200)
+  if (execution.data == null && execution.statusCode === undefined && execution.errors?.length === 1) {
+    const sc = (execution.errors[0]?.originalError as { statusCode?: unknown } | undefined)?.statusCode
+    statusCode = typeof sc === 'number' && !(execution.errors[0]?.originalError instanceof AppError) ? sc : 200
+  }
+  return { statusCode, response: { data: execution.data ?? null, errors } }
+}

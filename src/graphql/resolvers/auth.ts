@@ -1,0 +1,90 @@
+import { badUserInput, notFound, unauthenticated } from '../../errors.ts'
+import type { Resolvers } from '../../generated/graphql.ts'
+import { clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../../sessions/refresh-cookie.ts'
+import type { IssuedTokens } from '../../sessions/sessions-service.ts'
+import type { GraphQLContext } from '../context.ts'
+
+/** WEB clients get the refresh token as an HttpOnly cookie only; NATIVE clients in the body only. */
+function deliver (ctx: GraphQLContext, issued: IssuedTokens): IssuedTokens {
+  if (issued.clientKind === 'WEB') {
+    setRefreshCookie(ctx.reply, ctx.app.config, issued.refreshToken, issued.session.expiresAt)
+  }
+  return issued
+}
+
+export const authResolvers: Resolvers = {
+  Query: {
+    me: async (_root, _args, ctx) => {
+      const { sub } = await ctx.viewer()
+      return await ctx.app.users.requireActive(sub)
+    },
+    sessions: async (_root, { first }, ctx) => {
+      const { sub } = await ctx.viewer()
+      return await ctx.app.sessions.listActive(sub, first)
+    }
+  },
+
+  Mutation: {
+    signUp: async (_root, { input }, ctx) => {
+      const { client, ...fields } = input
+      return deliver(ctx, await ctx.app.users.signUp(fields, client ?? 'WEB', ctx.meta))
+    },
+    login: async (_root, { input }, ctx) => {
+      const { client, ...fields } = input
+      return deliver(ctx, await ctx.app.users.login(fields, client ?? 'WEB', ctx.meta))
+    },
+    refresh: async (_root, { refreshToken, client }, ctx) => {
+      const kind = client ?? 'WEB'
+      if (kind === 'WEB' && refreshToken != null) {
+        throw badUserInput('WEB clients send the refresh token in the cookie, not in the body', { field: 'refreshToken' })
+      }
+      const token = kind === 'WEB' ? readRefreshCookie(ctx.request, ctx.app.config) : refreshToken
+      if (token == null || token === '') throw unauthenticated('No refresh token', { reason: 'REFRESH_TOKEN_MISSING' })
+      // A failed refresh never touches the cookie: a concurrent request may just have set its successor.
+      return deliver(ctx, await ctx.app.sessions.refresh(token, kind, ctx.meta))
+    },
+    logout: async (_root, { everywhere }, ctx) => {
+      const { sub, sid } = await ctx.viewer()
+      if (everywhere === true) {
+        const count = await ctx.app.sessions.revokeAll(sub, 'LOGOUT_EVERYWHERE')
+        await ctx.app.securityEvents.record('LOGOUT_EVERYWHERE', { userId: sub, sessionId: sid, ...ctx.meta, detail: { sessionsRevoked: count } })
+      } else {
+        await ctx.app.sessions.revoke(sid, 'LOGOUT', sub)
+        await ctx.app.securityEvents.record('LOGOUT', { userId: sub, sessionId: sid, ...ctx.meta })
+      }
+      clearRefreshCookie(ctx.reply, ctx.app.config)
+      return true
+    },
+    revokeSession: async (_root, { id }, ctx) => {
+      const { sub } = await ctx.viewer()
+      // Scoped by user id: another user's session id is indistinguishable from an unknown one.
+      if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revoke(id, 'REVOKED_BY_USER', sub))) {
+        throw notFound('No such active session')
+      }
+      await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
+      return true
+    },
+    changePassword: async (_root, { input, client }, ctx) => {
+      const { sub } = await ctx.viewer()
+      return deliver(ctx, await ctx.app.users.changePassword(sub, input, client, ctx.meta))
+    }
+  },
+
+  AuthPayload: {
+    accessTokenExpiresAt: (p) => p.accessTokenExpiresAt.toISOString(),
+    refreshToken: (p) => (p.clientKind === 'NATIVE' ? p.refreshToken : null),
+    sessionId: (p) => p.session.id
+  },
+
+  User: {
+    hasPassword: (u) => u.passwordHash != null,
+    createdAt: (u) => u.createdAt.toISOString()
+  },
+
+  Session: {
+    createdAt: (s) => s.createdAt.toISOString(),
+    lastUsedAt: (s) => s.lastUsedAt.toISOString(),
+    expiresAt: (s) => s.expiresAt.toISOString(),
+    current: async (s, _args, ctx) => (await ctx.viewer()).sid === s.id
+  }
+}

@@ -1,0 +1,95 @@
+import fastifyJwt from '@fastify/jwt'
+import type { FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { unauthenticated } from '../errors.ts'
+
+/** The claims of an access token (RFC 9068-style, `typ: at+jwt`). */
+export interface AccessClaims {
+  sub: string
+  sid: string
+  email: string
+  name: string | null
+  iat: number
+  exp: number
+  iss: string
+  aud: string
+}
+
+export interface SignedAccessToken {
+  token: string
+  expiresAt: Date
+}
+
+const ACCESS_TOKEN_TYPE = 'at+jwt'
+
+export class AccessTokens {
+  readonly #sign: (payload: object, options: object) => string
+  readonly #ttlSeconds: number
+
+  constructor (sign: (payload: object, options: object) => string, ttlSeconds: number) {
+    this.#sign = sign
+    this.#ttlSeconds = ttlSeconds
+  }
+
+  sign (user: { id: string, email: string, name: string | null }, sessionId: string, now = new Date()): SignedAccessToken {
+    const iat = Math.floor(now.getTime() / 1000)
+    const token = this.#sign({ email: user.email, name: user.name, sid: sessionId, iat }, { sub: user.id })
+    return { token, expiresAt: new Date((iat + this.#ttlSeconds) * 1000) }
+  }
+
+  /** Verifies `Authorization: Bearer …`; any failure is UNAUTHENTICATED, with a hint when it merely expired. */
+  async verify (request: FastifyRequest): Promise<AccessClaims> {
+    const header = request.headers.authorization
+    if (header == null || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw unauthenticated()
+    try {
+      return await request.jwtVerify<AccessClaims>()
+    } catch (err) {
+      const code = (err as { code?: string }).code
+      const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED'
+      throw unauthenticated(expired ? 'Access token expired' : 'Invalid access token', { reason: expired ? 'ACCESS_TOKEN_EXPIRED' : 'ACCESS_TOKEN_INVALID' })
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    accessTokens: AccessTokens
+  }
+}
+
+export default fp(async (app) => {
+  const { jwtKeys, JWT_ISSUER, JWT_AUDIENCE, ACCESS_TOKEN_TTL_SECONDS, JWT_CLOCK_SKEW_SECONDS } = app.config
+  await app.register(fastifyJwt, {
+    secret: {
+      private: jwtKeys.current.key,
+      // Verification keys come only from configuration, chosen by `kid` from our own allowlist; a `jku`,
+      // `x5u` or embedded `jwk` in the token header is never followed (JWT BCP §3.10; fast-jwt ignores them).
+      public: async (_request: unknown, token: { header?: { kid?: unknown } }) => {
+        const kid = token.header?.kid
+        const key = typeof kid === 'string' ? jwtKeys.accepted.get(kid) : undefined
+        if (key == null) throw unauthenticated('Invalid access token', { reason: 'ACCESS_TOKEN_INVALID' })
+        return key
+      }
+    },
+    decode: { complete: true },
+    sign: {
+      algorithm: 'HS256',
+      kid: jwtKeys.current.kid,
+      iss: JWT_ISSUER,
+      aud: JWT_AUDIENCE,
+      expiresIn: ACCESS_TOKEN_TTL_SECONDS, // seconds (a number) for @fastify/jwt
+      typ: ACCESS_TOKEN_TYPE
+    },
+    verify: {
+      // One algorithm: `none` and RS/HS confusion are refused before any key is used.
+      algorithms: ['HS256'],
+      allowedIss: JWT_ISSUER,
+      allowedAud: JWT_AUDIENCE,
+      // Explicit typing: a refresh token, an ID token or any other JWT signed with the key is not an access token.
+      checkTyp: ACCESS_TOKEN_TYPE,
+      requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud'],
+      clockTolerance: JWT_CLOCK_SKEW_SECONDS * 1000
+    }
+  } as unknown as Parameters<typeof fastifyJwt>[1])
+  app.decorate('accessTokens', new AccessTokens((payload, options) => app.jwt.sign(payload, options), ACCESS_TOKEN_TTL_SECONDS))
+}, { name: 'access-tokens', dependencies: ['config'] })

@@ -1,0 +1,213 @@
+import fp from 'fastify-plugin'
+import type { Clock } from '../clock.ts'
+import type { Config } from '../config.ts'
+import { unauthenticated } from '../errors.ts'
+import type { ClientKind, PrismaClient, Session, User } from '../generated/prisma/client.ts'
+import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AccessTokens } from './access-tokens.ts'
+import {
+  hashRefreshToken, looksLikeRefreshToken, newRefreshToken, openSuccessor, sameHash, sealSuccessor
+} from './refresh-tokens.ts'
+
+/** Who is asking: recorded on sessions and security events. */
+export interface RequestMeta {
+  ip?: string | null
+  userAgent?: string | null
+}
+
+/** What a login, sign-up or refresh hands back. The GraphQL layer decides where the refresh token travels. */
+export interface IssuedTokens {
+  accessToken: string
+  accessTokenExpiresAt: Date
+  refreshToken: string
+  clientKind: ClientKind
+  user: User
+  session: Session
+}
+
+export type RevokeReason =
+  | 'LOGOUT' | 'LOGOUT_EVERYWHERE' | 'REVOKED_BY_USER' | 'REFRESH_TOKEN_REUSE' | 'EXPIRED'
+  | 'PASSWORD_CHANGED' | 'USER_DISABLED'
+
+type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_IDLE_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
+
+const invalidRefreshToken = () => unauthenticated('Invalid refresh token', { reason: 'REFRESH_TOKEN_INVALID' })
+
+export class SessionsService {
+  readonly #prisma: PrismaClient
+  readonly #accessTokens: AccessTokens
+  readonly #events: SecurityEvents
+  readonly #clock: Clock
+  readonly #config: SessionsConfig
+
+  constructor (deps: { prisma: PrismaClient, accessTokens: AccessTokens, securityEvents: SecurityEvents, clock: Clock, config: SessionsConfig }) {
+    this.#prisma = deps.prisma
+    this.#accessTokens = deps.accessTokens
+    this.#events = deps.securityEvents
+    this.#clock = deps.clock
+    this.#config = deps.config
+  }
+
+  /** Starts a new session (a new refresh-token family): every login gets fresh tokens (ASVS 7.2.4). */
+  async start (user: User, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+    const now = this.#clock.now()
+    const refreshToken = newRefreshToken()
+    const session = await this.#prisma.session.create({
+      data: {
+        userId: user.id,
+        clientKind,
+        currentTokenHash: hashRefreshToken(refreshToken),
+        userAgent: meta.userAgent?.slice(0, 512) ?? null,
+        ip: meta.ip ?? null,
+        createdAt: now,
+        lastUsedAt: now,
+        expiresAt: new Date(now.getTime() + this.#config.REFRESH_TOKEN_TTL_SECONDS * 1000)
+      }
+    })
+    return this.#issue(user, session, refreshToken, now)
+  }
+
+  /**
+   * Rotates a refresh token. The token presented must be the session's current one, or its previous one
+   * within the grace window (then the caller gets the same successor as the request that rotated it).
+   * Any older token of the family is reuse: the whole family is revoked and the event recorded.
+   */
+  async refresh (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+    if (!looksLikeRefreshToken(token)) throw invalidRefreshToken()
+    const hash = hashRefreshToken(token)
+    const now = this.#clock.now()
+
+    // Two passes at most: a lost compare-and-swap means another request rotated this token just now,
+    // and the second pass finds it as the previous token, inside the grace window.
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const session = await this.#prisma.session.findFirst({
+        where: { OR: [{ currentTokenHash: hash }, { previousTokenHash: hash }] },
+        include: { user: true }
+      })
+      if (session == null) return await this.#rejectUnknown(hash, meta)
+
+      const { user, ...row } = session
+      if (row.revokedAt != null) throw unauthenticated('Session has ended', { reason: 'SESSION_REVOKED' })
+      // A WEB token lives in an HttpOnly cookie and a NATIVE one in an app's keychain: one showing up
+      // through the other channel was taken out of its place.
+      if (row.clientKind !== clientKind) throw invalidRefreshToken()
+      if (user.disabledAt != null) {
+        await this.revoke(row.id, 'USER_DISABLED')
+        throw unauthenticated('Session has ended', { reason: 'SESSION_REVOKED' })
+      }
+      if (this.#isExpired(row, now)) {
+        await this.revoke(row.id, 'EXPIRED')
+        await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
+        throw unauthenticated('Session has expired', { reason: 'SESSION_EXPIRED' })
+      }
+
+      if (sameHash(hash, row.currentTokenHash)) {
+        const successor = newRefreshToken()
+        const [rotated] = await this.#prisma.$transaction([
+          this.#prisma.session.updateMany({
+            where: { id: row.id, currentTokenHash: hash, revokedAt: null },
+            data: {
+              currentTokenHash: hashRefreshToken(successor),
+              previousTokenHash: hash,
+              successorSealed: sealSuccessor(successor, token, row.id),
+              rotatedAt: now,
+              lastUsedAt: now,
+              generation: { increment: 1 }
+            }
+          }),
+          // The token that drops out of the grace slot is remembered, so that its reuse is still caught.
+          this.#prisma.retiredRefreshToken.createMany({
+            data: row.previousTokenHash != null ? [{ tokenHash: row.previousTokenHash, sessionId: row.id, retiredAt: now }] : [],
+            skipDuplicates: true
+          })
+        ])
+        if (rotated.count === 1) {
+          const fresh = { ...row, currentTokenHash: hashRefreshToken(successor), previousTokenHash: hash, rotatedAt: now, lastUsedAt: now, generation: row.generation + 1 }
+          return this.#issue(user, fresh, successor, now)
+        }
+        continue
+      }
+
+      // The presented token is the previous one.
+      const withinGrace = row.rotatedAt != null &&
+        now.getTime() - row.rotatedAt.getTime() <= this.#config.REFRESH_REUSE_GRACE_SECONDS * 1000
+      const successor = withinGrace && row.successorSealed != null ? openSuccessor(row.successorSealed, token, row.id) : null
+      if (successor != null) return this.#issue(user, row, successor, now)
+      return await this.#rejectReuse(row.id, row.userId, meta)
+    }
+    throw invalidRefreshToken()
+  }
+
+  async #rejectUnknown (hash: string, meta: RequestMeta): Promise<never> {
+    const retired = await this.#prisma.retiredRefreshToken.findUnique({ where: { tokenHash: hash }, include: { session: true } })
+    if (retired != null) await this.#rejectReuse(retired.sessionId, retired.session.userId, meta)
+    throw invalidRefreshToken()
+  }
+
+  /** Reuse of a rotated token means it was copied: whoever holds the family now may be an attacker. */
+  async #rejectReuse (sessionId: string, userId: string, meta: RequestMeta): Promise<never> {
+    const revoked = await this.revoke(sessionId, 'REFRESH_TOKEN_REUSE')
+    await this.#events.record('REFRESH_TOKEN_REUSE_DETECTED', {
+      userId, sessionId, ...meta, detail: { familyRevoked: revoked }
+    })
+    throw unauthenticated('Refresh token was already used; the session has been ended', { reason: 'REFRESH_TOKEN_REUSED' })
+  }
+
+  #isExpired (session: Session, now: Date): boolean {
+    return session.expiresAt.getTime() <= now.getTime() ||
+      session.lastUsedAt.getTime() + this.#config.REFRESH_TOKEN_IDLE_SECONDS * 1000 <= now.getTime()
+  }
+
+  #issue (user: User, session: Session, refreshToken: string, now: Date): IssuedTokens {
+    const access = this.#accessTokens.sign(user, session.id, now)
+    return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, clientKind: session.clientKind, user, session }
+  }
+
+  /** Ends one session. Returns false when it had already ended. Access tokens live out their (short) lifetime. */
+  async revoke (sessionId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
+    const { count } = await this.#prisma.session.updateMany({
+      where: { id: sessionId, revokedAt: null, ...(userId != null ? { userId } : {}) },
+      data: { revokedAt: this.#clock.now(), revokedReason: reason, successorSealed: null }
+    })
+    return count === 1
+  }
+
+  /** Ends every session of a user (log out everywhere, password change, account disabled). */
+  async revokeAll (userId: string, reason: RevokeReason): Promise<number> {
+    const { count } = await this.#prisma.session.updateMany({
+      where: { userId, revokedAt: null },
+      data: { revokedAt: this.#clock.now(), revokedReason: reason, successorSealed: null }
+    })
+    return count
+  }
+
+  async listActive (userId: string, first: number): Promise<Session[]> {
+    const now = this.#clock.now()
+    return await this.#prisma.session.findMany({
+      where: {
+        userId,
+        revokedAt: null,
+        expiresAt: { gt: now },
+        lastUsedAt: { gt: new Date(now.getTime() - this.#config.REFRESH_TOKEN_IDLE_SECONDS * 1000) }
+      },
+      orderBy: { lastUsedAt: 'desc' },
+      take: Math.min(Math.max(first, 1), 100)
+    })
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    sessions: SessionsService
+  }
+}
+
+export default fp(async (app) => {
+  app.decorate('sessions', new SessionsService({
+    prisma: app.prisma,
+    accessTokens: app.accessTokens,
+    securityEvents: app.securityEvents,
+    clock: app.clock,
+    config: app.config
+  }))
+}, { name: 'sessions', dependencies: ['prisma', 'access-tokens', 'security-events'] })

@@ -1,0 +1,146 @@
+import fp from 'fastify-plugin'
+import { z } from 'zod'
+import type { Clock } from '../clock.ts'
+import { badUserInput, conflict, forbidden, unauthenticated } from '../errors.ts'
+import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
+import { Prisma } from '../generated/prisma/client.ts'
+import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
+import type { LoginThrottle } from './login-throttle.ts'
+import type { PasswordHasher } from './password-hasher.ts'
+import { assertAcceptablePassword, PASSWORD_MAX_LENGTH } from './password-policy.ts'
+
+const emailSchema = z.email().max(254)
+
+/** Emails are compared case-insensitively: stored trimmed and lower-cased. */
+export function normaliseEmail (email: string): string {
+  const e = email.trim().toLowerCase()
+  if (!emailSchema.safeParse(e).success) throw badUserInput('Enter a valid email address', { field: 'email' })
+  return e
+}
+
+function normaliseName (name: string | null | undefined): string | null {
+  const n = name?.trim() ?? ''
+  if (n.length > 100) throw badUserInput('Name must be at most 100 characters', { field: 'name' })
+  return n === '' ? null : n
+}
+
+/** The same answer, in the same time, for an unknown email and a wrong password (no account enumeration). */
+const invalidCredentials = () => unauthenticated('Invalid email or password', { reason: 'INVALID_CREDENTIALS' })
+
+export class UsersService {
+  readonly #prisma: PrismaClient
+  readonly #passwords: PasswordHasher
+  readonly #sessions: SessionsService
+  readonly #events: SecurityEvents
+  readonly #throttle: LoginThrottle
+  readonly #clock: Clock
+  readonly #minPasswordLength: number
+
+  constructor (deps: {
+    prisma: PrismaClient, passwords: PasswordHasher, sessions: SessionsService, securityEvents: SecurityEvents,
+    loginThrottle: LoginThrottle, clock: Clock, minPasswordLength: number
+  }) {
+    this.#prisma = deps.prisma
+    this.#passwords = deps.passwords
+    this.#sessions = deps.sessions
+    this.#events = deps.securityEvents
+    this.#throttle = deps.loginThrottle
+    this.#clock = deps.clock
+    this.#minPasswordLength = deps.minPasswordLength
+  }
+
+  async signUp (input: { email: string, password: string, name?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    await this.#throttle.signUpAttempt(meta.ip)
+    const email = normaliseEmail(input.email)
+    const name = normaliseName(input.name)
+    assertAcceptablePassword(input.password, this.#minPasswordLength, email)
+    const passwordHash = await this.#passwords.hash(input.password)
+    let user: User
+    try {
+      user = await this.#prisma.user.create({ data: { email, name, passwordHash } })
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        throw conflict('An account with this email already exists')
+      }
+      throw err
+    }
+    await this.#events.record('SIGN_UP', { userId: user.id, ...meta })
+    return await this.#sessions.start(user, client, meta)
+  }
+
+  async login (input: { email: string, password: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    // Overlong input is refused before hashing: Argon2 cost must not be the attacker's to choose.
+    if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) throw invalidCredentials()
+    const email = input.email.trim().toLowerCase()
+    try {
+      await this.#throttle.loginAttempt(meta.ip, email)
+    } catch (err) {
+      await this.#events.record('LOGIN_RATE_LIMITED', { ...meta, detail: { email } })
+      throw err
+    }
+    const user = await this.#prisma.user.findUnique({ where: { email } })
+    const ok = await this.#passwords.verify(user?.passwordHash, input.password)
+    if (user == null || !ok) {
+      await this.#events.record('LOGIN_FAILED', { userId: user?.id ?? null, ...meta, detail: { email } })
+      throw invalidCredentials()
+    }
+    if (user.disabledAt != null) {
+      await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: 'USER_DISABLED' } })
+      throw forbidden('This account is disabled')
+    }
+    await this.#throttle.loginSucceeded(email)
+    const issued = await this.#sessions.start(user, client, meta)
+    await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta })
+    return issued
+  }
+
+  /** A password change ends every session (ASVS 7.4.3) and starts a fresh one for the device that made it. */
+  async changePassword (userId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    const user = await this.requireActive(userId)
+    await this.#throttle.loginAttempt(meta.ip, user.email)
+    if (user.passwordHash == null || !(await this.#passwords.verify(user.passwordHash, input.currentPassword))) {
+      await this.#events.record('LOGIN_FAILED', { userId, ...meta, detail: { during: 'changePassword' } })
+      throw invalidCredentials()
+    }
+    await this.#throttle.loginSucceeded(user.email)
+    assertAcceptablePassword(input.newPassword, this.#minPasswordLength, user.email)
+    const passwordHash = await this.#passwords.hash(input.newPassword)
+    const updated = await this.#prisma.user.update({ where: { id: userId }, data: { passwordHash, passwordChangedAt: this.#clock.now() } })
+    const revoked = await this.#sessions.revokeAll(userId, 'PASSWORD_CHANGED')
+    await this.#events.record('PASSWORD_CHANGED', { userId, ...meta, detail: { sessionsRevoked: revoked } })
+    return await this.#sessions.start(updated, client, meta)
+  }
+
+  /** Disabling an account ends all its sessions (ASVS 7.4.2); its access tokens stop working at `me`. */
+  async disable (userId: string): Promise<void> {
+    await this.#prisma.user.update({ where: { id: userId }, data: { disabledAt: this.#clock.now() } })
+    const revoked = await this.#sessions.revokeAll(userId, 'USER_DISABLED')
+    await this.#events.record('USER_DISABLED', { userId, detail: { sessionsRevoked: revoked } })
+  }
+
+  /** The user behind a valid access token, as long as the account still exists and is enabled. */
+  async requireActive (userId: string): Promise<User> {
+    const user = await this.#prisma.user.findUnique({ where: { id: userId } })
+    if (user == null || user.disabledAt != null) throw unauthenticated()
+    return user
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    users: UsersService
+  }
+}
+
+export default fp(async (app) => {
+  app.decorate('users', new UsersService({
+    prisma: app.prisma,
+    passwords: app.passwords,
+    sessions: app.sessions,
+    securityEvents: app.securityEvents,
+    loginThrottle: app.loginThrottle,
+    clock: app.clock,
+    minPasswordLength: app.config.PASSWORD_MIN_LENGTH
+  }))
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle'] })

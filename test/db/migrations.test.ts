@@ -1,0 +1,145 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { PGlite } from '@electric-sql/pglite'
+import { PrismaPg } from '@prisma/adapter-pg'
+import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
+import pg from 'pg'
+import { test } from 'tap'
+import { PrismaClient } from '../../src/generated/prisma/client.ts'
+import { applyMigrations, checkDrift, createMigration } from '../../src/db/migrations.ts'
+import { PGliteAdapterFactory } from '../../src/db/pglite-adapter.ts'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
+const migrationsDir = path.join(root, 'prisma', 'migrations')
+const schemaPath = path.join(root, 'prisma', 'schema.prisma')
+const migrationNames = (await readdir(migrationsDir, { withFileTypes: true }))
+  .filter((entry) => entry.isDirectory()).map((entry) => entry.name).sort()
+
+interface Teardown { teardown: (fn: () => unknown) => void }
+
+async function memoryDb (t: Teardown): Promise<PGlite> {
+  const db = await PGlite.create()
+  t.teardown(() => db.close())
+  return db
+}
+
+// The real migrations plus one whose second statement is invalid SQL.
+async function brokenMigrationsDir (t: Teardown): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inboxgate-migrations-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await cp(migrationsDir, dir, { recursive: true })
+  await mkdir(path.join(dir, '29991231235959_broken'))
+  await writeFile(path.join(dir, '29991231235959_broken', 'migration.sql'),
+    'CREATE TABLE "half_applied" ("id" INTEGER);\nCREATE TABLE "oops" (;\n')
+  return dir
+}
+
+test('the repository has migrations', async (t) => {
+  t.ok(migrationNames.length > 0)
+  t.match(await readFile(path.join(migrationsDir, 'migration_lock.toml'), 'utf8'), /provider = "postgresql"/)
+})
+
+test('applies the migrations to a fresh PGlite, once, with Prisma-compatible checksums', async (t) => {
+  const db = await memoryDb(t)
+  const adapter = new PGliteAdapterFactory(db)
+  t.same(await applyMigrations(adapter), migrationNames)
+  t.same(await applyMigrations(adapter), [], 'a second run applies nothing')
+
+  const { rows } = await db.query<{ migration_name: string, checksum: string, finished_at: Date | null }>(
+    'SELECT migration_name, checksum, finished_at FROM _prisma_migrations ORDER BY migration_name')
+  t.equal(rows.length, migrationNames.length)
+  for (const row of rows) {
+    const sql = await readFile(path.join(migrationsDir, row.migration_name, 'migration.sql'))
+    t.equal(row.checksum, createHash('sha256').update(sql).digest('hex'), `checksum of ${row.migration_name}`)
+    t.ok(row.finished_at, `${row.migration_name} finished`)
+  }
+
+  // The same factory serves runtime queries.
+  const prisma = new PrismaClient({ adapter })
+  t.teardown(() => prisma.$disconnect())
+  const created = await prisma.user.create({ data: { email: 'ada@example.com' } })
+  const found = await prisma.user.findUnique({ where: { email: 'ada@example.com' } })
+  t.equal(found?.id, created.id)
+  t.equal(found?.emailVerified, false)
+})
+
+test('a failing migration rejects with the SQL error and is not recorded as applied', async (t) => {
+  const db = await memoryDb(t)
+  const dir = await brokenMigrationsDir(t)
+  await t.rejects(applyMigrations(new PGliteAdapterFactory(db), { migrationsDir: dir }),
+    /Migration 29991231235959_broken failed: .*syntax error at or near ";"/)
+
+  const { rows } = await db.query<{ migration_name: string, finished_at: Date | null }>(
+    'SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name')
+  t.same(rows.map((row) => row.migration_name), [...migrationNames, '29991231235959_broken'])
+  t.equal(rows.at(-1)?.finished_at, null, 'recorded as failed, not applied')
+  const partial = await db.query<{ table: string | null }>(`SELECT to_regclass('half_applied')::text AS table`)
+  t.equal(partial.rows[0]?.table, null, 'the script ran as one transaction')
+
+  // Like `prisma migrate deploy`, the engine refuses to go on until the failure is resolved.
+  await t.rejects(applyMigrations(new PGliteAdapterFactory(db), { migrationsDir: dir }), /failed migrations/)
+})
+
+test('an exception thrown by the adapter surfaces as itself, not as "External error id#N"', async (t) => {
+  const unreachable = new Error('no route to the database')
+  const failing: SqlMigrationAwareDriverAdapterFactory = {
+    provider: 'postgres',
+    adapterName: 'failing',
+    connect: async () => { throw unreachable },
+    connectToShadowDb: async () => { throw unreachable }
+  }
+  const error = await applyMigrations(failing).then(() => null, (error: Error) => error)
+  t.match(error?.message, /no route to the database/)
+  t.equal(error?.cause, unreachable)
+})
+
+test('the migrations match schema.prisma', async (t) => {
+  t.equal(await checkDrift(), null, 'run `npm run migrate -- create <name>` after changing schema.prisma')
+})
+
+test('createMigration writes the next migration, then finds nothing to do', async (t) => {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inboxgate-migrations-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await cp(migrationsDir, path.join(dir, 'migrations'), { recursive: true })
+  const schema = path.join(dir, 'schema.prisma')
+  await writeFile(schema, `${await readFile(schemaPath, 'utf8')}\nmodel Widget {\n  id Int @id\n\n  @@map("widgets")\n}\n`)
+  const opts = { migrationsDir: path.join(dir, 'migrations'), schemaPath: schema }
+
+  const file = await createMigration('add_widgets', opts)
+  t.match(file, /[/\\]\d{14}_add_widgets[/\\]migration\.sql$/)
+  t.match(await readFile(file!, 'utf8'), /CREATE TABLE "widgets"/)
+  t.equal(await createMigration('again', opts), null)
+})
+
+const pgUrl = process.env.TEST_DATABASE_URL
+test('applies the migrations to PostgreSQL (TEST_DATABASE_URL)', {
+  skip: pgUrl === undefined || pgUrl === '' ? 'TEST_DATABASE_URL is not set: no PostgreSQL to migrate (CI sets it)' : false
+}, async (t) => {
+  const url = new URL(pgUrl!)
+  url.searchParams.delete('schema')
+  const connectionString = url.toString()
+  // A throwaway schema per run; as with `?schema=`, the engine creates it.
+  const schema = `mig_test_${randomBytes(6).toString('hex')}`
+  const factory = (): PrismaPg => new PrismaPg({ connectionString, options: `-c search_path=${schema}` }, { schema })
+  t.teardown(async () => {
+    const client = new pg.Client({ connectionString })
+    await client.connect()
+    try { await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) } finally { await client.end() }
+  })
+
+  t.same(await applyMigrations(factory()), migrationNames)
+  t.same(await applyMigrations(factory()), [])
+  const prisma = new PrismaClient({ adapter: factory() })
+  t.teardown(() => prisma.$disconnect())
+  await prisma.user.create({ data: { email: 'grace@example.com' } })
+  t.equal(await prisma.user.count(), 1)
+
+  const dir = await brokenMigrationsDir(t)
+  await t.rejects(applyMigrations(factory(), { migrationsDir: dir }), /syntax error at or near ";"/)
+  const rows = await prisma.$queryRawUnsafe<Array<{ finished_at: Date | null, partial: string | null }>>(
+    `SELECT finished_at, to_regclass('half_applied')::text AS partial FROM _prisma_migrations WHERE migration_name = '29991231235959_broken'`)
+  t.same(rows, [{ finished_at: null, partial: null }], 'recorded as failed, nothing half-applied')
+})

@@ -1,0 +1,154 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { Writable } from 'node:stream'
+import Fastify from 'fastify'
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import pg from 'pg'
+import { PGlite } from '@electric-sql/pglite'
+import app, { serverOptions } from '../src/app.ts'
+import { pgliteDatabase } from '../src/db/prisma.ts'
+import type { Database } from '../src/db/prisma.ts'
+import { applyMigrations } from '../src/db/migrations.ts'
+import { PGliteAdapterFactory } from '../src/db/pglite-adapter.ts'
+import type { Clock } from '../src/clock.ts'
+import { loadConfig } from '../src/config.ts'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+/*
+ * Creating a PGlite database runs initdb in WASM (5–8 s on these machines); loading a dump of one takes ~1 s.
+ * So the migrated database is made once, cached in the temp dir keyed by the migrations' content, and each
+ * test app gets its own copy — still a real, separate PostgreSQL (PGlite) database.
+ */
+let template: Promise<Blob> | undefined
+async function migratedTemplate (): Promise<Blob> {
+  template ??= (async () => {
+    const dir = path.join(repoRootForTests, 'prisma', 'migrations')
+    const hash = createHash('sha256').update(process.version)
+    for (const name of (await readdir(dir)).sort()) {
+      hash.update(name)
+      if (!name.endsWith('.toml')) hash.update(await readFile(path.join(dir, name, 'migration.sql')))
+    }
+    const file = path.join(tmpdir(), `inboxgate-pglite-template-${hash.digest('hex').slice(0, 16)}.tar.gz`)
+    try {
+      return new Blob([await readFile(file)])
+    } catch {}
+    const db = await PGlite.create()
+    await applyMigrations(new PGliteAdapterFactory(db))
+    const dump = await db.dumpDataDir('gzip')
+    await db.close()
+    // Written under a unique name then renamed: parallel test processes may race to create it.
+    const tmp = `${file}.${process.pid}`
+    await writeFile(tmp, Buffer.from(await dump.arrayBuffer()))
+    await rename(tmp, file)
+    return dump
+  })()
+  return await template
+}
+
+async function testDatabase (): Promise<Database> {
+  return pgliteDatabase(await PGlite.create({ loadDataDir: await migratedTemplate() }))
+}
+
+const repoRootForTests = path.resolve(import.meta.dirname, '..')
+
+
+export interface TestApp {
+  app: FastifyInstance
+  /** Every log line the app wrote (JSON strings): tests assert that no token ever appears in them. */
+  logs: string[]
+}
+
+/**
+ * Builds the real application for one test: PGlite in memory by default, or a fresh schema in the
+ * PostgreSQL at TEST_DATABASE_URL (CI runs the suite on both). Closed, and the schema dropped, in teardown.
+ */
+export async function buildTestApp (t: Teardown, opts: { env?: Record<string, string>, clock?: Clock } = {}): Promise<TestApp> {
+  const dataDir = await mkdtemp(path.join(tmpdir(), 'inboxgate-test-'))
+  const pgUrl = process.env.TEST_DATABASE_URL
+  const schema = `test_${randomBytes(6).toString('hex')}`
+  const config = await loadConfig({
+    DATA_DIR: dataDir,
+    DATABASE_URL: pgUrl != null && pgUrl !== '' ? `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=${schema}` : 'memory://',
+    JWT_SECRET: randomBytes(32).toString('base64url'),
+    LOG_LEVEL: 'debug',
+    ...opts.env
+  })
+  const logs: string[] = []
+  const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
+  const server = Fastify(serverOptions(config, { level: 'debug', stream } as never))
+  const usePg = pgUrl != null && pgUrl !== ''
+  await server.register(app, { config, clock: opts.clock, database: usePg ? undefined : await testDatabase() })
+  await server.ready()
+  t.teardown(async () => {
+    await server.close()
+    await rm(dataDir, { recursive: true, force: true })
+    if (pgUrl != null && pgUrl !== '') {
+      const client = new pg.Client({ connectionString: pgUrl })
+      await client.connect()
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await client.end()
+    }
+  })
+  return { app: server, logs }
+}
+
+export interface GqlOptions {
+  token?: string
+  headers?: Record<string, string>
+  cookies?: Record<string, string>
+}
+
+export interface GqlResult<T = any> {
+  status: number
+  data: T
+  errors?: Array<{ message: string, extensions: { code: string, [k: string]: unknown }, path?: string[] }>
+  response: LightMyRequestResponse
+}
+
+export async function gql<T = any> (app: FastifyInstance, query: string, variables: Record<string, unknown> = {}, opts: GqlOptions = {}): Promise<GqlResult<T>> {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/graphql',
+    headers: {
+      'content-type': 'application/json',
+      ...(opts.token != null ? { authorization: `Bearer ${opts.token}` } : {}),
+      ...opts.headers
+    },
+    cookies: opts.cookies,
+    payload: JSON.stringify({ query, variables })
+  })
+  const body = response.json()
+  return { status: response.statusCode, data: body.data, errors: body.errors, response }
+}
+
+/** Headers a browser page of ours sends with a cookie-authenticated request. */
+export const browserHeaders = { origin: 'http://localhost:4000', 'x-mercurius-operation-name': 'Refresh' }
+
+export const COOKIE = '__Host-inboxgate_rt'
+
+export function refreshCookie (response: LightMyRequestResponse) {
+  return response.cookies.find((c) => c.name === COOKIE)
+}
+
+export const AUTH_FIELDS = 'accessToken accessTokenExpiresAt refreshToken sessionId user { id email name hasPassword }'
+
+export const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_FIELDS} } }`
+export const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input) { ${AUTH_FIELDS} } }`
+export const REFRESH = `mutation Refresh($refreshToken: String, $client: ClientKind) { refresh(refreshToken: $refreshToken, client: $client) { ${AUTH_FIELDS} } }`
+export const ME = 'query Me { me { id email name } }'
+
+export const PASSWORD = 'correct horse battery staple'
+
+let counter = 0
+export function uniqueEmail (): string {
+  return `user${Date.now()}_${counter++}@example.com`
+}
+
+export async function signUp (app: FastifyInstance, client: 'WEB' | 'NATIVE' = 'NATIVE', email = uniqueEmail()) {
+  const res = await gql(app, SIGN_UP, { input: { email, password: PASSWORD, name: 'Test User', client } })
+  if (res.errors != null) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`)
+  return { ...res.data.signUp, email, response: res.response }
+}
