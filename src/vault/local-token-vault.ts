@@ -1,0 +1,273 @@
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import path from 'node:path'
+import { AppError } from '../errors.ts'
+import {
+  DEFAULT_SECRET_PREFIX,
+  parseGmailTokenBundle,
+  secretName,
+  serializeGmailTokenBundle,
+  VaultCounters,
+  vaultUnavailable
+} from './token-vault.ts'
+import type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
+
+export interface LocalTokenVaultOptions {
+  /** 32 bytes (AES-256). Losing it loses every stored grant: users then reconnect Gmail. */
+  key: Buffer
+  /** Directory holding one encrypted file per user; null keeps the encrypted records in memory (tests, benchmarks). */
+  dir: string | null
+  prefix?: string
+}
+
+/** What is stored for each user: AES-256-GCM, every binary field base64url. */
+interface LocalVaultRecord {
+  v: 1
+  alg: 'A256GCM'
+  iv: string
+  ct: string
+  tag: string
+}
+
+const KEY_FILE = 'vault.key'
+const IV_BYTES = 12 // the GCM standard size; a random 96-bit IV per write is safe far beyond our write counts
+const TAG_BYTES = 16
+
+const UNREADABLE = 'Token vault record could not be decrypted (wrong vault key or tampered record)'
+
+export class LocalTokenVault implements TokenVault {
+  readonly kind = 'local' as const
+  readonly #key: Buffer
+  readonly #dir: string | null
+  readonly #prefix: string
+  readonly #memory = new Map<string, string>()
+  readonly #counters = new VaultCounters()
+  #ready: Promise<void> | undefined
+
+  constructor (options: LocalTokenVaultOptions) {
+    if (!Buffer.isBuffer(options.key) || options.key.length !== 32) {
+      throw new TypeError('LocalTokenVault: key must be a 32-byte Buffer')
+    }
+    // A private copy: the caller zeroing or reusing its buffer must not change our key.
+    this.#key = Buffer.from(options.key)
+    this.#dir = options.dir === null ? null : path.resolve(options.dir)
+    this.#prefix = options.prefix ?? DEFAULT_SECRET_PREFIX
+    secretName(this.#prefix, '00000000-0000-0000-0000-000000000000') // fail fast on a bad prefix
+  }
+
+  /** The directory in use, or null in memory mode. */
+  get dir (): string | null {
+    return this.#dir
+  }
+
+  get (userId: string): Promise<GmailTokenBundle | null> {
+    return this.#counters.count('reads', async () => {
+      const name = secretName(this.#prefix, userId)
+      const stored = await this.#read(fileNameFor(name))
+      if (stored === null) return null
+      return parseGmailTokenBundle(this.#decrypt(name, stored))
+    })
+  }
+
+  put (userId: string, bundle: GmailTokenBundle): Promise<void> {
+    return this.#counters.count('writes', async () => {
+      const name = secretName(this.#prefix, userId)
+      const record = this.#encrypt(name, serializeGmailTokenBundle(bundle))
+      await this.#write(fileNameFor(name), record)
+    })
+  }
+
+  delete (userId: string): Promise<void> {
+    return this.#counters.count('deletes', async () => {
+      const name = secretName(this.#prefix, userId)
+      await this.#remove(fileNameFor(name))
+    })
+  }
+
+  stats (): TokenVaultStats {
+    return this.#counters.snapshot()
+  }
+
+  async close (): Promise<void> {}
+
+  // The secret name is the additional authenticated data: a record copied onto another user's file name fails
+  // authentication instead of handing that user someone else's Gmail.
+  #encrypt (name: string, plaintext: string): string {
+    const iv = randomBytes(IV_BYTES)
+    const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
+    cipher.setAAD(Buffer.from(name, 'utf8'))
+    const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+    const record: LocalVaultRecord = {
+      v: 1,
+      alg: 'A256GCM',
+      iv: iv.toString('base64url'),
+      ct: ct.toString('base64url'),
+      tag: cipher.getAuthTag().toString('base64url')
+    }
+    return JSON.stringify(record)
+  }
+
+  #decrypt (name: string, stored: string): string {
+    let record: Partial<LocalVaultRecord>
+    try {
+      record = JSON.parse(stored) as Partial<LocalVaultRecord>
+    } catch {
+      throw vaultUnavailable(new Error('Local vault record is not JSON'), UNREADABLE)
+    }
+    if (record.v !== 1 || record.alg !== 'A256GCM' || typeof record.iv !== 'string' ||
+      typeof record.ct !== 'string' || typeof record.tag !== 'string') {
+      throw vaultUnavailable(new Error('Local vault record has an unknown format'), UNREADABLE)
+    }
+    const iv = Buffer.from(record.iv, 'base64url')
+    const tag = Buffer.from(record.tag, 'base64url')
+    // Node accepts shorter GCM tags unless told otherwise, which would make forgeries easier: insist on 16 bytes.
+    if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
+      throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), UNREADABLE)
+    }
+    try {
+      const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
+      decipher.setAAD(Buffer.from(name, 'utf8'))
+      decipher.setAuthTag(tag)
+      return Buffer.concat([decipher.update(Buffer.from(record.ct, 'base64url')), decipher.final()]).toString('utf8')
+    } catch {
+      // OpenSSL's message here is only "Unsupported state or unable to authenticate data"; nothing to keep.
+      throw vaultUnavailable(new Error('Local vault record failed authentication'), UNREADABLE)
+    }
+  }
+
+  #ensureDir (dir: string): Promise<void> {
+    this.#ready ??= (async () => {
+      await mkdir(dir, { recursive: true, mode: 0o700 })
+      // mkdir's mode is filtered by the umask and ignored for an existing directory.
+      await chmod(dir, 0o700)
+    })().catch((err: unknown) => {
+      this.#ready = undefined // let a later call retry (a volume mounted late, say)
+      throw err
+    })
+    return this.#ready
+  }
+
+  async #read (file: string): Promise<string | null> {
+    if (this.#dir === null) return this.#memory.get(file) ?? null
+    try {
+      return await readFile(path.join(this.#dir, file), 'utf8')
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+      throw fsFailure(err)
+    }
+  }
+
+  // Write a temporary file, fsync it, then rename over the record: a crash leaves the old record or the new one,
+  // never a torn file. The directory is fsynced too so the rename itself survives a power cut.
+  async #write (file: string, content: string): Promise<void> {
+    if (this.#dir === null) {
+      this.#memory.set(file, content)
+      return
+    }
+    const dir = this.#dir
+    try {
+      await this.#ensureDir(dir)
+      const target = path.join(dir, file)
+      const temp = path.join(dir, `.${file}.${randomBytes(6).toString('hex')}.tmp`)
+      try {
+        await writeDurably(temp, content)
+        await rename(temp, target)
+      } catch (err) {
+        await unlink(temp).catch(() => {})
+        throw err
+      }
+      await fsyncDir(dir)
+    } catch (err) {
+      throw fsFailure(err)
+    }
+  }
+
+  async #remove (file: string): Promise<void> {
+    if (this.#dir === null) {
+      this.#memory.delete(file)
+      return
+    }
+    try {
+      await unlink(path.join(this.#dir, file))
+      await fsyncDir(this.#dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return
+      throw fsFailure(err)
+    }
+  }
+}
+
+// Hashing the secret name keeps user ids out of directory listings and gives a fixed, path-safe file name.
+function fileNameFor (name: string): string {
+  return `${createHash('sha256').update(name, 'utf8').digest('hex')}.json`
+}
+
+function fsFailure (err: unknown): AppError {
+  if (err instanceof AppError) return err
+  const e = err as NodeJS.ErrnoException
+  // Keep the errno and syscall, not the path-bearing message.
+  return vaultUnavailable(new Error(`Local vault I/O failed: ${e.code ?? 'unknown'} (${e.syscall ?? 'unknown'})`))
+}
+
+async function writeDurably (file: string, content: string | Buffer): Promise<void> {
+  const handle = await open(file, 'wx', 0o600)
+  try {
+    await handle.writeFile(content)
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+async function fsyncDir (dir: string): Promise<void> {
+  let handle
+  try {
+    handle = await open(dir, 'r')
+    await handle.sync()
+  } catch {
+    // Some platforms and filesystems cannot fsync a directory; the data itself is already synced.
+  } finally {
+    await handle?.close()
+  }
+}
+
+/**
+ * Reads `<dataDir>/vault.key` (base64, 32 bytes), creating it from the CSPRNG on first use (mode 0600).
+ * Concurrent first starts agree on one key: the file appears complete or not at all (link() never overwrites).
+ */
+export async function loadOrCreateLocalVaultKey (dataDir: string): Promise<Buffer> {
+  const keyPath = path.join(dataDir, KEY_FILE)
+  const existing = await readKeyFile(keyPath)
+  if (existing !== null) return existing
+
+  await mkdir(dataDir, { recursive: true, mode: 0o700 })
+  const key = randomBytes(32)
+  const temp = `${keyPath}.${randomBytes(6).toString('hex')}.tmp`
+  try {
+    await writeDurably(temp, key.toString('base64') + '\n')
+    await link(temp, keyPath)
+    await fsyncDir(dataDir)
+    return key
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    const theirs = await readKeyFile(keyPath)
+    if (theirs === null) throw err
+    return theirs
+  } finally {
+    await unlink(temp).catch(() => {})
+  }
+}
+
+async function readKeyFile (keyPath: string): Promise<Buffer | null> {
+  let text: string
+  try {
+    text = await readFile(keyPath, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null
+    throw err
+  }
+  const key = Buffer.from(text.trim(), 'base64')
+  // Refuse rather than guess: a truncated or hand-edited key would make every stored grant unreadable.
+  if (key.length !== 32) throw new Error(`${keyPath} must hold 32 bytes as base64 (found ${key.length} bytes)`)
+  return key
+}
