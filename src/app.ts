@@ -7,6 +7,8 @@ import type { Clock } from './clock.ts'
 import type { Config } from './config.ts'
 import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
+import gmail from './gmail/gmail-connections.ts'
+import google from './google/google-gateway.ts'
 import graphql from './graphql/index.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
@@ -14,12 +16,16 @@ import sessions from './sessions/sessions-service.ts'
 import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
 import users from './users/users-service.ts'
+import vault from './vault/plugin.ts'
+import type { ClosableTokenVault } from './vault/index.ts'
 
 export interface AppOptions {
   config: Config
   clock?: Clock
   /** An already opened database (tests); by default DATABASE_URL decides. */
   database?: Database
+  /** A token vault built by the caller (tests, benchmarks); by default TOKEN_VAULT decides. */
+  vault?: ClosableTokenVault
 }
 
 declare module 'fastify' {
@@ -73,6 +79,9 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(loginThrottle)
   await fastify.register(sessions)
   await fastify.register(users)
+  await fastify.register(vault, { vault: opts.vault })
+  await fastify.register(google)
+  await fastify.register(gmail)
 
   fastify.get('/health', async () => ({ status: 'ok' }))
   await fastify.register(graphql)

@@ -65,7 +65,29 @@ const envSchema = z.object({
   SIGNUP_WINDOW_SECONDS: seconds(3600),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(8),
   GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(100).default(10),
-  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024)
+  BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
+
+  /** The web (server) OAuth client. Unset: Gmail and Google sign-in answer GOOGLE_NOT_CONFIGURED. */
+  GOOGLE_CLIENT_ID: z.string().min(1).optional(),
+  GOOGLE_CLIENT_SECRET: z.string().min(1).optional(),
+  /** Public iOS/Android client ids whose tokens connectGmail accepts. */
+  GOOGLE_IOS_CLIENT_IDS: list.default([]),
+  /** One origin serving all Google endpoints at Google's paths (the emulator, `npm run dev`); unset for Google. */
+  GOOGLE_API_BASE_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
+  GOOGLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Refresh a Gmail access token when it expires within this many seconds. */
+  GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
+  /** `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager. */
+  TOKEN_VAULT: z.enum(['local', 'aws']).default('local'),
+  /** Secret name prefix: secrets are named `${prefix}${userId}`. */
+  TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
+  TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
+  /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset. */
+  LOCAL_VAULT_KEY: z.string().optional()
+}).superRefine((env, ctx) => {
+  if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
+    ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
+  }
 })
 
 export type Env = z.infer<typeof envSchema>

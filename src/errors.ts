@@ -24,7 +24,9 @@ export const ErrorCodes = {
   /** Google did not grant a scope we need (granular consent). */
   SCOPE_MISSING: 'SCOPE_MISSING',
   /** Gmail is not connected for this user. */
-  GMAIL_NOT_CONNECTED: 'GMAIL_NOT_CONNECTED'
+  GMAIL_NOT_CONNECTED: 'GMAIL_NOT_CONNECTED',
+  /** The server has no Google OAuth client configured (GOOGLE_CLIENT_ID). */
+  GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]

@@ -13,6 +13,7 @@ import type { Database } from '../src/db/prisma.ts'
 import { applyMigrations } from '../src/db/migrations.ts'
 import { PGliteAdapterFactory } from '../src/db/pglite-adapter.ts'
 import type { Clock } from '../src/clock.ts'
+import type { ClosableTokenVault } from '../src/vault/index.ts'
 import { loadConfig } from '../src/config.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
@@ -65,10 +66,18 @@ export interface TestApp {
  * Builds the real application for one test: PGlite in memory by default, or a fresh schema in the
  * PostgreSQL at TEST_DATABASE_URL (CI runs the suite on both). Closed, and the schema dropped, in teardown.
  */
-export async function buildTestApp (t: Teardown, opts: { env?: Record<string, string>, clock?: Clock } = {}): Promise<TestApp> {
+export interface BuildOptions {
+  env?: Record<string, string>
+  clock?: Clock
+  vault?: ClosableTokenVault
+  /** On PostgreSQL: join the schema of another test app (two server instances on one database). */
+  pgSchema?: string
+}
+
+export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promise<TestApp & { pgSchema: string }> {
   const dataDir = await mkdtemp(path.join(tmpdir(), 'inboxgate-test-'))
   const pgUrl = process.env.TEST_DATABASE_URL
-  const schema = `test_${randomBytes(6).toString('hex')}`
+  const schema = opts.pgSchema ?? `test_${randomBytes(6).toString('hex')}`
   const config = await loadConfig({
     DATA_DIR: dataDir,
     DATABASE_URL: pgUrl != null && pgUrl !== '' ? `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=${schema}` : 'memory://',
@@ -80,19 +89,19 @@ export async function buildTestApp (t: Teardown, opts: { env?: Record<string, st
   const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
   const server = Fastify(serverOptions(config, { level: 'debug', stream } as never))
   const usePg = pgUrl != null && pgUrl !== ''
-  await server.register(app, { config, clock: opts.clock, database: usePg ? undefined : await testDatabase() })
+  await server.register(app, { config, clock: opts.clock, vault: opts.vault, database: usePg ? undefined : await testDatabase() })
   await server.ready()
   t.teardown(async () => {
     await server.close()
     await rm(dataDir, { recursive: true, force: true })
-    if (pgUrl != null && pgUrl !== '') {
+    if (pgUrl != null && pgUrl !== '' && opts.pgSchema == null) {
       const client = new pg.Client({ connectionString: pgUrl })
       await client.connect()
       await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await client.end()
     }
   })
-  return { app: server, logs }
+  return { app: server, logs, pgSchema: schema }
 }
 
 export interface GqlOptions {

@@ -1,9 +1,11 @@
 import type { GraphQLResolveInfo } from 'graphql';
 import type { User as UserModel, Session as SessionModel } from './prisma/client.ts';
 import type { IssuedTokens } from '../sessions/sessions-service.ts';
+import type { GmailStatusView } from '../gmail/gmail-connections.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -38,6 +40,57 @@ export type ClientKind =
   /** A browser: the refresh token travels only in an HttpOnly cookie, and `AuthPayload.refreshToken` is null. */
   | 'WEB';
 
+/**
+ * What an app got from Google: either `serverAuthCode` (iOS Google Sign-In with GIDServerClientID, or a web
+ * consent; exchanged by the server with its web client), or the tokens themselves (`accessToken` and
+ * `refreshToken` from an iOS client; validated with Google, refreshed later with that client id).
+ * `expiresIn` and `scope` are informative only: the server asks Google.
+ */
+export type ConnectGmailInput = {
+  accessToken?: InputMaybe<Scalars['String']['input']>;
+  expiresIn?: InputMaybe<Scalars['Int']['input']>;
+  idToken?: InputMaybe<Scalars['String']['input']>;
+  refreshToken?: InputMaybe<Scalars['String']['input']>;
+  scope?: InputMaybe<Scalars['String']['input']>;
+  serverAuthCode?: InputMaybe<Scalars['String']['input']>;
+};
+
+export type ConnectGmailPayload = {
+  __typename?: 'ConnectGmailPayload';
+  status: GmailStatus;
+  warnings: Array<Warning>;
+};
+
+export type GmailConnectionState =
+  /** A grant with gmail.readonly is held; the server keeps its access token valid. */
+  | 'ACTIVE'
+  /** No Gmail grant is held for this user. */
+  | 'NOT_CONNECTED'
+  /** Google said the grant is expired or revoked; it was deleted. Ask the user to connect again. */
+  | 'RECONNECT_REQUIRED'
+  /** The user did not grant gmail.readonly (granular consent); see missingScopes. */
+  | 'SCOPE_MISSING';
+
+export type GmailProfile = {
+  __typename?: 'GmailProfile';
+  emailAddress: Scalars['String']['output'];
+  historyId: Scalars['String']['output'];
+  messagesTotal: Scalars['Int']['output'];
+  threadsTotal: Scalars['Int']['output'];
+};
+
+export type GmailStatus = {
+  __typename?: 'GmailStatus';
+  /** ISO-8601 expiry of the access token held in the vault. */
+  accessTokenExpiresAt?: Maybe<Scalars['String']['output']>;
+  connectedAt?: Maybe<Scalars['String']['output']>;
+  googleEmail?: Maybe<Scalars['String']['output']>;
+  grantedScopes: Array<Scalars['String']['output']>;
+  lastRefreshedAt?: Maybe<Scalars['String']['output']>;
+  missingScopes: Array<Scalars['String']['output']>;
+  state: GmailConnectionState;
+};
+
 export type LoginInput = {
   client?: InputMaybe<ClientKind>;
   email: Scalars['String']['input'];
@@ -48,6 +101,9 @@ export type Mutation = {
   __typename?: 'Mutation';
   /** Changes the password, ends every session of the user and starts a new one for this client. */
   changePassword: AuthPayload;
+  connectGmail: ConnectGmailPayload;
+  /** Revokes the grant at Google, then deletes it from the vault. */
+  disconnectGmail: GmailStatus;
   login: AuthPayload;
   /** Ends this session (or every session of the user) server-side and clears the refresh cookie. */
   logout: Scalars['Boolean']['output'];
@@ -65,6 +121,11 @@ export type Mutation = {
 export type MutationChangePasswordArgs = {
   client?: InputMaybe<ClientKind>;
   input: ChangePasswordInput;
+};
+
+
+export type MutationConnectGmailArgs = {
+  input: ConnectGmailInput;
 };
 
 
@@ -95,6 +156,10 @@ export type MutationSignUpArgs = {
 
 export type Query = {
   __typename?: 'Query';
+  /** The connected mailbox's profile, fetched live from Gmail with the custody-held token (proves the connection). */
+  gmailProfile: GmailProfile;
+  /** Where the signed-in user's Gmail connection stands (reads only the database: no vault, no Google call). */
+  gmailStatus: GmailStatus;
   /** The signed-in user (from the access token; takes no user id). */
   me: User;
   /** The signed-in user's active sessions, most recently used first (at most `first`, capped at 100). */
@@ -138,6 +203,13 @@ export type User = {
   hasPassword: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
   name?: Maybe<Scalars['String']['output']>;
+};
+
+export type Warning = {
+  __typename?: 'Warning';
+  /** e.g. ACCOUNT_SWITCHED */
+  code: Scalars['String']['output'];
+  message: Scalars['String']['output'];
 };
 
 
@@ -217,6 +289,11 @@ export type ResolversTypes = {
   Boolean: ResolverTypeWrapper<Scalars['Boolean']['output']>;
   ChangePasswordInput: ChangePasswordInput;
   ClientKind: ClientKind;
+  ConnectGmailInput: ConnectGmailInput;
+  ConnectGmailPayload: ResolverTypeWrapper<Omit<ConnectGmailPayload, 'status'> & { status: ResolversTypes['GmailStatus'] }>;
+  GmailConnectionState: GmailConnectionState;
+  GmailProfile: ResolverTypeWrapper<GmailProfile>;
+  GmailStatus: ResolverTypeWrapper<GmailStatusView>;
   ID: ResolverTypeWrapper<Scalars['ID']['output']>;
   Int: ResolverTypeWrapper<Scalars['Int']['output']>;
   LoginInput: LoginInput;
@@ -226,6 +303,7 @@ export type ResolversTypes = {
   SignUpInput: SignUpInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
   User: ResolverTypeWrapper<UserModel>;
+  Warning: ResolverTypeWrapper<Warning>;
 };
 
 /** Mapping between all available schema types and the resolvers parents */
@@ -233,6 +311,10 @@ export type ResolversParentTypes = {
   AuthPayload: IssuedTokens;
   Boolean: Scalars['Boolean']['output'];
   ChangePasswordInput: ChangePasswordInput;
+  ConnectGmailInput: ConnectGmailInput;
+  ConnectGmailPayload: Omit<ConnectGmailPayload, 'status'> & { status: ResolversParentTypes['GmailStatus'] };
+  GmailProfile: GmailProfile;
+  GmailStatus: GmailStatusView;
   ID: Scalars['ID']['output'];
   Int: Scalars['Int']['output'];
   LoginInput: LoginInput;
@@ -242,6 +324,7 @@ export type ResolversParentTypes = {
   SignUpInput: SignUpInput;
   String: Scalars['String']['output'];
   User: UserModel;
+  Warning: Warning;
 };
 
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
@@ -252,8 +335,32 @@ export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extend
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
 };
 
+export type ConnectGmailPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ConnectGmailPayload'] = ResolversParentTypes['ConnectGmailPayload']> = {
+  status?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
+  warnings?: Resolver<Array<ResolversTypes['Warning']>, ParentType, ContextType>;
+};
+
+export type GmailProfileResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['GmailProfile'] = ResolversParentTypes['GmailProfile']> = {
+  emailAddress?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  historyId?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  messagesTotal?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  threadsTotal?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+};
+
+export type GmailStatusResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['GmailStatus'] = ResolversParentTypes['GmailStatus']> = {
+  accessTokenExpiresAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  connectedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  googleEmail?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  grantedScopes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  lastRefreshedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  missingScopes?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  state?: Resolver<ResolversTypes['GmailConnectionState'], ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   changePassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'client' | 'input'>>;
+  connectGmail?: Resolver<ResolversTypes['ConnectGmailPayload'], ParentType, ContextType, RequireFields<MutationConnectGmailArgs, 'input'>>;
+  disconnectGmail?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'everywhere'>>;
   refresh?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshArgs, 'client'>>;
@@ -262,6 +369,8 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
 };
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
+  gmailProfile?: Resolver<ResolversTypes['GmailProfile'], ParentType, ContextType>;
+  gmailStatus?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
   me?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   sessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType, RequireFields<QuerySessionsArgs, 'first'>>;
 };
@@ -286,11 +395,20 @@ export type UserResolvers<ContextType = GraphQLContext, ParentType extends Resol
   name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
+export type WarningResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Warning'] = ResolversParentTypes['Warning']> = {
+  code?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  message?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
 export type Resolvers<ContextType = GraphQLContext> = {
   AuthPayload?: AuthPayloadResolvers<ContextType>;
+  ConnectGmailPayload?: ConnectGmailPayloadResolvers<ContextType>;
+  GmailProfile?: GmailProfileResolvers<ContextType>;
+  GmailStatus?: GmailStatusResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
+  Warning?: WarningResolvers<ContextType>;
 };
 

@@ -9,6 +9,7 @@ import { repoRoot } from '../paths.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
 import { authResolvers } from './resolvers/auth.ts'
+import { gmailResolvers } from './resolvers/gmail.ts'
 
 /** The SDL files, one per domain, in a stable order. */
 export function loadTypeDefs (dir = path.join(repoRoot, 'schema')): string[] {
@@ -19,7 +20,7 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
   const { PRODUCTION, GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES } = app.config
   const schema = makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [authResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
+    resolvers: [authResolvers, gmailResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
   })
 
   await app.register(mercurius, {

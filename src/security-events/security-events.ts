@@ -15,6 +15,11 @@ export type SecurityEventType =
   | 'SESSION_REVOKED'
   | 'PASSWORD_CHANGED'
   | 'USER_DISABLED'
+  | 'GMAIL_CONNECTED'
+  | 'GMAIL_CONNECT_REFUSED'
+  | 'GMAIL_ACCOUNT_SWITCHED'
+  | 'GMAIL_RECONNECT_REQUIRED'
+  | 'GMAIL_DISCONNECTED'
 
 export interface SecurityEventInput {
   userId?: string | null

@@ -1,0 +1,266 @@
+import fp from 'fastify-plugin'
+import { OAuth2Client } from 'google-auth-library'
+import { google } from 'googleapis'
+import { AppError, ErrorCodes } from '../errors.ts'
+
+/**
+ * The one module that talks to Google (google-auth-library and googleapis). Everything else sees plain
+ * shapes and three kinds of failure: the grant is dead (`GoogleInvalidGrantError`: delete and ask to
+ * reconnect), Google refused the request for another reason (`GoogleRejectedError`), or Google could not
+ * be reached / answered 5xx / timed out (AppError GOOGLE_UNAVAILABLE: retry later, delete nothing).
+ */
+
+export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
+/** Scopes that include read access to Gmail (granular consent may grant a broader one). */
+const GMAIL_READ_SCOPES = new Set([GMAIL_READONLY, 'https://www.googleapis.com/auth/gmail.modify', 'https://mail.google.com/'])
+
+export function grantsGmailRead (scopes: readonly string[]): boolean {
+  return scopes.some((s) => GMAIL_READ_SCOPES.has(s))
+}
+
+export interface GoogleConfig {
+  clientId: string
+  clientSecret: string
+  /** Public clients (iOS/Android) whose tokens we accept; refreshed with their own id and no secret. */
+  iosClientIds: string[]
+  /** One origin serving every Google endpoint at Google's paths (the emulator); unset for real Google. */
+  baseUrl?: string
+  timeoutMs: number
+}
+
+export interface GoogleTokens {
+  accessToken: string
+  refreshToken: string | null
+  /** Seconds the access token lives from now (the caller dates it with its own clock). */
+  expiresIn: number
+  scope: string[]
+  idToken: string | null
+}
+
+export interface GoogleTokenInfo {
+  aud: string
+  azp: string
+  sub: string
+  email: string | null
+  emailVerified: boolean
+  scope: string[]
+  expiryDate: number
+}
+
+export interface GoogleIdentity {
+  sub: string
+  email: string | null
+  emailVerified: boolean
+  name: string | null
+  audience: string
+}
+
+export class GoogleInvalidGrantError extends Error {
+  override name = 'GoogleInvalidGrantError'
+}
+
+export class GoogleRejectedError extends Error {
+  override name = 'GoogleRejectedError'
+  constructor (readonly error: string, message: string, readonly status: number) {
+    super(message)
+  }
+}
+
+interface GaxiosLikeError { response?: { status?: number, data?: unknown }, code?: string, message?: string }
+
+/** Translates a google-auth-library/gaxios failure. Never copies request data (it holds tokens) into the error. */
+export function translateGoogleError (err: unknown, what: string): Error {
+  if (err instanceof GoogleInvalidGrantError || err instanceof GoogleRejectedError || err instanceof AppError) return err
+  const e = err as GaxiosLikeError
+  const status = e.response?.status
+  const data = (e.response?.data ?? {}) as { error?: unknown, error_description?: unknown }
+  const error = typeof data.error === 'string' ? data.error : typeof (data.error as { status?: unknown })?.status === 'string' ? String((data.error as { status: string }).status) : undefined
+  if (status === 400 && error === 'invalid_grant') {
+    return new GoogleInvalidGrantError(`${what}: Google says the grant is expired or revoked`)
+  }
+  if (status != null && status >= 400 && status < 500 && status !== 408 && status !== 429) {
+    const description = typeof data.error_description === 'string' ? data.error_description : ''
+    return new GoogleRejectedError(error ?? `http_${status}`, `${what}: Google refused (${status} ${error ?? ''} ${description})`.trim(), status)
+  }
+  return new AppError(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later', {}, {
+    cause: new Error(`${what}: ${status != null ? `HTTP ${status}` : (e.code ?? 'network error')}`)
+  })
+}
+
+const ISSUERS = ['https://accounts.google.com', 'accounts.google.com']
+
+// google-auth-library turns Google's `expires_in` into an absolute `expiry_date` on the wall clock; turn it back.
+function expiresIn (expiryDate: number | null | undefined): number {
+  return expiryDate == null ? 3599 : Math.max(0, Math.round((expiryDate - Date.now()) / 1000))
+}
+
+export class GoogleGateway {
+  readonly config: GoogleConfig
+  readonly #endpoints: Record<string, string> | undefined
+  readonly #rootUrl: string | undefined
+
+  constructor (config: GoogleConfig) {
+    this.config = config
+    const base = config.baseUrl?.replace(/\/+$/, '')
+    this.#rootUrl = base != null ? `${base}/` : undefined
+    this.#endpoints = base != null
+      ? {
+          oauth2AuthBaseUrl: `${base}/o/oauth2/v2/auth`,
+          oauth2TokenUrl: `${base}/token`,
+          tokenInfoUrl: `${base}/tokeninfo`,
+          oauth2RevokeUrl: `${base}/revoke`,
+          oauth2FederatedSignonPemCertsUrl: `${base}/oauth2/v1/certs`,
+          oauth2FederatedSignonJwkCertsUrl: `${base}/oauth2/v3/certs`
+        }
+      : undefined
+  }
+
+  /** Every client id whose tokens we accept: the web (server) client and the public iOS clients. */
+  get acceptedClientIds (): string[] {
+    return [this.config.clientId, ...this.config.iosClientIds]
+  }
+
+  /** An OAuth client for `clientId`: the web client with its secret, a public client without one. */
+  client (clientId = this.config.clientId, redirectUri?: string): OAuth2Client {
+    if (!this.acceptedClientIds.includes(clientId)) throw new Error(`unknown Google client id ${clientId}`)
+    return new OAuth2Client({
+      clientId,
+      clientSecret: clientId === this.config.clientId ? this.config.clientSecret : undefined,
+      redirectUri,
+      endpoints: this.#endpoints,
+      issuers: ISSUERS,
+      transporterOptions: { timeout: this.config.timeoutMs }
+    })
+  }
+
+  /** Exchanges an authorization code with the web client (a server auth code from iOS has no redirect_uri). */
+  async exchangeCode (code: string, opts: { redirectUri?: string, codeVerifier?: string } = {}): Promise<GoogleTokens> {
+    try {
+      const { tokens } = await this.client(this.config.clientId, opts.redirectUri ?? '').getToken({
+        code, codeVerifier: opts.codeVerifier, redirect_uri: opts.redirectUri ?? ''
+      })
+      if (tokens.access_token == null) throw new GoogleRejectedError('no_access_token', 'code exchange: no access token', 200)
+      return {
+        accessToken: tokens.access_token,
+        refreshToken: tokens.refresh_token ?? null,
+        expiresIn: expiresIn(tokens.expiry_date),
+        scope: (tokens.scope ?? '').split(' ').filter(Boolean),
+        idToken: tokens.id_token ?? null
+      }
+    } catch (err) {
+      throw translateGoogleError(err, 'code exchange')
+    }
+  }
+
+  /** Refreshes with the client that minted the refresh token. The response normally has no refresh_token. */
+  async refresh (refreshToken: string, clientId: string): Promise<GoogleTokens> {
+    try {
+      const client = this.client(clientId)
+      client.setCredentials({ refresh_token: refreshToken })
+      const { credentials } = await client.refreshAccessToken()
+      if (credentials.access_token == null) throw new GoogleRejectedError('no_access_token', 'refresh: no access token', 200)
+      return {
+        accessToken: credentials.access_token,
+        // google-auth-library copies the request's refresh token into the result when Google sends none:
+        // report only a genuinely new one.
+        refreshToken: credentials.refresh_token != null && credentials.refresh_token !== refreshToken ? credentials.refresh_token : null,
+        expiresIn: expiresIn(credentials.expiry_date),
+        scope: (credentials.scope ?? '').split(' ').filter(Boolean),
+        idToken: credentials.id_token ?? null
+      }
+    } catch (err) {
+      throw translateGoogleError(err, 'refresh')
+    }
+  }
+
+  async tokenInfo (accessToken: string): Promise<GoogleTokenInfo> {
+    try {
+      const info = await this.client().getTokenInfo(accessToken)
+      const raw = info as unknown as { azp?: string, aud: string, sub?: string, email?: string, email_verified?: boolean | string, scopes: string[], expiry_date: number }
+      if (raw.sub == null) throw new GoogleRejectedError('no_sub', 'tokeninfo: no subject', 200)
+      return {
+        aud: raw.aud,
+        azp: raw.azp ?? raw.aud,
+        sub: raw.sub,
+        email: raw.email ?? null,
+        emailVerified: raw.email_verified === true || raw.email_verified === 'true',
+        scope: raw.scopes,
+        expiryDate: raw.expiry_date
+      }
+    } catch (err) {
+      // tokeninfo answers 400 invalid_token for an expired or revoked access token.
+      throw translateGoogleError(err, 'tokeninfo')
+    }
+  }
+
+  async verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
+    let payload
+    try {
+      payload = (await this.client().verifyIdToken({ idToken, audience })).getPayload()
+    } catch (err) {
+      // Fetching the certificates failed (an HTTP or network error): Google is down. Anything else
+      // (signature, audience, issuer, expiry, "used too early"): the token itself is bad.
+      const e = err as GaxiosLikeError
+      if (e.response != null || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code))) throw translateGoogleError(err, 'ID token certificates')
+      throw new GoogleRejectedError('invalid_id_token', 'The Google ID token is invalid', 400)
+    }
+    if (payload == null || payload.sub == null) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token has no subject', 400)
+    if (nonce != null && payload.nonce !== nonce) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token nonce does not match', 400)
+    return {
+      sub: payload.sub,
+      email: payload.email ?? null,
+      emailVerified: payload.email_verified === true,
+      name: payload.name ?? null,
+      audience: String(payload.aud)
+    }
+  }
+
+  /** Revokes the whole grant (Google revokes access and refresh tokens of the user+client together). */
+  async revoke (token: string): Promise<void> {
+    try {
+      await this.client().revokeToken(token)
+    } catch (err) {
+      const translated = translateGoogleError(err, 'revoke')
+      // Already revoked or expired: the goal is reached.
+      if (translated instanceof GoogleRejectedError && translated.error === 'invalid_token') return
+      throw translated
+    }
+  }
+
+  async gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
+    // The token goes in the header ourselves, with no auth client: google-auth-library would otherwise try
+    // to refresh a token it thinks is near expiry; our custody layer is the only place that refreshes.
+    try {
+      const gmail = google.gmail({ version: 'v1', rootUrl: this.#rootUrl, timeout: this.config.timeoutMs })
+      const { data } = await gmail.users.getProfile({ userId: 'me' }, { headers: { authorization: `Bearer ${accessToken}` } })
+      return {
+        emailAddress: data.emailAddress ?? '',
+        messagesTotal: data.messagesTotal ?? 0,
+        threadsTotal: data.threadsTotal ?? 0,
+        historyId: data.historyId ?? ''
+      }
+    } catch (err) {
+      throw translateGoogleError(err, 'gmail profile')
+    }
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** Null when Google is not configured (GOOGLE_CLIENT_ID unset): Gmail features answer GOOGLE_NOT_CONFIGURED. */
+    google: GoogleGateway | null
+  }
+}
+
+export default fp(async (app) => {
+  const c = app.config
+  app.decorate('google', c.GOOGLE_CLIENT_ID == null
+    ? null
+    : new GoogleGateway({
+      clientId: c.GOOGLE_CLIENT_ID,
+      clientSecret: c.GOOGLE_CLIENT_SECRET ?? '',
+      iosClientIds: c.GOOGLE_IOS_CLIENT_IDS,
+      baseUrl: c.GOOGLE_API_BASE_URL,
+      timeoutMs: c.GOOGLE_TIMEOUT_MS
+    }))
+}, { name: 'google', dependencies: ['config'] })

@@ -1,0 +1,19 @@
+import type { Resolvers } from '../../generated/graphql.ts'
+
+const iso = (d: Date | null) => d?.toISOString() ?? null
+
+export const gmailResolvers: Resolvers = {
+  Query: {
+    gmailStatus: async (_root, _args, ctx) => await ctx.app.gmail.status((await ctx.viewer()).sub),
+    gmailProfile: async (_root, _args, ctx) => await ctx.app.gmail.profile((await ctx.viewer()).sub)
+  },
+  Mutation: {
+    connectGmail: async (_root, { input }, ctx) => await ctx.app.gmail.connect((await ctx.viewer()).sub, input, ctx.meta),
+    disconnectGmail: async (_root, _args, ctx) => await ctx.app.gmail.disconnect((await ctx.viewer()).sub, ctx.meta)
+  },
+  GmailStatus: {
+    accessTokenExpiresAt: (s) => iso(s.accessTokenExpiresAt),
+    connectedAt: (s) => iso(s.connectedAt),
+    lastRefreshedAt: (s) => iso(s.lastRefreshedAt)
+  }
+}

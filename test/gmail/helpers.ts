@@ -1,0 +1,77 @@
+import type { FastifyInstance } from 'fastify'
+import { ManualClock } from '../../src/clock.ts'
+import { startGoogleEmulator } from '../../src/google-emulator/app.ts'
+import type { RunningGoogleEmulator } from '../../src/google-emulator/app.ts'
+import type { ClientInput, UserInput } from '../../src/google-emulator/state.ts'
+import { buildTestApp, gql, signUp } from '../helper.ts'
+import type { BuildOptions } from '../helper.ts'
+
+interface Teardown { teardown (fn: () => unknown): void }
+
+export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
+
+export const WEB = {
+  id: 'web.apps.googleusercontent.com',
+  secret: 'web-secret',
+  type: 'web',
+  redirectUris: ['http://localhost:4000/auth/google/callback']
+} satisfies ClientInput
+export const IOS = { id: 'ios.apps.googleusercontent.com', secret: null, type: 'ios', redirectUris: ['com.googleusercontent.apps.ios:/oauth2redirect'] } satisfies ClientInput
+/** Somebody else's app: its tokens must never be accepted. */
+export const FOREIGN_IOS = { id: 'foreign-ios.apps.googleusercontent.com', secret: null, type: 'ios', redirectUris: ['com.example.foreign:/cb'] } satisfies ClientInput
+
+export const ALICE = { sub: '100000000000000000001', email: 'alice@gmail.example', name: 'Alice', messagesTotal: 42, threadsTotal: 7 } satisfies UserInput
+export const BOB = { sub: '100000000000000000002', email: 'bob@gmail.example', name: 'Bob' } satisfies UserInput
+
+export interface GmailTestContext {
+  app: FastifyInstance
+  logs: string[]
+  google: RunningGoogleEmulator
+  clock: ManualClock
+  pgSchema: string
+  /** A signed-up inboxgate user with a NATIVE session. */
+  user: { id: string, accessToken: string }
+}
+
+/** The real app, the Google emulator on one shared clock, and a signed-up user. */
+export async function buildGmailApp (t: Teardown, opts: BuildOptions & { google?: RunningGoogleEmulator, clock?: ManualClock } = {}): Promise<GmailTestContext> {
+  const clock = opts.clock ?? new ManualClock()
+  const google = opts.google ?? await startGoogleEmulator({ clients: [WEB, IOS, FOREIGN_IOS], users: [ALICE, BOB], clock })
+  if (opts.google == null) t.teardown(() => google.close())
+  const { app, logs, pgSchema } = await buildTestApp(t, {
+    ...opts,
+    clock,
+    env: {
+      GOOGLE_CLIENT_ID: WEB.id,
+      GOOGLE_CLIENT_SECRET: WEB.secret,
+      GOOGLE_IOS_CLIENT_IDS: IOS.id,
+      GOOGLE_API_BASE_URL: google.baseUrl,
+      GOOGLE_TIMEOUT_MS: '1000',
+      ...opts.env
+    }
+  })
+  const s = await signUp(app, 'NATIVE')
+  return { app, logs, google, clock, pgSchema, user: { id: s.user.id, accessToken: s.accessToken } }
+}
+
+/** What the iOS app holds after Google Sign-In (GIDGoogleUser). */
+export function iosSignIn (ctx: GmailTestContext, user: UserInput = ALICE, scopes: string[] = [GMAIL_READONLY], clientId: string = IOS.id) {
+  return ctx.google.state.nativeSignIn({ clientId, user: user.email!, scopes })
+}
+
+export const STATUS_FIELDS = 'state googleEmail grantedScopes missingScopes accessTokenExpiresAt connectedAt lastRefreshedAt'
+export const CONNECT = `mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { ${STATUS_FIELDS} } warnings { code message } } }`
+export const STATUS = `query { gmailStatus { ${STATUS_FIELDS} } }`
+
+/**
+ * Connects as the iOS app would. google-auth-library checks ID tokens against the wall clock, so after a
+ * test has moved the shared clock forward it connects without one (`withIdToken: false`).
+ */
+export async function connectWithTokens (ctx: GmailTestContext, user: UserInput = ALICE, token = ctx.user.accessToken, withIdToken = true) {
+  const g = iosSignIn(ctx, user)
+  return await gql(ctx.app, CONNECT, {
+    input: { accessToken: g.accessToken, refreshToken: g.refreshToken, expiresIn: g.expiresIn, scope: g.grantedScopes.join(' '), ...(withIdToken ? { idToken: g.idToken } : {}) }
+  }, { token })
+}
+
+export const tokenCalls = (google: RunningGoogleEmulator) => google.state.stats().grantTypes.refresh_token ?? 0
