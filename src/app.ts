@@ -54,6 +54,9 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Bound the time a slow client can hold a connection (slowloris) and the size of URLs.
     requestTimeout: 30_000,
+    // Opening the embedded database the first time runs PostgreSQL's initdb in WASM and the migrations:
+    // 5–15 s on a busy 2-core machine, past Fastify's 10 s default for a plugin to load.
+    pluginTimeout: 120_000,
     routerOptions: { maxParamLength: 200 }
   } as FastifyServerOptions
 }
