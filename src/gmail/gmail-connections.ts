@@ -58,7 +58,12 @@ export class GmailConnections {
    * is unchanged: a fresh token costs one database read and no vault call (Secrets Manager bills and
    * throttles per call). Bounded by the number of connected users served by this process.
    */
-  readonly #cache = new Map<string, { accessToken: string, expiryDate: number, version: number }>()
+  readonly #cache = new Map<string, { accessToken: string, expiryDate: number, version: string }>()
+  /**
+   * Vault reads in flight on the fresh-token path. After another instance refreshed (the row's vaultVersion moved)
+   * or after a restart, the cache is cold: concurrent callers then share one read instead of one read each.
+   */
+  readonly #reads = new Map<string, Promise<GmailTokenBundle | null>>()
 
   constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number }) {
     this.#prisma = deps.prisma
@@ -226,15 +231,27 @@ export class GmailConnections {
     this.#assertUsable(row)
     const now = this.#clock.now().getTime()
     const cached = this.#cache.get(userId)
-    if (cached != null && cached.version === row.vaultVersion && cached.expiryDate - now > this.#marginMs) return cached.accessToken
+    if (cached != null && cached.version === versionOf(row) && cached.expiryDate - now > this.#marginMs) return cached.accessToken
     if (row.accessTokenExpiresAt != null && row.accessTokenExpiresAt.getTime() - now > this.#marginMs) {
-      const bundle = await this.#vault.get(userId)
+      const bundle = await this.#sharedRead(userId, versionOf(row))
       if (bundle != null && bundle.expiryDate - now > this.#marginMs) {
-        this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: row.vaultVersion })
+        this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: versionOf(row) })
         return bundle.accessToken
       }
     }
     return await this.#singleFlight(userId)
+  }
+
+  // Keyed by the row version the caller saw: the vault is written before the row, so a read started after seeing
+  // version v returns bundle v or a newer one, never an older grant (say, of the Google account connected before a switch).
+  #sharedRead (userId: string, version: string): Promise<GmailTokenBundle | null> {
+    const key = `${userId}:${version}`
+    let read = this.#reads.get(key)
+    if (read == null) {
+      read = this.#vault.get(userId).finally(() => this.#reads.delete(key))
+      this.#reads.set(key, read)
+    }
+    return read
   }
 
   /** Forces a refresh (e.g. Gmail answered 401 for a token we thought valid), still one at a time. */
@@ -260,7 +277,8 @@ export class GmailConnections {
 
   async #refreshUnderLock (userId: string, force: boolean): Promise<string> {
     const google = this.#requireGoogle()
-    const timeout = google.config.timeoutMs * 4 + 10_000
+    // Bounds the row lock: Google (up to 4 tries) plus the vault (AWS SDK: 3 tries × 3 s, read and write).
+    const timeout = google.config.timeoutMs * 4 + 30_000
     const outcome: { token: string } | { reconnect: string } = await this.#prisma.$transaction(async (tx) => {
       // Serialises refreshers across processes; the loser finds the winner's fresh token below.
       await tx.$queryRaw`SELECT user_id FROM gmail_connections WHERE user_id = ${userId}::uuid FOR UPDATE`
@@ -273,7 +291,7 @@ export class GmailConnections {
       }
       const now = this.#clock.now().getTime()
       if (!force && bundle.expiryDate - now > this.#marginMs) {
-        this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: row.vaultVersion })
+        this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: versionOf(row) })
         return { token: bundle.accessToken }
       }
       let fresh: GoogleTokens
@@ -302,7 +320,7 @@ export class GmailConnections {
         where: { userId },
         data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 } }
       })
-      this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: updated.vaultVersion })
+      this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
       return { token: next.accessToken }
     }, { timeout, maxWait: timeout })
     // The RECONNECT_REQUIRED state must be committed first, so the error is raised after the transaction,
@@ -349,6 +367,14 @@ interface ValidatedTokens extends GoogleTokens {
   clientId: string
   sub: string
   email: string | null
+}
+
+/**
+ * What a cached token is checked against: the vault version, and the connection's start, because a row
+ * created again after a disconnect starts counting at 1 again (another process may still cache "1").
+ */
+function versionOf (row: GmailConnection): string {
+  return `${row.vaultVersion}@${row.connectedAt.getTime()}`
 }
 
 function isUniqueViolation (err: unknown): boolean {
