@@ -85,6 +85,7 @@ export const registerControlRoutes = (app: FastifyInstance, state: GoogleEmulato
 
   app.get(`${p}/state`, async () => ({
     clock: clock(),
+    accessTokenTtlSeconds: state.accessTokenTtlSeconds,
     clients: [...state.clients.values()],
     users: [...state.users.values()],
     kids: state.kids,

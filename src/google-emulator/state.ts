@@ -16,6 +16,7 @@ export const GMAIL_PROFILE_SCOPES = [
 
 const SECOND = 1000
 const DAY = 86_400 * SECOND
+/** Google's access-token lifetime; the `accessTokenTtlSeconds` option shortens it (dev mode). */
 export const ACCESS_TOKEN_TTL_SECONDS = 3599
 const ID_TOKEN_TTL_SECONDS = 3600
 const CODE_TTL = 10 * 60 * SECOND
@@ -243,6 +244,11 @@ export interface StateOptions {
   clients?: ClientInput[]
   users?: UserInput[]
   clock?: Clock
+  /**
+   * Lifetime of new access tokens, in seconds (default 3599, Google's). Dev mode shortens it so that the
+   * server, which dates tokens on the wall clock, refreshes one within minutes instead of an hour.
+   */
+  accessTokenTtlSeconds?: number
 }
 
 const token = (prefix: string, bytes: number) => prefix + randomBytes(bytes).toString('base64url')
@@ -257,6 +263,7 @@ const capitalize = (s: string) => s.charAt(0).toUpperCase() + s.slice(1)
 
 export class GoogleEmulatorState {
   readonly clock: Clock
+  readonly accessTokenTtlSeconds: number
   readonly clients = new Map<string, EmulatorClient>()
   /** By sub. */
   readonly users = new Map<string, EmulatorUser>()
@@ -271,6 +278,9 @@ export class GoogleEmulatorState {
 
   constructor (options: StateOptions = {}) {
     this.clock = options.clock ?? createClock()
+    const ttl = options.accessTokenTtlSeconds ?? ACCESS_TOKEN_TTL_SECONDS
+    if (!Number.isInteger(ttl) || ttl < 1) throw new RangeError(`accessTokenTtlSeconds must be a positive integer, got ${ttl}`)
+    this.accessTokenTtlSeconds = ttl
     for (const client of options.clients ?? []) this.upsertClient(client)
     for (const user of options.users ?? []) this.upsertUser(user)
     this.rotateKeys()
@@ -506,7 +516,7 @@ export class GoogleEmulatorState {
     const refresh = o.withRefresh ? this.mintRefreshToken(o.user.sub, o.client.id, o.scopes) : undefined
     return {
       access_token: access.token,
-      expires_in: ACCESS_TOKEN_TTL_SECONDS,
+      expires_in: this.accessTokenTtlSeconds,
       ...(refresh ? { refresh_token: refresh.token } : {}),
       ...(refresh && o.client.testing ? { refresh_token_expires_in: TESTING_REFRESH_TTL / SECOND - 1 } : {}),
       scope: o.scopes.join(' '),
@@ -531,7 +541,7 @@ export class GoogleEmulatorState {
     const now = this.now()
     // Expired tokens are otherwise dropped only when presented: keep a long dev session's memory flat.
     if (this.accessTokens.size >= 10_000) for (const [value, at] of this.accessTokens) if (at.expiresAt <= now) this.accessTokens.delete(value)
-    const at: AccessToken = { token: token('ya29.a0', 132), sub, clientId, scopes, offline, expiresAt: now + ACCESS_TOKEN_TTL_SECONDS * SECOND }
+    const at: AccessToken = { token: token('ya29.a0', 132), sub, clientId, scopes, offline, expiresAt: now + this.accessTokenTtlSeconds * SECOND }
     this.accessTokens.set(at.token, at)
     return at
   }
@@ -784,7 +794,7 @@ export class GoogleEmulatorState {
       idToken: this.idToken({ user, aud: server?.id ?? client.id, azp: client.id, scopes, nonce: input.nonce, accessToken: access.token }),
       grantedScopes: scopes,
       ...(serverAuthCode ? { serverAuthCode } : {}),
-      expiresIn: ACCESS_TOKEN_TTL_SECONDS
+      expiresIn: this.accessTokenTtlSeconds
     }
   }
 

@@ -1,5 +1,6 @@
 import { test } from 'tap'
 import { google } from 'googleapis'
+import { buildGoogleEmulator } from '../../src/google-emulator/app.ts'
 import { MAX_REFRESH_TOKENS_PER_GRANT } from '../../src/google-emulator/state.ts'
 import {
   ALICE, BOB, GMAIL_READONLY, IOS, OTHER_WEB, WEB,
@@ -234,4 +235,25 @@ test('the user removes the app in their Google Account', async t => {
   t.ok((await other.client.refreshAccessToken()).credentials.access_token, 'other apps keep access')
   t.same((await control(emulator, 'POST', `/users/${ALICE.sub}/revoke`, {})).body, { revoked: 1 }, 'no client_id: every app')
   t.same(emulator.state.grantsOf({ user: ALICE.sub }), [])
+})
+
+test('accessTokenTtlSeconds: shorter-lived access tokens everywhere one is issued (dev mode)', async t => {
+  const emulator = await startEmulator(t, { accessTokenTtlSeconds: 420 })
+  const { client, tokens } = await signIn(emulator)
+  const raw = await tokenRequest(emulator, { grant_type: 'refresh_token', client_id: WEB.id, client_secret: WEB.secret, refresh_token: tokens.refresh_token ?? '' })
+  t.equal(raw.body.expires_in, 420, 'refresh response')
+  const expiry = tokens.expiry_date ?? 0
+  t.ok(expiry > Date.now() + 400_000 && expiry <= Date.now() + 420_000, 'code exchange: the library dates expiry_date from expires_in')
+  const native = await control(emulator, 'POST', '/native-sign-in', { client_id: IOS.id, user: ALICE.email, scopes: [GMAIL_READONLY] })
+  t.equal(native.body.expiresIn, 420, 'native sign-in')
+  const info = await client.getTokenInfo(raw.body.access_token)
+  t.ok(info.expiry_date <= Date.now() + 420_000, 'tokeninfo agrees')
+
+  // The token dies by the emulator clock after 420 s, where Google's would live on to 3599 s.
+  emulator.state.advance(419_000)
+  t.ok((await client.getTokenInfo(raw.body.access_token)).sub, 'still valid at 419 s')
+  emulator.state.advance(2000)
+  t.same((await failure(client.getTokenInfo(raw.body.access_token))).data, INVALID_TOKEN)
+
+  t.throws(() => buildGoogleEmulator({ accessTokenTtlSeconds: 0 }), RangeError)
 })

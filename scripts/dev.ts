@@ -1,0 +1,98 @@
+import { startGoogleEmulator } from '../src/google-emulator/app.ts'
+import type { RunningGoogleEmulator } from '../src/google-emulator/app.ts'
+import { EmulatorEnvError, emulatorSettingsFromEnv } from '../src/google-emulator/env.ts'
+import { GMAIL_READONLY } from '../src/google-emulator/state.ts'
+import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
+
+/**
+ * `npm run dev`: the Google emulator and the server in one process, the server configured for the emulator,
+ * so the whole Gmail connection can be walked in GraphiQL without a Google account (README.md, "Dev mode").
+ * The server runs exactly as under `npm start` (src/start-server.ts); only its defaults differ, and any
+ * variable set in the environment still wins.
+ */
+
+/**
+ * Dev mode's Gmail access tokens live 7 minutes instead of Google's hour: with the server's 5-minute refresh
+ * margin (GMAIL_REFRESH_MARGIN_SECONDS) a proactive refresh is due about 2 minutes after each token is issued.
+ * The emulator's control clock cannot show this: the server dates tokens on the wall clock.
+ */
+const DEV_ACCESS_TOKEN_TTL_SECONDS = 420
+
+function fail (message: string): never {
+  process.stderr.write(`npm run dev: ${message}\n`)
+  process.exit(1)
+}
+
+async function main (): Promise<void> {
+  // As in src/config.ts, `FOO=` counts as unset: it must not replace a dev default with nothing.
+  const env = Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined && v !== ''))
+
+  let settings
+  try {
+    settings = emulatorSettingsFromEnv(env, { accessTokenTtlSeconds: DEV_ACCESS_TOKEN_TTL_SECONDS })
+  } catch (err) {
+    if (err instanceof EmulatorEnvError) fail(err.message)
+    throw err
+  }
+  const { web, ios, users, host, port, accessTokenTtlSeconds, logger } = settings
+
+  let emulator: RunningGoogleEmulator
+  try {
+    emulator = await startGoogleEmulator({ clients: [web, ios], users, host, port, accessTokenTtlSeconds, logger })
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${port} is taken: set GOOGLE_EMULATOR_PORT to another port (or 0)`)
+    throw err
+  }
+
+  const serverPort = env.PORT ?? '4000'
+  const config = await loadConfigOrExit({
+    GOOGLE_CLIENT_ID: web.id,
+    GOOGLE_CLIENT_SECRET: web.secret,
+    GOOGLE_IOS_CLIENT_IDS: ios.id,
+    GOOGLE_API_BASE_URL: emulator.baseUrl,
+    // GraphiQL's own origin, also on another PORT (CORS and the WEB refresh cookie check it).
+    PUBLIC_ORIGINS: `http://127.0.0.1:${serverPort},http://localhost:${serverPort}`,
+    ...env
+  })
+
+  let server
+  try {
+    server = await startServer(config, { onClose: () => emulator.close() })
+  } catch (err) {
+    await emulator.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${config.PORT} is taken: set PORT to another port`)
+    throw err
+  }
+
+  const base = emulator.baseUrl
+  const margin = config.GMAIL_REFRESH_MARGIN_SECONDS
+  const refreshAfter = accessTokenTtlSeconds - margin
+  const pointsElsewhere = config.GOOGLE_API_BASE_URL !== base
+    ? `\n  note: GOOGLE_API_BASE_URL=${config.GOOGLE_API_BASE_URL} is set, so the server does not use this emulator\n`
+    : ''
+  process.stdout.write(`
+inboxgate dev mode: Gmail without a Google account
+
+  GraphiQL         ${graphiqlUrl(server)}
+  Google emulator  ${base}   (state: ${base}/__emulator/state)
+  Google users     ${[...emulator.state.users.values()].map(u => `${u.email}${u.emailVerified ? '' : ' (unverified)'}`).join(', ')}
+  Google clients   web ${web.id}, iOS ${ios.id}
+  Gmail tokens     live ${accessTokenTtlSeconds} s (GOOGLE_EMULATOR_ACCESS_TOKEN_TTL); the server refreshes ${margin} s before expiry, ${refreshAfter > 0 ? `so ${refreshAfter} s after each refresh` : 'so on every use'}
+${pointsElsewhere}
+Next steps (README.md, "Dev mode: Gmail without a Google account"):
+  1. In GraphiQL: mutation { signUp(input: {email: "newcomer@example.com", password: "dev mode walkthrough", client: NATIVE}) { accessToken } }
+     then Headers: {"Authorization": "Bearer <accessToken>"}
+  2. Sign in to "Google" as the iOS app would:
+     curl -s -X POST ${base}/__emulator/native-sign-in -H 'content-type: application/json' \\
+       -d '{"client_id":"${ios.id}","user":"alice@example.com","scopes":["${GMAIL_READONLY}"]}'
+  3. mutation { connectGmail(input: {accessToken: "ya29…", refreshToken: "1//0…"}) { status { state } } }
+     then query { gmailProfile { emailAddress messagesTotal } gmailStatus { state lastRefreshedAt accessTokenExpiresAt } }
+
+Ctrl-C stops the server and the emulator.
+`)
+}
+
+main().catch((err) => {
+  process.stderr.write(`npm run dev failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  process.exit(1)
+})
