@@ -1,9 +1,17 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, readFile, stat } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
-import { test } from 'tap'
+import t0, { test } from 'tap'
 import { ConfigError, loadConfig, parseEnv } from '../src/config.ts'
+
+const dirs: string[] = []
+async function tempDir (): Promise<string> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inboxgate-config-'))
+  dirs.push(dir)
+  return dir
+}
+t0.teardown(async () => { await Promise.all(dirs.map(async (d) => await rm(d, { recursive: true, force: true }))) })
 
 test('defaults need no external service', async (t) => {
   const env = parseEnv({})
@@ -33,20 +41,20 @@ test('a bad variable fails fast and is named', async (t) => {
 })
 
 test('without JWT_SECRET a 256-bit key is generated into the data directory once, mode 0600', async (t) => {
-  const dir = await mkdtemp(path.join(tmpdir(), 'inboxgate-config-'))
+  const dir = await tempDir()
   const first = await loadConfig({ DATA_DIR: dir })
   const second = await loadConfig({ DATA_DIR: dir })
   t.equal(first.jwtKeys.current.key.length, 32)
   t.same(first.jwtKeys.current.key, second.jwtKeys.current.key, 'reused across restarts')
   t.equal((await stat(path.join(dir, 'jwt-secret'))).mode & 0o777, 0o600)
   t.ok((await readFile(path.join(dir, 'jwt-secret'), 'utf8')).trim().length >= 43)
-  const other = await loadConfig({ DATA_DIR: await mkdtemp(path.join(tmpdir(), 'inboxgate-config-')) })
+  const other = await loadConfig({ DATA_DIR: await tempDir() })
   t.not(other.jwtKeys.current.key.toString('hex'), first.jwtKeys.current.key.toString('hex'), 'never a hard-coded default')
 })
 
 test('the server refuses to start on bad configuration, naming the variable', async (t) => {
   const res = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    env: { ...process.env, PORT: 'not-a-port', DATA_DIR: await mkdtemp(path.join(tmpdir(), 'inboxgate-config-')) },
+    env: { ...process.env, PORT: 'not-a-port', DATA_DIR: await tempDir() },
     encoding: 'utf8',
     timeout: 60_000
   })

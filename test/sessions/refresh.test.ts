@@ -233,3 +233,18 @@ test('refresh tokens never appear in logs', async (t) => {
     t.notOk(all.includes(secret), 'no token or password in the logs')
   }
 })
+
+test('the sessions list is capped at 100 per page', async (t) => {
+  const { app } = await buildTestApp(t)
+  const s = await signUp(app, 'NATIVE')
+  // Rows made directly: 120 logins through Argon2 would only slow the test down.
+  await app.prisma.session.createMany({
+    data: Array.from({ length: 120 }, (_, i) => ({
+      userId: s.user.id, clientKind: 'NATIVE' as const, currentTokenHash: `hash-${i}`, expiresAt: new Date(Date.now() + 3_600_000)
+    }))
+  })
+  const page = async (first: number) => (await gql(app, 'query($first: Int) { sessions(first: $first) { id } }', { first }, { token: s.accessToken })).data.sessions.length
+  t.equal(await page(1000), 100, 'asking for 1,000 gives 100')
+  t.equal(await page(5), 5)
+  t.equal(await page(0), 1, 'at least one')
+})
