@@ -1,21 +1,12 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { test } from 'tap'
+import { freePort } from './support/free-port.ts'
 
 // The whole flow over real HTTP against the real server process (src/server.ts), as a client sees it:
 // signUp → login → me → refresh (rotation) → reuse detected → logout, for WEB (cookie) and NATIVE (body).
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 test('signUp → login → me → refresh → reuse → logout over HTTP', async (t) => {
   const port = await freePort()

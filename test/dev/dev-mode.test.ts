@@ -1,12 +1,12 @@
 import { spawn } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
 import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../src/google-emulator/seeds.ts'
+import { freePort } from '../support/free-port.ts'
 
 // `npm run dev` as a newcomer uses it (README.md, "Dev mode: Gmail without a Google account"): the real
 // script in its own process, driven over HTTP only, Google played by the in-process emulator.
@@ -17,15 +17,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli')
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
 const STATUS = 'state googleEmail grantedScopes accessTokenExpiresAt connectedAt lastRefreshedAt'
-
-async function freePort (): Promise<number> {
-  return await new Promise((resolve, reject) => {
-    const s = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number }
-      s.close(() => resolve(port))
-    }).on('error', reject)
-  })
-}
 
 /** Resolves when `check` holds, checking whenever the child prints; rejects when it exits or time runs out. */
 async function waitForOutput (child: ReturnType<typeof spawn>, output: () => string, check: (out: string) => boolean, ms: number): Promise<void> {
