@@ -15,6 +15,7 @@ import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
 import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
+import googleSignIn from './users/google-sign-in.ts'
 import users from './users/users-service.ts'
 import vault from './vault/plugin.ts'
 import type { ClosableTokenVault } from './vault/index.ts'
@@ -85,6 +86,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(vault, { vault: opts.vault })
   await fastify.register(google)
   await fastify.register(gmail)
+  await fastify.register(googleSignIn)
 
   fastify.get('/health', async () => ({ status: 'ok' }))
   await fastify.register(graphql)

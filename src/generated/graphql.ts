@@ -104,6 +104,8 @@ export type Mutation = {
   connectGmail: ConnectGmailPayload;
   /** Revokes the grant at Google, then deletes it from the vault. */
   disconnectGmail: GmailStatus;
+  /** Links the Google account of this ID token to the signed-in user, so that it can sign in with Google. */
+  linkGoogle: User;
   login: AuthPayload;
   /** Ends this session (or every session of the user) server-side and clears the refresh cookie. */
   logout: Scalars['Boolean']['output'];
@@ -114,6 +116,12 @@ export type Mutation = {
   refresh: AuthPayload;
   /** Ends one of the signed-in user's sessions. */
   revokeSession: Scalars['Boolean']['output'];
+  /**
+   * Signs in with a Google ID token from an app (iOS Google Sign-In): verified (signature, iss, aud = one of our
+   * client ids, exp), then the user with that Google account, or a new one. An email that belongs to an existing
+   * account that is not linked is refused (CONFLICT, reason ACCOUNT_EXISTS): log in and use linkGoogle.
+   */
+  signInWithGoogle: AuthPayload;
   signUp: AuthPayload;
 };
 
@@ -126,6 +134,11 @@ export type MutationChangePasswordArgs = {
 
 export type MutationConnectGmailArgs = {
   input: ConnectGmailInput;
+};
+
+
+export type MutationLinkGoogleArgs = {
+  idToken: Scalars['String']['input'];
 };
 
 
@@ -147,6 +160,12 @@ export type MutationRefreshArgs = {
 
 export type MutationRevokeSessionArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationSignInWithGoogleArgs = {
+  client?: InputMaybe<ClientKind>;
+  idToken: Scalars['String']['input'];
 };
 
 
@@ -199,6 +218,8 @@ export type User = {
   createdAt: Scalars['String']['output'];
   email: Scalars['String']['output'];
   emailVerified: Scalars['Boolean']['output'];
+  /** True when a Google account is linked (sign in with Google works). */
+  hasGoogle: Scalars['Boolean']['output'];
   /** False for accounts created with Google that never set a password. */
   hasPassword: Scalars['Boolean']['output'];
   id: Scalars['ID']['output'];
@@ -361,10 +382,12 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   changePassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'client' | 'input'>>;
   connectGmail?: Resolver<ResolversTypes['ConnectGmailPayload'], ParentType, ContextType, RequireFields<MutationConnectGmailArgs, 'input'>>;
   disconnectGmail?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
+  linkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationLinkGoogleArgs, 'idToken'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'everywhere'>>;
   refresh?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshArgs, 'client'>>;
   revokeSession?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
+  signInWithGoogle?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithGoogleArgs, 'client' | 'idToken'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
 };
 
@@ -390,6 +413,7 @@ export type UserResolvers<ContextType = GraphQLContext, ParentType extends Resol
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   emailVerified?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasGoogle?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   hasPassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   name?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;

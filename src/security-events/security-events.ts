@@ -20,6 +20,8 @@ export type SecurityEventType =
   | 'GMAIL_ACCOUNT_SWITCHED'
   | 'GMAIL_RECONNECT_REQUIRED'
   | 'GMAIL_DISCONNECTED'
+  | 'GOOGLE_LINKED'
+  | 'GOOGLE_LINK_REFUSED'
 
 export interface SecurityEventInput {
   userId?: string | null

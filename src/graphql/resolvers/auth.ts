@@ -64,6 +64,12 @@ export const authResolvers: Resolvers = {
       await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
       return true
     },
+    signInWithGoogle: async (_root, { idToken, client }, ctx) =>
+      deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta)),
+    linkGoogle: async (_root, { idToken }, ctx) => {
+      const { sub } = await ctx.viewer()
+      return await ctx.app.googleSignIn.link(sub, idToken, ctx.meta)
+    },
     changePassword: async (_root, { input, client }, ctx) => {
       const { sub } = await ctx.viewer()
       return deliver(ctx, await ctx.app.users.changePassword(sub, input, client, ctx.meta))
@@ -78,6 +84,7 @@ export const authResolvers: Resolvers = {
 
   User: {
     hasPassword: (u) => u.passwordHash != null,
+    hasGoogle: (u) => u.googleSub != null,
     createdAt: (u) => u.createdAt.toISOString()
   },
 

@@ -1,0 +1,94 @@
+import fp from 'fastify-plugin'
+import { AppError, conflict, ErrorCodes, unauthenticated } from '../errors.ts'
+import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
+import { Prisma } from '../generated/prisma/client.ts'
+import type { GoogleGateway, GoogleIdentity } from '../google/google-gateway.ts'
+import { GoogleRejectedError } from '../google/google-gateway.ts'
+import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
+
+/**
+ * Sign in with Google: users are found by Google `sub`, never by email.
+ *
+ * Linking rule: a Google sign-in whose email belongs to an existing account that is not linked to this `sub`
+ * is refused (CONFLICT, reason ACCOUNT_EXISTS): the owner signs in with their password and links Google with
+ * `linkGoogle`. Linking on a matching email, even a verified one, would hand a password account to whoever
+ * controls that Google account, and our emails are not verified, so an attacker could also pre-register a
+ * victim's address and wait for their Google sign-in (account pre-hijacking). An unverified Google email is
+ * never linked and never used to create an account that claims it.
+ */
+export class GoogleSignIn {
+  readonly #prisma: PrismaClient
+  readonly #google: GoogleGateway | null
+  readonly #sessions: SessionsService
+  readonly #events: SecurityEvents
+
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents }) {
+    this.#prisma = deps.prisma
+    this.#google = deps.google
+    this.#sessions = deps.sessions
+    this.#events = deps.securityEvents
+  }
+
+  async #verify (idToken: string): Promise<GoogleIdentity> {
+    if (this.#google == null) throw new AppError(ErrorCodes.GOOGLE_NOT_CONFIGURED, 'Google is not configured on this server (GOOGLE_CLIENT_ID)')
+    try {
+      // `aud` must be one of our clients: the web client (iOS with GIDServerClientID) or an iOS client.
+      return await this.#google.verifyIdToken(idToken)
+    } catch (err) {
+      if (err instanceof GoogleRejectedError) throw unauthenticated('Invalid Google ID token', { reason: 'GOOGLE_ID_TOKEN_INVALID' })
+      throw err
+    }
+  }
+
+  /** Verifies the ID token, then finds the user by `sub` or creates one; starts a session. */
+  async signIn (idToken: string, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+    const identity = await this.#verify(idToken)
+    let user = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
+    if (user == null) user = await this.#create(identity, meta)
+    if (user.disabledAt != null) throw new AppError(ErrorCodes.FORBIDDEN, 'This account is disabled')
+    const issued = await this.#sessions.start(user, client, meta)
+    await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta, detail: { method: 'google' } })
+    return issued
+  }
+
+  async #create (identity: GoogleIdentity, meta: RequestMeta): Promise<User> {
+    if (identity.email == null || !identity.emailVerified) {
+      throw new AppError(ErrorCodes.FORBIDDEN, 'Your Google account has no verified email address', { reason: 'GOOGLE_EMAIL_UNVERIFIED' })
+    }
+    const email = identity.email.trim().toLowerCase()
+    try {
+      const user = await this.#prisma.user.create({ data: { email, emailVerified: true, name: identity.name, googleSub: identity.sub } })
+      await this.#events.record('SIGN_UP', { userId: user.id, ...meta, detail: { method: 'google' } })
+      return user
+    } catch (err) {
+      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
+        await this.#events.record('GOOGLE_LINK_REFUSED', { ...meta, detail: { reason: 'ACCOUNT_EXISTS' } })
+        const e = conflict('An account with this email already exists: log in with your password, then link Google')
+        e.details.reason = 'ACCOUNT_EXISTS'
+        throw e
+      }
+      throw err
+    }
+  }
+
+  /** Links the Google account of `idToken` to the signed-in user (explicit, so never a silent takeover). */
+  async link (userId: string, idToken: string, meta: RequestMeta): Promise<User> {
+    const identity = await this.#verify(idToken)
+    const holder = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
+    if (holder != null && holder.id !== userId) throw conflict('This Google account is linked to another user')
+    const user = await this.#prisma.user.update({ where: { id: userId }, data: { googleSub: identity.sub } })
+    await this.#events.record('GOOGLE_LINKED', { userId, ...meta, detail: { googleEmail: identity.email } })
+    return user
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    googleSignIn: GoogleSignIn
+  }
+}
+
+export default fp(async (app) => {
+  app.decorate('googleSignIn', new GoogleSignIn({ prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents }))
+}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events'] })
