@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
+import { googleEndpointsAt } from '../google/google-gateway.ts'
 import { registerControlRoutes } from './control.ts'
 import { consentPage, errorPage } from './pages.ts'
 import {
@@ -302,14 +303,7 @@ export const startGoogleEmulator = async (
 
 /** What our server hands google-auth-library's OAuth2Client and googleapis to talk to the emulator at `baseUrl`. */
 export const googleClientOptions = (baseUrl: string) => ({
-  endpoints: {
-    oauth2AuthBaseUrl: `${baseUrl}/o/oauth2/v2/auth`,
-    oauth2TokenUrl: `${baseUrl}/token`,
-    tokenInfoUrl: `${baseUrl}/tokeninfo`,
-    oauth2RevokeUrl: `${baseUrl}/revoke`,
-    oauth2FederatedSignonPemCertsUrl: `${baseUrl}/oauth2/v1/certs`,
-    oauth2FederatedSignonJwkCertsUrl: `${baseUrl}/oauth2/v3/certs`
-  },
+  endpoints: googleEndpointsAt(baseUrl),
   issuers: [ISSUER, 'accounts.google.com'],
   rootUrl: `${baseUrl}/`
 })

@@ -89,6 +89,18 @@ export function translateGoogleError (err: unknown, what: string): Error {
 
 const ISSUERS = ['https://accounts.google.com', 'accounts.google.com']
 
+/** google-auth-library's endpoints when one origin serves Google's paths (GOOGLE_API_BASE_URL, the emulator). */
+export function googleEndpointsAt (base: string) {
+  return {
+    oauth2AuthBaseUrl: `${base}/o/oauth2/v2/auth`,
+    oauth2TokenUrl: `${base}/token`,
+    tokenInfoUrl: `${base}/tokeninfo`,
+    oauth2RevokeUrl: `${base}/revoke`,
+    oauth2FederatedSignonPemCertsUrl: `${base}/oauth2/v1/certs`,
+    oauth2FederatedSignonJwkCertsUrl: `${base}/oauth2/v3/certs`
+  }
+}
+
 // google-auth-library turns Google's `expires_in` into an absolute `expiry_date` on the wall clock; turn it back.
 function expiresIn (expiryDate: number | null | undefined): number {
   return expiryDate == null ? 3599 : Math.max(0, Math.round((expiryDate - Date.now()) / 1000))
@@ -103,16 +115,7 @@ export class GoogleGateway {
     this.config = config
     const base = config.baseUrl?.replace(/\/+$/, '')
     this.#rootUrl = base != null ? `${base}/` : undefined
-    this.#endpoints = base != null
-      ? {
-          oauth2AuthBaseUrl: `${base}/o/oauth2/v2/auth`,
-          oauth2TokenUrl: `${base}/token`,
-          tokenInfoUrl: `${base}/tokeninfo`,
-          oauth2RevokeUrl: `${base}/revoke`,
-          oauth2FederatedSignonPemCertsUrl: `${base}/oauth2/v1/certs`,
-          oauth2FederatedSignonJwkCertsUrl: `${base}/oauth2/v3/certs`
-        }
-      : undefined
+    this.#endpoints = base != null ? googleEndpointsAt(base) : undefined
   }
 
   /** Every client id whose tokens we accept: the web (server) client and the public iOS clients. */
