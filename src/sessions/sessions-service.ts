@@ -103,11 +103,12 @@ export class SessionsService {
 
       if (sameHash(hash, row.currentTokenHash)) {
         const successor = newRefreshToken()
+        const successorHash = hashRefreshToken(successor)
         const [rotated] = await this.#prisma.$transaction([
           this.#prisma.session.updateMany({
             where: { id: row.id, currentTokenHash: hash, revokedAt: null },
             data: {
-              currentTokenHash: hashRefreshToken(successor),
+              currentTokenHash: successorHash,
               previousTokenHash: hash,
               successorSealed: sealSuccessor(successor, token, row.id),
               rotatedAt: now,
@@ -122,7 +123,7 @@ export class SessionsService {
           })
         ])
         if (rotated.count === 1) {
-          const fresh = { ...row, currentTokenHash: hashRefreshToken(successor), previousTokenHash: hash, rotatedAt: now, lastUsedAt: now, generation: row.generation + 1 }
+          const fresh = { ...row, currentTokenHash: successorHash, previousTokenHash: hash, rotatedAt: now, lastUsedAt: now, generation: row.generation + 1 }
           return this.#issue(user, fresh, successor, now)
         }
         continue
