@@ -4,6 +4,7 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
+import googleRedirect from './auth-web/google-redirect.ts'
 import type { Config } from './config.ts'
 import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
@@ -36,6 +37,12 @@ declare module 'fastify' {
   }
 }
 
+const SENSITIVE_QUERY = /([?&](?:code|state|token|id_token|access_token|refresh_token)=)[^&#]*/gi
+
+function requestForLog (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
+  return { method: req.method, url: req.url.replace(SENSITIVE_QUERY, '$1[redacted]'), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+}
+
 /**
  * Fastify's own options, shared by the server and the tests. Logs never carry credentials: the headers that
  * hold them are redacted, and nothing else in this code logs a token.
@@ -46,6 +53,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
       ? false
       : {
           ...(typeof logger === 'object' ? logger : { level: config.LOG_LEVEL }),
+          // The Google callback's query holds an authorization code: log URLs without credential values.
+          serializers: { req: requestForLog },
           redact: {
             paths: ['req.headers.authorization', 'req.headers.cookie', 'res.headers["set-cookie"]'],
             censor: '[redacted]'
@@ -87,6 +96,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(google)
   await fastify.register(gmail)
   await fastify.register(googleSignIn)
+
+  await fastify.register(googleRedirect)
 
   fastify.get('/health', async () => ({ status: 'ok' }))
   await fastify.register(graphql)

@@ -77,6 +77,17 @@ const envSchema = z.object({
   GOOGLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
+  /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */
+  PUBLIC_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
+  /** The redirect URI registered with Google for the web client; default PUBLIC_URL + /auth/google/callback. */
+  GOOGLE_REDIRECT_URI: z.url().optional(),
+  /**
+   * Origins `GET /auth/google?redirectTo=` may send the browser back to after signing in (exact match); default
+   * PUBLIC_ORIGINS and PUBLIC_URL. Paths (`/graphiql`) always stay on this server.
+   */
+  AUTH_REDIRECT_ORIGINS: list.optional(),
+  /** How long a started Google sign-in may take (the `state` lifetime). */
+  AUTH_STATE_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
   /** `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager. */
   TOKEN_VAULT: z.enum(['local', 'aws']).default('local'),
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */
@@ -92,7 +103,10 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'PUBLIC_URL' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
+  PUBLIC_URL: string
+  GOOGLE_REDIRECT_URI: string
+  AUTH_REDIRECT_ORIGINS: string[]
   /** The current signing key and the keys still accepted, by key id. */
   jwtKeys: { current: { kid: string, key: Buffer }, accepted: Map<string, Buffer> }
 }
@@ -154,5 +168,12 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     const k = decodeKey(`JWT_PREVIOUS_SECRETS[${i}]`, s)
     accepted.set(kidOf(k), k)
   })
-  return { ...rest, jwtKeys: { current, accepted } }
+  const publicUrl = new URL(parsed.PUBLIC_URL ?? `http://${['0.0.0.0', '::', ''].includes(parsed.HOST) ? '127.0.0.1' : parsed.HOST}:${parsed.PORT}`).origin
+  return {
+    ...rest,
+    PUBLIC_URL: publicUrl,
+    GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
+    AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...parsed.PUBLIC_ORIGINS, publicUrl])],
+    jwtKeys: { current, accepted }
+  }
 }

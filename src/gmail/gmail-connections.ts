@@ -34,6 +34,14 @@ const NOT_CONNECTED: GmailStatusView = {
 const reconnectRequired = () => new AppError(ErrorCodes.RECONNECT_REQUIRED, 'Gmail access was revoked or has expired: connect Gmail again')
 const scopeMissing = (missing: string[]) =>
   new AppError(ErrorCodes.SCOPE_MISSING, 'Gmail read access was not granted: connect again and allow "Read your email"', { missingScopes: missing })
+type ConnectMeta = { ip?: string | null, userAgent?: string | null }
+
+function refusal (err: unknown): unknown {
+  if (err instanceof GoogleInvalidGrantError) return badUserInput('Google rejected the code or token (expired, used or revoked): sign in with Google again')
+  if (err instanceof GoogleRejectedError) return badUserInput('Google rejected these credentials: sign in with Google again')
+  return err
+}
+
 const notConnected = () => new AppError(ErrorCodes.GMAIL_NOT_CONNECTED, 'Gmail is not connected')
 
 /**
@@ -85,9 +93,25 @@ export class GmailConnections {
     return (await this.#prisma.gmailConnection.findUnique({ where: { userId } })) ?? NOT_CONNECTED
   }
 
-  async connect (userId: string, input: ConnectGmailInput, meta: { ip?: string | null, userAgent?: string | null } = {}): Promise<{ status: GmailStatusView, warnings: Warning[] }> {
+  async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta = {}): Promise<{ status: GmailStatusView, warnings: Warning[] }> {
     const google = this.#requireGoogle()
-    const tokens = await this.#obtainTokens(google, input)
+    return await this.#store(google, userId, await this.#obtainTokens(google, input), meta)
+  }
+
+  /**
+   * Takes custody of tokens the web client just obtained in the redirect flow (GET /auth/google/callback with
+   * gmail=1): same checks and the same outcomes as `connect`.
+   */
+  async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta = {}): Promise<{ status: GmailStatusView, warnings: Warning[] }> {
+    const google = this.#requireGoogle()
+    if (exchanged.refreshToken == null && grantsGmailRead(exchanged.scope)) {
+      throw badUserInput('Google returned no refresh token: connect again (the consent screen must ask for offline access)')
+    }
+    const tokens = await this.#validate(google, exchanged, google.config.clientId).catch((err: unknown) => { throw refusal(err) })
+    return await this.#store(google, userId, tokens, meta)
+  }
+
+  async #store (google: GoogleGateway, userId: string, tokens: ValidatedTokens, meta: ConnectMeta): Promise<{ status: GmailStatusView, warnings: Warning[] }> {
     const warnings: Warning[] = []
 
     if (!grantsGmailRead(tokens.scope)) {
@@ -200,26 +224,28 @@ export class GmailConnections {
         const fresh = await google.tokenInfo(tokens.accessToken)
         if (fresh.sub !== presented.sub) throw badUserInput('The access token and the refresh token belong to different Google accounts')
       }
-      // Identity and scopes as Google reports them for the token we will hold.
-      const info = await google.tokenInfo(tokens.accessToken)
-      if (!google.acceptedClientIds.includes(info.aud)) throw badUserInput('These tokens were issued to another application')
-      if (input.idToken != null && input.idToken !== '') {
-        const identity = await google.verifyIdToken(input.idToken)
-        if (identity.sub !== info.sub) throw badUserInput('The ID token is for another Google account than the tokens', { field: 'idToken' })
-      }
-      return {
-        ...tokens,
-        refreshToken: tokens.refreshToken!,
-        expiryDate: this.#clock.now().getTime() + tokens.expiresIn * 1000,
-        clientId,
-        sub: info.sub,
-        email: info.email,
-        scope: info.scope.length > 0 ? info.scope : tokens.scope
-      }
+      return await this.#validate(google, tokens, clientId, input.idToken)
     } catch (err) {
-      if (err instanceof GoogleInvalidGrantError) throw badUserInput('Google rejected the code or token (expired, used or revoked): sign in with Google again')
-      if (err instanceof GoogleRejectedError) throw badUserInput('Google rejected these credentials: sign in with Google again')
-      throw err
+      throw refusal(err)
+    }
+  }
+
+  /** Identity and scopes as Google reports them for the token we will hold. */
+  async #validate (google: GoogleGateway, tokens: GoogleTokens, clientId: string, idToken?: string | null): Promise<ValidatedTokens> {
+    const info = await google.tokenInfo(tokens.accessToken)
+    if (!google.acceptedClientIds.includes(info.aud)) throw badUserInput('These tokens were issued to another application')
+    if (idToken != null && idToken !== '') {
+      const identity = await google.verifyIdToken(idToken)
+      if (identity.sub !== info.sub) throw badUserInput('The ID token is for another Google account than the tokens', { field: 'idToken' })
+    }
+    return {
+      ...tokens,
+      refreshToken: tokens.refreshToken!,
+      expiryDate: this.#clock.now().getTime() + tokens.expiresIn * 1000,
+      clientId,
+      sub: info.sub,
+      email: info.email,
+      scope: info.scope.length > 0 ? info.scope : tokens.scope
     }
   }
 

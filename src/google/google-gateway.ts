@@ -1,5 +1,5 @@
 import fp from 'fastify-plugin'
-import { OAuth2Client } from 'google-auth-library'
+import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
 import { google } from 'googleapis'
 import { AppError, ErrorCodes } from '../errors.ts'
 
@@ -134,6 +134,28 @@ export class GoogleGateway {
       issuers: ISSUERS,
       transporterOptions: { timeout: this.config.timeoutMs }
     })
+  }
+
+  /**
+   * Google's consent page for the web redirect flow: `openid email profile`, plus gmail.readonly with offline
+   * access when asked (incremental: scopes granted before stay granted; `prompt=consent` so Google hands out the
+   * refresh token we take custody of). PKCE S256 only; the caller keeps `state`, the verifier and the nonce.
+   */
+  authorizationUrl (opts: { redirectUri: string, state: string, codeChallenge: string, nonce: string, gmail: boolean }): string {
+    return this.client(this.config.clientId, opts.redirectUri).generateAuthUrl({
+      scope: ['openid', 'email', 'profile', ...(opts.gmail ? [GMAIL_READONLY] : [])],
+      state: opts.state,
+      code_challenge: opts.codeChallenge,
+      code_challenge_method: CodeChallengeMethod.S256,
+      nonce: opts.nonce,
+      ...(opts.gmail ? { access_type: 'offline', include_granted_scopes: true, prompt: 'consent' } : {})
+    })
+  }
+
+  /** A fresh PKCE pair (RFC 7636): 43+ characters of verifier, its S256 challenge. */
+  async pkce (): Promise<{ codeVerifier: string, codeChallenge: string }> {
+    const { codeVerifier, codeChallenge } = await this.client().generateCodeVerifierAsync()
+    return { codeVerifier, codeChallenge: codeChallenge! }
   }
 
   /** Exchanges an authorization code with the web client (a server auth code from iOS has no redirect_uri). */

@@ -41,12 +41,20 @@ export class GoogleSignIn {
     }
   }
 
-  /** Verifies the ID token, then finds the user by `sub` or creates one; starts a session. */
+  /** Native flow: verifies the ID token (`aud` one of our client ids), then the same find-or-create and a session. */
   async signIn (idToken: string, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
-    const identity = await this.#verify(idToken)
-    let user = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
-    if (user == null) user = await this.#create(identity, meta)
-    if (user.disabledAt != null) throw new AppError(ErrorCodes.FORBIDDEN, 'This account is disabled')
+    const user = await this.findOrCreate(await this.#verify(idToken), meta)
+    return await this.startSession(user, client, meta)
+  }
+
+  /** The user of a verified Google identity, by `sub`; created when new (see the linking rule above). */
+  async findOrCreate (identity: GoogleIdentity, meta: RequestMeta): Promise<User> {
+    const user = (await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })) ?? await this.#create(identity, meta)
+    if (user.disabledAt != null) throw new AppError(ErrorCodes.FORBIDDEN, 'This account is disabled', { reason: 'ACCOUNT_DISABLED' })
+    return user
+  }
+
+  async startSession (user: User, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
     const issued = await this.#sessions.start(user, client, meta)
     await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta, detail: { method: 'google' } })
     return issued

@@ -11,11 +11,13 @@ export class LoginThrottle {
   readonly #perIp: RateLimiterPrisma
   readonly #perAccount: RateLimiterPrisma
   readonly #signUpPerIp: RateLimiterPrisma
+  readonly #googlePerIp: RateLimiterPrisma
 
-  constructor (limiters: { perIp: RateLimiterPrisma, perAccount: RateLimiterPrisma, signUpPerIp: RateLimiterPrisma }) {
+  constructor (limiters: { perIp: RateLimiterPrisma, perAccount: RateLimiterPrisma, signUpPerIp: RateLimiterPrisma, googlePerIp: RateLimiterPrisma }) {
     this.#perIp = limiters.perIp
     this.#perAccount = limiters.perAccount
     this.#signUpPerIp = limiters.signUpPerIp
+    this.#googlePerIp = limiters.googlePerIp
   }
 
   async loginAttempt (ip: string, email: string): Promise<void> {
@@ -32,8 +34,13 @@ export class LoginThrottle {
     await consume(this.#signUpPerIp, ip)
   }
 
+  /** Starting a Google sign-in in a browser (each start stores a pending state until used or expired). */
+  async googleSignInAttempt (ip: string): Promise<void> {
+    await consume(this.#googlePerIp, ip)
+  }
+
   stop (): void {
-    for (const l of [this.#perIp, this.#perAccount, this.#signUpPerIp]) {
+    for (const l of [this.#perIp, this.#perAccount, this.#signUpPerIp, this.#googlePerIp]) {
       clearTimeout((l as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })._clearExpiredTimeoutId)
     }
   }
@@ -62,7 +69,8 @@ export default fp(async (app) => {
   const throttle = new LoginThrottle({
     perIp: make('login_ip', c.LOGIN_MAX_ATTEMPTS_PER_IP, c.LOGIN_WINDOW_SECONDS),
     perAccount: make('login_account', c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, c.LOGIN_WINDOW_SECONDS),
-    signUpPerIp: make('signup_ip', c.SIGNUP_MAX_PER_IP, c.SIGNUP_WINDOW_SECONDS)
+    signUpPerIp: make('signup_ip', c.SIGNUP_MAX_PER_IP, c.SIGNUP_WINDOW_SECONDS),
+    googlePerIp: make('google_start_ip', c.LOGIN_MAX_ATTEMPTS_PER_IP, c.LOGIN_WINDOW_SECONDS)
   })
   app.decorate('loginThrottle', throttle)
   app.addHook('onClose', async () => throttle.stop())
