@@ -1,0 +1,132 @@
+import { Api, GraphQLRequestError } from './api.ts'
+import { GmailStatusDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument, SignUpDocument } from './generated/graphql.ts'
+import type { TokensFragment } from './generated/graphql.ts'
+
+const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
+const apiUrl = (document.querySelector('meta[name="inboxgate-api"]') as HTMLMetaElement).content.replace(/\/+$/, '')
+const api = new Api(apiUrl)
+
+function show (signedIn: boolean): void {
+  $('signed-in').hidden = !signedIn
+  $('signed-out').hidden = signedIn
+}
+
+function say (notice: string, error = ''): void {
+  $('notice').textContent = notice
+  $('error').textContent = error
+}
+
+/** Exchanges the HttpOnly refresh cookie for a new access token (the cookie rotates on every use). */
+async function refresh (): Promise<boolean> {
+  try {
+    const { refresh } = await api.request(RefreshDocument, {})
+    api.setTokens(refresh)
+    return true
+  } catch (err) {
+    api.clear()
+    if (err instanceof GraphQLRequestError && err.code === 'UNAUTHENTICATED') return false
+    throw err
+  }
+}
+
+/**
+ * Runs an authenticated operation: refreshes first when the access token has expired (or is about to), and
+ * once more if the server still says UNAUTHENTICATED (a token revoked or expired meanwhile).
+ */
+async function authed<R> (run: () => Promise<R>): Promise<R | null> {
+  if (api.needsRefresh() && !(await refresh())) return null
+  try {
+    return await run()
+  } catch (err) {
+    if (!(err instanceof GraphQLRequestError) || err.code !== 'UNAUTHENTICATED') throw err
+    if (!(await refresh())) return null
+    return await run()
+  }
+}
+
+async function render (): Promise<void> {
+  const me = await authed(() => api.request(MeDocument))
+  if (me == null) {
+    show(false)
+    return
+  }
+  const gmail = await authed(() => api.request(GmailStatusDocument))
+  $('me-email').textContent = me.me.email
+  $('me-google').textContent = me.me.hasGoogle ? '(Google linked)' : ''
+  $('token-expiry').textContent = new Date(api.accessTokenExpiresAt).toISOString()
+  const status = gmail?.gmailStatus
+  $('gmail-state').textContent = status?.state ?? 'UNKNOWN'
+  $('gmail-email').textContent = status?.googleEmail ?? ''
+  $('gmail-missing').hidden = (status?.missingScopes.length ?? 0) === 0
+  $('gmail-missing-scopes').textContent = status?.missingScopes.join(', ') ?? ''
+  show(true)
+}
+
+function signedIn (tokens: TokensFragment): Promise<void> {
+  api.setTokens(tokens)
+  return render()
+}
+
+/** Google's sign-in starts at the API (state, PKCE and nonce live there) and comes back here. */
+function googleUrl (gmail: boolean): string {
+  const back = `${location.origin}${location.pathname}`
+  return `${apiUrl}/auth/google?redirectTo=${encodeURIComponent(back)}${gmail ? '&gmail=1' : ''}`
+}
+
+function readRedirectOutcome (): void {
+  const params = new URLSearchParams(location.search)
+  const error = params.get('auth_error')
+  if (error != null) say('', `Google sign-in failed: ${error}`)
+  else if (params.get('signed_in') === 'google') {
+    const gmail = params.get('gmail')
+    const gmailError = params.get('gmail_error')
+    say(`Signed in with Google${gmail === 'connected' ? ', Gmail connected' : ''}.`, gmailError != null ? `Gmail not connected: ${gmailError}` : '')
+  }
+  if (params.size > 0) history.replaceState(null, '', location.pathname)
+}
+
+async function guarded (work: () => Promise<void>): Promise<void> {
+  try {
+    await work()
+  } catch (err) {
+    say('', err instanceof Error ? err.message : String(err))
+  }
+}
+
+$<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  const action = ((event as SubmitEvent).submitter as HTMLButtonElement | null)?.value ?? 'login'
+  const input = { email: $<HTMLInputElement>('email').value, password: $<HTMLInputElement>('password').value, client: 'WEB' as const }
+  void guarded(async () => {
+    say('')
+    const tokens = action === 'signup'
+      ? (await api.request(SignUpDocument, { input })).signUp
+      : (await api.request(LoginDocument, { input })).login
+    say(action === 'signup' ? 'Account created.' : 'Logged in.')
+    await signedIn(tokens)
+  })
+})
+
+$('google').addEventListener('click', (event) => {
+  event.preventDefault()
+  location.assign(googleUrl($<HTMLInputElement>('with-gmail').checked))
+})
+$('connect-gmail').addEventListener('click', (event) => {
+  event.preventDefault()
+  location.assign(googleUrl(true))
+})
+$('reload').addEventListener('click', () => { void guarded(render) })
+
+for (const [id, everywhere] of [['logout', false], ['logout-everywhere', true]] as const) {
+  $(id).addEventListener('click', () => {
+    void guarded(async () => {
+      await authed(() => api.request(LogoutDocument, { everywhere }))
+      api.clear()
+      say('Logged out.')
+      show(false)
+    })
+  })
+}
+
+readRedirectOutcome()
+void guarded(render)
