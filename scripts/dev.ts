@@ -3,6 +3,7 @@ import type { RunningGoogleEmulator } from '../src/google-emulator/app.ts'
 import { EmulatorEnvError, emulatorSettingsFromEnv } from '../src/google-emulator/env.ts'
 import { GMAIL_READONLY } from '../src/google-emulator/state.ts'
 import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
+import { startWebExample } from '../examples/web/serve.ts'
 
 /**
  * `npm run dev`: the Google emulator and the server in one process, the server configured for the emulator,
@@ -35,6 +36,12 @@ async function main (): Promise<void> {
     throw err
   }
   const { web, ios, users, host, port, accessTokenTtlSeconds, logger } = settings
+  const serverPort = env.PORT ?? '4000'
+  const webPort = env.WEB_EXAMPLE_PORT ?? '4002'
+  // Google's redirect comes back to this server's port: register it unless the redirect URIs were set explicitly.
+  if (env.GOOGLE_EMULATOR_REDIRECT_URIS == null) {
+    web.redirectUris = [...new Set([...web.redirectUris, `http://127.0.0.1:${serverPort}/auth/google/callback`])]
+  }
 
   let emulator: RunningGoogleEmulator
   try {
@@ -44,21 +51,31 @@ async function main (): Promise<void> {
     throw err
   }
 
-  const serverPort = env.PORT ?? '4000'
   const config = await loadConfigOrExit({
     GOOGLE_CLIENT_ID: web.id,
     GOOGLE_CLIENT_SECRET: web.secret,
     GOOGLE_IOS_CLIENT_IDS: ios.id,
     GOOGLE_API_BASE_URL: emulator.baseUrl,
-    // GraphiQL's own origin, also on another PORT (CORS and the WEB refresh cookie check it).
-    PUBLIC_ORIGINS: `http://127.0.0.1:${serverPort},http://localhost:${serverPort}`,
+    // GraphiQL's own origin, also on another PORT, and the example web client's (CORS and the WEB refresh cookie
+    // check them). The example is another origin of the same site (127.0.0.1), so the refresh cookie reaches the API.
+    PUBLIC_ORIGINS: `http://127.0.0.1:${serverPort},http://localhost:${serverPort},http://127.0.0.1:${webPort}`,
     ...env
   })
 
+  let example: Awaited<ReturnType<typeof startWebExample>>
+  try {
+    example = await startWebExample({ apiUrl: config.PUBLIC_URL, port: Number(webPort) })
+  } catch (err) {
+    await emulator.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${webPort} is taken: set WEB_EXAMPLE_PORT to another port (or 0)`)
+    throw err
+  }
+
   let server
   try {
-    server = await startServer(config, { onClose: () => emulator.close() })
+    server = await startServer(config, { onClose: async () => { await example.app.close(); await emulator.close() } })
   } catch (err) {
+    await example.app.close()
     await emulator.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${config.PORT} is taken: set PORT to another port`)
     throw err
@@ -74,6 +91,8 @@ async function main (): Promise<void> {
 inboxgate dev mode: Gmail without a Google account
 
   GraphiQL         ${graphiqlUrl(server)}
+  Example web app  ${example.url}   (email/password and Sign in with Google; examples/web)
+  Google sign-in   ${config.PUBLIC_URL}/auth/google?redirectTo=/graphiql   (then the refresh mutation in GraphiQL)
   Google emulator  ${base}   (state: ${base}/__emulator/state)
   Google users     ${[...emulator.state.users.values()].map(u => `${u.email}${u.emailVerified ? '' : ' (unverified)'}`).join(', ')}
   Google clients   web ${web.id}, iOS ${ios.id}

@@ -38,14 +38,14 @@ async function waitForOutput (child: ReturnType<typeof spawn>, output: () => str
 }
 
 test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTERM', async t => {
-  const [port, googlePort] = [await freePort(), await freePort()]
+  const [port, googlePort, webPort] = [await freePort(), await freePort(), await freePort()]
   const dataDir = await mkdtemp(path.join(tmpdir(), 'inboxgate-dev-'))
   // Only dev mode's own defaults: nothing from the caller's environment (CI sets database and Google variables).
   const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) =>
     !/^(GOOGLE_|TOKEN_VAULT|LOCAL_VAULT_KEY$|DATABASE_URL$|PUBLIC_ORIGINS$|HOST$|PRODUCTION$|GMAIL_REFRESH_MARGIN_SECONDS$|JWT_)/.test(name)))
   const child = spawn(process.execPath, [TSX_CLI, 'scripts/dev.ts'], {
     cwd: ROOT,
-    env: { ...inherited, PORT: String(port), GOOGLE_EMULATOR_PORT: String(googlePort), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { ...inherited, PORT: String(port), GOOGLE_EMULATOR_PORT: String(googlePort), WEB_EXAMPLE_PORT: String(webPort), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so the teardown can kill tsx and the node process it starts together.
     detached: true
@@ -67,6 +67,16 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
   t.match(output, `GraphiQL         ${server}/graphiql`)
   t.match(output, `Google emulator  ${google}`)
   t.match(output, 'live 420 s', 'dev mode\'s short-lived Gmail tokens')
+  t.match(output, `Example web app  http://127.0.0.1:${webPort}`)
+
+  // The example page knows where the API is, and Google sign-in starts at the emulator with this server's callback.
+  const page = await (await fetch(`http://127.0.0.1:${webPort}/`)).text()
+  t.match(page, `<meta name="inboxgate-api" content="${server}">`)
+  const startGoogle = await fetch(`${server}/auth/google?redirectTo=${encodeURIComponent(`http://127.0.0.1:${webPort}/`)}`, { redirect: 'manual' })
+  t.equal(startGoogle.status, 302)
+  const consent = await fetch(startGoogle.headers.get('location')!)
+  t.equal(consent.status, 200, 'the emulator accepts the redirect URI registered for this port')
+  t.match(await consent.text(), 'id="consent-form"')
 
   let token = ''
   const gql = async (query: string, variables?: object) => {
