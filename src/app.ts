@@ -11,6 +11,7 @@ import type { Database } from './db/prisma.ts'
 import gmail from './gmail/gmail-connections.ts'
 import google from './google/google-gateway.ts'
 import graphql from './graphql/index.ts'
+import metrics from './metrics/metrics.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
@@ -85,6 +86,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
     maxAge: 600
   })
   await fastify.register(fastifyCookie)
+  // Before the services that count into it; it attaches to the vault and Google once the app is ready.
+  await fastify.register(metrics)
   await fastify.register(prisma, { database: opts.database })
   await fastify.register(securityEvents)
   await fastify.register(passwords)

@@ -3,6 +3,7 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { unauthenticated } from '../errors.ts'
 import type { ClientKind, PrismaClient, Session, User } from '../generated/prisma/client.ts'
+import type { RefreshOutcome, ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { AccessTokens } from './access-tokens.ts'
 import {
@@ -33,19 +34,26 @@ type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_
 
 const invalidRefreshToken = () => unauthenticated('Invalid refresh token', { reason: 'REFRESH_TOKEN_INVALID' })
 
+/** A failed refresh, for the metrics, by the reason its error carries. */
+const FAILED_REFRESH: Record<string, RefreshOutcome> = {
+  REFRESH_TOKEN_REUSED: 'reuse_detected', REFRESH_TOKEN_INVALID: 'invalid', SESSION_REVOKED: 'session_ended', SESSION_EXPIRED: 'session_ended'
+}
+
 export class SessionsService {
   readonly #prisma: PrismaClient
   readonly #accessTokens: AccessTokens
   readonly #events: SecurityEvents
   readonly #clock: Clock
   readonly #config: SessionsConfig
+  readonly #metrics: Pick<ServiceMetrics, 'refresh'> | undefined
 
-  constructor (deps: { prisma: PrismaClient, accessTokens: AccessTokens, securityEvents: SecurityEvents, clock: Clock, config: SessionsConfig }) {
+  constructor (deps: { prisma: PrismaClient, accessTokens: AccessTokens, securityEvents: SecurityEvents, clock: Clock, config: SessionsConfig, metrics?: Pick<ServiceMetrics, 'refresh'> }) {
     this.#prisma = deps.prisma
     this.#accessTokens = deps.accessTokens
     this.#events = deps.securityEvents
     this.#clock = deps.clock
     this.#config = deps.config
+    this.#metrics = deps.metrics
   }
 
   /** Starts a new session (a new refresh-token family): every login gets fresh tokens (ASVS 7.2.4). */
@@ -73,6 +81,13 @@ export class SessionsService {
    * Any older token of the family is reuse: the whole family is revoked and the event recorded.
    */
   async refresh (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+    return await this.#rotate(token, clientKind, meta).catch((err: unknown) => {
+      this.#metrics?.refresh(FAILED_REFRESH[String((err as { details?: { reason?: unknown } }).details?.reason)] ?? 'error')
+      throw err
+    })
+  }
+
+  async #rotate (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
     if (!looksLikeRefreshToken(token)) throw invalidRefreshToken()
     const hash = hashRefreshToken(token)
     const now = this.#clock.now()
@@ -124,6 +139,7 @@ export class SessionsService {
         ])
         if (rotated.count === 1) {
           const fresh = { ...row, currentTokenHash: successorHash, previousTokenHash: hash, rotatedAt: now, lastUsedAt: now, generation: row.generation + 1 }
+          this.#metrics?.refresh('rotated')
           return this.#issue(user, fresh, successor, now)
         }
         continue
@@ -133,7 +149,10 @@ export class SessionsService {
       const withinGrace = row.rotatedAt != null &&
         now.getTime() - row.rotatedAt.getTime() <= this.#config.REFRESH_REUSE_GRACE_SECONDS * 1000
       const successor = withinGrace && row.successorSealed != null ? openSuccessor(row.successorSealed, token, row.id) : null
-      if (successor != null) return this.#issue(user, row, successor, now)
+      if (successor != null) {
+        this.#metrics?.refresh('grace_replay')
+        return this.#issue(user, row, successor, now)
+      }
       return await this.#rejectReuse(row.id, row.userId, meta)
     }
     throw invalidRefreshToken()
@@ -209,6 +228,7 @@ export default fp(async (app) => {
     accessTokens: app.accessTokens,
     securityEvents: app.securityEvents,
     clock: app.clock,
-    config: app.config
+    config: app.config,
+    metrics: app.metrics
   }))
-}, { name: 'sessions', dependencies: ['prisma', 'access-tokens', 'security-events'] })
+}, { name: 'sessions', dependencies: ['prisma', 'access-tokens', 'security-events', 'metrics'] })

@@ -1,0 +1,188 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
+import { AppError, ErrorCodes } from '../errors.ts'
+import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
+import type { GoogleGateway } from '../google/google-gateway.ts'
+import type { TokenVault, TokenVaultStats } from '../vault/index.ts'
+
+/**
+ * Counters for operators (Prometheus text format on `GET /metrics` when METRICS_ENABLED) and for the benchmarks
+ * (bench/). One registry per app instance, never prom-client's global one: tests build many apps in one process.
+ * Every label value is a fixed word from the unions below: never a token, an email, a user id or a message.
+ */
+
+export type RefreshOutcome = 'rotated' | 'grace_replay' | 'reuse_detected' | 'invalid' | 'session_ended' | 'error'
+export type LoginOutcome = 'succeeded' | 'failed' | 'rate_limited' | 'disabled'
+/** `already_fresh`: the refresher waited for the row lock and found a token another caller or process had just stored. */
+export type GmailTokenRefreshOutcome = 'refreshed' | 'already_fresh' | 'invalid_grant' | 'vault_secret_missing'
+
+const REFRESH_OUTCOMES: RefreshOutcome[] = ['rotated', 'grace_replay', 'reuse_detected', 'invalid', 'session_ended', 'error']
+const LOGIN_OUTCOMES: LoginOutcome[] = ['succeeded', 'failed', 'rate_limited', 'disabled']
+const GMAIL_OUTCOMES: GmailTokenRefreshOutcome[] = ['refreshed', 'already_fresh', 'invalid_grant', 'vault_secret_missing']
+
+/** Gateway methods that reach Google, by the operation name they are counted under. */
+const GOOGLE_OPERATIONS = {
+  exchangeCode: 'token_exchange',
+  refresh: 'token_refresh',
+  tokenInfo: 'tokeninfo',
+  // Reaches Google only for its signing certificates, when google-auth-library's cache of them is cold.
+  verifyIdToken: 'id_token_verify',
+  revoke: 'revoke',
+  gmailProfile: 'gmail_profile'
+} as const satisfies Partial<Record<keyof GoogleGateway, string>>
+
+/** What the services count into (they take it as an optional dependency). */
+export interface ServiceMetrics {
+  refresh (outcome: RefreshOutcome): void
+  login (outcome: LoginOutcome): void
+  gmailTokenRefresh (outcome: GmailTokenRefreshOutcome): void
+}
+
+export class Metrics implements ServiceMetrics {
+  readonly registry = new Registry()
+  readonly #googleCalls: Counter<'operation' | 'outcome'>
+  readonly #refreshes: Counter<'outcome'>
+  readonly #logins: Counter<'outcome'>
+  readonly #gmailTokenRefreshes: Counter<'outcome'>
+  readonly #vaultCounters: { calls: Counter<'operation'>, errors: Counter }
+  #vault: (() => TokenVault | undefined) | undefined
+  #vaultSeen: TokenVaultStats = { reads: 0, writes: 0, deletes: 0, errors: 0 }
+
+  constructor () {
+    const registers = [this.registry]
+    this.#googleCalls = new Counter({
+      name: 'inboxgate_google_calls_total',
+      help: 'Calls to Google by operation and outcome (ok, invalid_grant, rejected, unavailable, error); retries inside google-auth-library count once',
+      labelNames: ['operation', 'outcome'] as const,
+      registers
+    })
+    this.#refreshes = new Counter({
+      name: 'inboxgate_refresh_token_rotations_total',
+      help: 'refresh mutations by outcome; reuse_detected means a whole session family was revoked',
+      labelNames: ['outcome'] as const,
+      registers
+    })
+    this.#logins = new Counter({ name: 'inboxgate_logins_total', help: 'Password logins by outcome', labelNames: ['outcome'] as const, registers })
+    this.#gmailTokenRefreshes = new Counter({
+      name: 'inboxgate_gmail_token_refreshes_total',
+      help: 'Gmail access-token refresh flights (one per user and process at a time) by outcome',
+      labelNames: ['outcome'] as const,
+      registers
+    })
+    // The vaults count their own calls (TokenVault.stats()): read at scrape time rather than counted twice.
+    const sync = () => this.#syncVault()
+    const vaultCalls = new Counter({
+      name: 'inboxgate_vault_calls_total',
+      help: 'Token vault calls by operation (AWS Secrets Manager bills and throttles per call)',
+      labelNames: ['operation'] as const,
+      registers,
+      collect: sync
+    })
+    const vaultErrors = new Counter({ name: 'inboxgate_vault_errors_total', help: 'Token vault calls that failed', registers, collect: sync })
+    this.#vaultCounters = { calls: vaultCalls, errors: vaultErrors }
+
+    // Every series exists from the start at 0, so rate() and alerts see the first event.
+    for (const o of REFRESH_OUTCOMES) this.#refreshes.inc({ outcome: o }, 0)
+    for (const o of LOGIN_OUTCOMES) this.#logins.inc({ outcome: o }, 0)
+    for (const o of GMAIL_OUTCOMES) this.#gmailTokenRefreshes.inc({ outcome: o }, 0)
+    for (const operation of ['read', 'write', 'delete']) vaultCalls.inc({ operation }, 0)
+  }
+
+  refresh (outcome: RefreshOutcome): void {
+    this.#refreshes.inc({ outcome })
+  }
+
+  login (outcome: LoginOutcome): void {
+    this.#logins.inc({ outcome })
+  }
+
+  gmailTokenRefresh (outcome: GmailTokenRefreshOutcome): void {
+    this.#gmailTokenRefreshes.inc({ outcome })
+  }
+
+  /** The vault whose stats() the vault counters follow (looked up at scrape time). */
+  observeVault (vault: () => TokenVault | undefined): void {
+    this.#vault = vault
+  }
+
+  /** Counts every call the gateway makes to Google, wrapping its methods in place (callers keep their reference). */
+  observeGoogle (gateway: GoogleGateway): void {
+    for (const [method, operation] of Object.entries(GOOGLE_OPERATIONS)) {
+      const original = (gateway as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!
+      const counter = this.#googleCalls
+      Object.defineProperty(gateway, method, {
+        configurable: true,
+        writable: true,
+        value: async function counted (...args: unknown[]): Promise<unknown> {
+          try {
+            const result = await original.apply(gateway, args)
+            counter.inc({ operation, outcome: 'ok' })
+            return result
+          } catch (err) {
+            counter.inc({ operation, outcome: googleOutcome(err) })
+            throw err
+          }
+        }
+      })
+    }
+  }
+
+  #syncVault (): void {
+    const now = this.#vault?.()?.stats()
+    if (now == null) return
+    const seen = this.#vaultSeen
+    const { calls, errors } = this.#vaultCounters
+    // Monotonic deltas (a vault's stats never go down); clamped in case a test swaps the vault.
+    calls.inc({ operation: 'read' }, Math.max(0, now.reads - seen.reads))
+    calls.inc({ operation: 'write' }, Math.max(0, now.writes - seen.writes))
+    calls.inc({ operation: 'delete' }, Math.max(0, now.deletes - seen.deletes))
+    errors.inc(Math.max(0, now.errors - seen.errors))
+    this.#vaultSeen = now
+  }
+}
+
+function googleOutcome (err: unknown): string {
+  if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
+  if (err instanceof GoogleRejectedError) return 'rejected'
+  if (err instanceof AppError && err.code === ErrorCodes.GOOGLE_UNAVAILABLE) return 'unavailable'
+  return 'error'
+}
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest()
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    metrics: Metrics
+  }
+}
+
+/**
+ * Registered before the services (they count into `app.metrics`); the vault and Google are registered later, so
+ * they are attached once the app is ready. The counters always count (a few increments); only METRICS_ENABLED
+ * adds the process metrics (RSS, event-loop delay, GC) and the route.
+ */
+export default fp(async (app: FastifyInstance) => {
+  const metrics = new Metrics()
+  app.decorate('metrics', metrics)
+  app.addHook('onReady', async () => {
+    metrics.observeVault(() => (app.hasDecorator('vault') ? app.vault : undefined))
+    if (app.hasDecorator('google') && app.google != null) metrics.observeGoogle(app.google)
+  })
+
+  const { METRICS_ENABLED, METRICS_TOKEN } = app.config
+  if (!METRICS_ENABLED) return
+  collectDefaultMetrics({ register: metrics.registry })
+  // Compared as SHA-256 digests: equal lengths for timingSafeEqual, and nothing about the token's length leaks.
+  const expected = METRICS_TOKEN != null ? sha256(`Bearer ${METRICS_TOKEN}`) : null
+  if (expected == null && app.config.PRODUCTION) app.log.warn('METRICS_ENABLED without METRICS_TOKEN: /metrics answers anyone who can reach this port')
+
+  app.get('/metrics', async (request, reply) => {
+    if (expected != null && !timingSafeEqual(sha256(request.headers.authorization ?? ''), expected)) {
+      return await reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' })
+    }
+    const body = await metrics.registry.metrics()
+    return await reply.header('content-type', metrics.registry.contentType).header('cache-control', 'no-store').send(body)
+  })
+}, { name: 'metrics', dependencies: ['config'] })
