@@ -57,6 +57,8 @@ const envSchema = z.object({
   PRODUCTION: bool.default(false),
   /** Trust X-Forwarded-For from a proxy in front (needed for per-IP rate limits behind a load balancer). */
   TRUST_PROXY: bool.default(false),
+  /** Argon2 hashes running at once (each takes a CPU for ~20 ms); default: CPUs available − 1, at least 1. */
+  PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
@@ -94,7 +96,11 @@ const envSchema = z.object({
   TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
   TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
   /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset. */
-  LOCAL_VAULT_KEY: z.string().optional()
+  LOCAL_VAULT_KEY: z.string().optional(),
+  /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
+  METRICS_ENABLED: bool.default(false),
+  /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
+  METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional()
 }).superRefine((env, ctx) => {
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })

@@ -5,6 +5,7 @@ import { AppError, badUserInput, conflict, ErrorCodes } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleInvalidGrantError, GoogleRejectedError, grantsGmailRead } from '../google/google-gateway.ts'
+import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 
@@ -60,6 +61,7 @@ export class GmailConnections {
   readonly #clock: Clock
   readonly #log: FastifyBaseLogger
   readonly #marginMs: number
+  readonly #metrics: Pick<ServiceMetrics, 'gmailTokenRefresh'> | undefined
   readonly #flights = new Map<string, Promise<string>>()
   /**
    * Access tokens (never refresh tokens) already read from the vault, valid while the row's vaultVersion
@@ -73,7 +75,7 @@ export class GmailConnections {
    */
   readonly #reads = new Map<string, Promise<GmailTokenBundle | null>>()
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'> }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
@@ -81,6 +83,7 @@ export class GmailConnections {
     this.#clock = deps.clock
     this.#log = deps.log
     this.#marginMs = deps.refreshMarginSeconds * 1000
+    this.#metrics = deps.metrics
   }
 
   #requireGoogle (): GoogleGateway {
@@ -313,11 +316,18 @@ export class GmailConnections {
       const bundle = await this.#vault.get(userId)
       if (bundle == null) {
         await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null } })
+        this.#metrics?.gmailTokenRefresh('vault_secret_missing')
         return { reconnect: 'VAULT_SECRET_MISSING' } as const
       }
       const now = this.#clock.now().getTime()
       if (!force && bundle.expiryDate - now > this.#marginMs) {
+        // The secret can be a refresh ahead of the row (a crash between the vault write and the row update below):
+        // catch the row up, or every later call would take this lock again until the next real refresh.
+        if (row.accessTokenExpiresAt?.getTime() !== bundle.expiryDate) {
+          await tx.gmailConnection.update({ where: { userId }, data: { accessTokenExpiresAt: new Date(bundle.expiryDate) } })
+        }
         this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: versionOf(row) })
+        this.#metrics?.gmailTokenRefresh('already_fresh')
         return { token: bundle.accessToken }
       }
       let fresh: GoogleTokens
@@ -330,6 +340,7 @@ export class GmailConnections {
         await this.#vault.delete(userId)
         await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'INVALID_GRANT', accessTokenExpiresAt: null } })
         this.#cache.delete(userId)
+        this.#metrics?.gmailTokenRefresh('invalid_grant')
         return { reconnect: 'INVALID_GRANT' } as const
       }
       const next: GmailTokenBundle = {
@@ -347,6 +358,7 @@ export class GmailConnections {
         data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 } }
       })
       this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
+      this.#metrics?.gmailTokenRefresh('refreshed')
       return { token: next.accessToken }
     }, { timeout, maxWait: timeout })
     // The RECONNECT_REQUIRED state must be committed first, so the error is raised after the transaction,
@@ -421,6 +433,7 @@ export default fp(async (app) => {
     securityEvents: app.securityEvents,
     clock: app.clock,
     log: app.log,
-    refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS
+    refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
+    metrics: app.metrics
   }))
-}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events'] })
+}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events', 'metrics'] })

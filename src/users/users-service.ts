@@ -4,6 +4,7 @@ import type { Clock } from '../clock.ts'
 import { badUserInput, conflict, forbidden, unauthenticated } from '../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
 import { Prisma } from '../generated/prisma/client.ts'
+import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
 import type { LoginThrottle } from './login-throttle.ts'
@@ -36,10 +37,11 @@ export class UsersService {
   readonly #throttle: LoginThrottle
   readonly #clock: Clock
   readonly #minPasswordLength: number
+  readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
 
   constructor (deps: {
     prisma: PrismaClient, passwords: PasswordHasher, sessions: SessionsService, securityEvents: SecurityEvents,
-    loginThrottle: LoginThrottle, clock: Clock, minPasswordLength: number
+    loginThrottle: LoginThrottle, clock: Clock, minPasswordLength: number, metrics?: Pick<ServiceMetrics, 'login'>
   }) {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords
@@ -48,6 +50,7 @@ export class UsersService {
     this.#throttle = deps.loginThrottle
     this.#clock = deps.clock
     this.#minPasswordLength = deps.minPasswordLength
+    this.#metrics = deps.metrics
   }
 
   async signUp (input: { email: string, password: string, name?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
@@ -71,27 +74,37 @@ export class UsersService {
 
   async login (input: { email: string, password: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     // Overlong input is refused before hashing: Argon2 cost must not be the attacker's to choose.
-    if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) throw invalidCredentials()
+    if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) {
+      this.#metrics?.login('failed')
+      throw invalidCredentials()
+    }
     const email = input.email.trim().toLowerCase()
     try {
       await this.#throttle.loginAttempt(meta.ip, email)
     } catch (err) {
-      await this.#events.record('LOGIN_RATE_LIMITED', { ...meta, detail: { email } })
+      // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
+      if ((err as { code?: unknown }).code === 'RATE_LIMITED') {
+        this.#metrics?.login('rate_limited')
+        await this.#events.record('LOGIN_RATE_LIMITED', { ...meta, detail: { email } })
+      }
       throw err
     }
     const user = await this.#prisma.user.findUnique({ where: { email } })
     const ok = await this.#passwords.verify(user?.passwordHash, input.password)
     if (user == null || !ok) {
+      this.#metrics?.login('failed')
       await this.#events.record('LOGIN_FAILED', { userId: user?.id ?? null, ...meta, detail: { email } })
       throw invalidCredentials()
     }
     if (user.disabledAt != null) {
+      this.#metrics?.login('disabled')
       await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: 'USER_DISABLED' } })
       throw forbidden('This account is disabled')
     }
     await this.#throttle.loginSucceeded(email)
     const issued = await this.#sessions.start(user, client, meta)
     await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta })
+    this.#metrics?.login('succeeded')
     return issued
   }
 
@@ -141,6 +154,7 @@ export default fp(async (app) => {
     securityEvents: app.securityEvents,
     loginThrottle: app.loginThrottle,
     clock: app.clock,
-    minPasswordLength: app.config.PASSWORD_MIN_LENGTH
+    minPasswordLength: app.config.PASSWORD_MIN_LENGTH,
+    metrics: app.metrics
   }))
-}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle'] })
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle', 'metrics'] })
