@@ -19,6 +19,8 @@ export const ErrorCodes = {
   GOOGLE_UNAVAILABLE: 'GOOGLE_UNAVAILABLE',
   /** The token vault (AWS Secrets Manager) could not be reached: retry later, nothing was deleted. */
   VAULT_UNAVAILABLE: 'VAULT_UNAVAILABLE',
+  /** The database could not be reached (restart, failover, pool exhausted): retry later, nothing was changed. */
+  DATABASE_UNAVAILABLE: 'DATABASE_UNAVAILABLE',
   /** The user must connect Gmail again (grant revoked or expired at Google). */
   RECONNECT_REQUIRED: 'RECONNECT_REQUIRED',
   /** Google did not grant a scope we need (granular consent). */
@@ -53,3 +55,32 @@ export const notFound = (message = 'Not found') => new AppError(ErrorCodes.NOT_F
 export const conflict = (message: string) => new AppError(ErrorCodes.CONFLICT, message)
 export const rateLimited = (retryAfterSeconds: number) =>
   new AppError(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later', { retryAfterSeconds })
+
+// Prisma's codes for an unreachable database: not reachable, timed out, connection closed, pool timeout, too many connections.
+const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037'])
+const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections'])
+// PostgreSQL SQLSTATEs: class 08 (connection exception), 57P01–57P03 (shutting down, cannot connect now), 53300 (too many connections).
+const SQLSTATE_UNAVAILABLE = /^(08\w{3}|57P0[1-3]|53300)$/
+const SOCKET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'])
+
+/**
+ * Whether an error (from Prisma, its PostgreSQL adapter or `pg`) means the database could not be reached rather
+ * than that the query was wrong: such errors are answered DATABASE_UNAVAILABLE (retryable), not INTERNAL.
+ */
+export function isDatabaseUnavailable (err: unknown): boolean {
+  const seen = new Set<unknown>()
+  const stack = [err]
+  while (stack.length > 0) {
+    const e = stack.pop() as { name?: unknown, code?: unknown, kind?: unknown, originalCode?: unknown, message?: unknown, cause?: unknown, meta?: { driverAdapterError?: unknown } } | null
+    if (e == null || typeof e !== 'object' || seen.has(e)) continue
+    seen.add(e)
+    if (e.name === 'PrismaClientInitializationError') return true
+    if (typeof e.code === 'string' && (PRISMA_UNAVAILABLE.has(e.code) || SQLSTATE_UNAVAILABLE.test(e.code) || SOCKET_UNAVAILABLE.has(e.code))) return true
+    if (typeof e.kind === 'string' && ADAPTER_UNAVAILABLE.has(e.kind)) return true
+    if (typeof e.originalCode === 'string' && SQLSTATE_UNAVAILABLE.test(e.originalCode)) return true
+    // node-postgres' own wording when the server goes away mid-query or the pool cannot connect in time.
+    if (typeof e.message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect)/.test(e.message)) return true
+    stack.push(e.cause, e.meta?.driverAdapterError)
+  }
+  return false
+}

@@ -1,7 +1,7 @@
 import { GraphQLError } from 'graphql'
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql'
 import type { MercuriusContext } from 'mercurius'
-import { AppError, ErrorCodes } from '../errors.ts'
+import { AppError, ErrorCodes, isDatabaseUnavailable } from '../errors.ts'
 
 type FormattedError = GraphQLFormattedError & { extensions: { code: string } }
 
@@ -39,6 +39,10 @@ export function formatError (error: GraphQLError, log: { error: (obj: object, ms
   if (typeof original.statusCode === 'number' && original.statusCode >= 400 && original.statusCode < 500 &&
       typeof original.code === 'string' && /^(FST_|MER_)/.test(original.code)) {
     return [{ ...base, message: original.message, extensions: { code: ErrorCodes.BAD_USER_INPUT, reason: original.code } }]
+  }
+  if (isDatabaseUnavailable(original)) {
+    log.error({ err: original, path: error.path }, 'database unavailable')
+    return [{ ...base, message: 'The database is unavailable right now, try again later', extensions: { code: ErrorCodes.DATABASE_UNAVAILABLE } }]
   }
   log.error({ err: original, path: error.path }, 'unexpected error in GraphQL request')
   return [{ ...base, message: 'Internal server error', extensions: { code: ErrorCodes.INTERNAL } }]

@@ -3,13 +3,40 @@ import path from 'node:path'
 import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases'
 import { makeExecutableSchema } from '@graphql-tools/schema'
 import type { FastifyInstance } from 'fastify'
-import { NoSchemaIntrospectionCustomRule } from 'graphql'
+import { GraphQLError, Location, NoSchemaIntrospectionCustomRule, visit } from 'graphql'
+import type { DocumentNode } from 'graphql'
 import mercurius from 'mercurius'
+import { badUserInput } from '../errors.ts'
 import { repoRoot } from '../paths.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
 import { authResolvers } from './resolvers/auth.ts'
 import { gmailResolvers } from './resolvers/gmail.ts'
+
+// U+0000 and unpaired surrogates: PostgreSQL refuses them in text and jsonb columns, so a name or a login email
+// carrying one would fail as INTERNAL deep inside a resolver. They are refused at the door instead.
+const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
+const unstorableText = () => badUserInput('Text must not contain U+0000 or unpaired surrogates')
+
+/** Any string in the variables (walked without recursion: nesting depth is the client's to choose). */
+function hasUnstorableText (variables: unknown): boolean {
+  const stack = [variables]
+  while (stack.length > 0) {
+    const value = stack.pop()
+    if (typeof value === 'string') {
+      if (UNSTORABLE.test(value)) return true
+    } else if (typeof value === 'object' && value !== null) {
+      for (const v of Object.values(value)) stack.push(v)
+    }
+  }
+  return false
+}
+
+function hasUnstorableLiteral (document: DocumentNode): boolean {
+  let found = false
+  visit(document, { StringValue (node) { if (UNSTORABLE.test(node.value)) found = true } })
+  return found
+}
 
 /** The SDL files, one per domain, in a stable order. */
 export function loadTypeDefs (dir = path.join(repoRoot, 'schema')): string[] {
@@ -40,5 +67,20 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
       maxAliasesRule({ n: GRAPHQL_MAX_ALIASES, exposeLimits: true }),
       ...(PRODUCTION ? [NoSchemaIntrospectionCustomRule] : [])
     ]
+  })
+  // When a query fails to parse, Mercurius tries it as a JSON-encoded AST: `"query": "42"`, `"{}"` or `"null"` then
+  // reaches validation as a non-document and crashes it (INTERNAL). Only documents graphql-js parsed go on, and the
+  // rest is answered as a parse error is (400, GRAPHQL_PARSE_FAILED). Runs once per distinct query: documents are
+  // cached once validated.
+  app.graphql.addHook('preValidation', async (_schema, document) => {
+    if (!((document as { loc?: unknown } | null)?.loc instanceof Location)) {
+      throw Object.assign(new Error('Graphql validation error'), {
+        statusCode: 400, errors: [new GraphQLError('Syntax Error: the query is not a GraphQL document')]
+      })
+    }
+    if (hasUnstorableLiteral(document)) throw unstorableText()
+  })
+  app.graphql.addHook('preExecution', async (_schema, _document, _context, variables) => {
+    if (variables != null && hasUnstorableText(variables)) throw unstorableText()
   })
 }
