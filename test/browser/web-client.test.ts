@@ -106,7 +106,9 @@ if (!existsSync(CHROMIUM)) {
     await page.waitForSelector('#signed-in', { state: 'visible' })
     t.equal(await text('#me-email'), ALICE.email, 'signed in with Google')
     t.equal(await text('#notice'), 'Signed in with Google, Gmail connected.')
-    await page.waitForFunction('document.getElementById("gmail-state")?.textContent === "ACTIVE"')
+    // Locators, not waitForFunction: the example page's CSP (script-src 'self') refuses the eval that a string
+    // predicate needs; Playwright's selector engine needs none.
+    await page.locator('#gmail-state', { hasText: /^ACTIVE$/ }).waitFor()
     t.equal(await text('#gmail-email'), ALICE.email, 'gmailStatus shows the connected mailbox')
     t.equal((await context.cookies(api)).find((c) => c.name === STATE_COOKIE), undefined, 'the state cookie is gone after the callback')
 
@@ -162,7 +164,7 @@ if (!existsSync(CHROMIUM)) {
       page.click('#reload')
     ])
     t.equal(refreshResponse.status(), 200)
-    await page.waitForFunction(`document.getElementById("token-expiry")?.textContent !== ${JSON.stringify(new Date(expiresAt).toISOString())}`)
+    await page.locator('#token-expiry').filter({ hasNotText: new Date(expiresAt).toISOString() }).waitFor()
     t.ok(Date.parse(await text('#token-expiry')) > Date.now(), 'a new access token')
     t.equal(await text('#me-email'), ALICE.email, 'still signed in')
     const rotated = await refreshCookie()
