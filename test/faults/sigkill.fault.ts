@@ -4,11 +4,11 @@ import type { Test } from 'tap'
 import { hashRefreshToken } from '../../src/sessions/refresh-tokens.ts'
 import { AwsSecretsManagerVault } from '../../src/vault/aws-secrets-manager-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/index.ts'
-import { startMoto } from '../support/moto.ts'
+import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { appUser, googleEmulator, googleEnv, ME, PROFILE, REFRESH, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import {
-  gqlHttp, installHangOnUpdate, reapServerBackends, requirePostgres, serverFixture, sleep, startServer, testSchema, useMotoEnv, waitFor, waitForHungUpdate
+  gqlHttp, installHangOnUpdate, reapServerBackends, requirePostgres, serverFixture, sleep, startServer, testSchema, waitFor, waitForHungUpdate
 } from './support/harness.ts'
 import type { ServerOptions, ServerProcess, TestSchema } from './support/harness.ts'
 

@@ -1,9 +1,9 @@
 import { readdirSync } from 'node:fs'
 import t from 'tap'
-import { startMoto } from '../support/moto.ts'
+import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { appUser, connectGmail, googleEmulator, googleEnv, ME, refresh, STATUS } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
-import { gqlHttp, isClearError, postJson, requirePostgres, serverFixture, sleep, startServer, testSchema, useMotoEnv } from './support/harness.ts'
+import { gqlHttp, isClearError, postJson, requirePostgres, serverFixture, sleep, startServer, testSchema } from './support/harness.ts'
 import type { HttpResult } from './support/harness.ts'
 
 // Issue 5, the bounded soak: a server process on PostgreSQL, with the AWS vault (moto) and the Google emulator, under

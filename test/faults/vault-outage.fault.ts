@@ -5,8 +5,8 @@ import { ErrorCodes } from '../../src/errors.ts'
 import { gql } from '../helper.ts'
 import { ALICE, buildGmailApp, connectWithTokens, STATUS, tokenCalls } from '../gmail/helpers.ts'
 import type { GmailTestContext } from '../gmail/helpers.ts'
-import { startMoto } from '../support/moto.ts'
-import { postgresFromEnv, useMotoEnv, waitFor } from './support/harness.ts'
+import { startMoto, useMotoEnv } from '../support/moto.ts'
+import { postgresFromEnv, waitFor } from './support/harness.ts'
 
 // Issue 5: the vault (moto) stops in the middle of an operation, after its first steps succeeded and while the
 // request is inside Google's call, so the failure lands on the vault write. test/gmail/custody-faults.test.ts covers

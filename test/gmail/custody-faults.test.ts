@@ -19,7 +19,7 @@ import { AwsSecretsManagerVault } from '../../src/vault/aws-secrets-manager-vaul
 import { VAULT_UNAVAILABLE_MESSAGE } from '../../src/vault/token-vault.ts'
 import { gql } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
-import { startMoto } from '../support/moto.ts'
+import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { ALICE, buildGmailApp, connectWithTokens, STATUS, tokenCalls } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 
@@ -39,25 +39,7 @@ t.teardown(() => moto.stop())
 
 // The app is built with TOKEN_VAULT=aws, the real configuration path: createTokenVault gives the SDK no endpoint,
 // region or credentials, so it reads them from process.env, exactly as in production. Restored at the end.
-const AWS_ENV: Record<string, string | undefined> = {
-  AWS_ENDPOINT_URL: moto.endpoint,
-  AWS_REGION: 'us-east-1',
-  AWS_ACCESS_KEY_ID: 'testing',
-  AWS_SECRET_ACCESS_KEY: 'testing',
-  AWS_EC2_METADATA_DISABLED: 'true',
-  // A service-specific endpoint or a profile from the machine would win over the values above.
-  AWS_ENDPOINT_URL_SECRETS_MANAGER: undefined,
-  AWS_PROFILE: undefined
-}
-const savedEnv = Object.fromEntries(Object.keys(AWS_ENV).map((k) => [k, process.env[k]]))
-const setEnv = (values: Record<string, string | undefined>) => {
-  for (const [k, v] of Object.entries(values)) {
-    if (v === undefined) delete process.env[k]
-    else process.env[k] = v
-  }
-}
-setEnv(AWS_ENV)
-t.teardown(() => setEnv(savedEnv))
+useMotoEnv(t, moto)
 
 /** Looks at moto directly, with its own explicit configuration, bypassing the app's vault. */
 const admin = new SecretsManagerClient({

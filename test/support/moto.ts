@@ -5,6 +5,7 @@ import { access, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import http from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
+import type { Test } from 'tap'
 import { freePort } from './free-port.ts'
 
 export interface MotoOptions {
@@ -256,3 +257,29 @@ async function findOnPath (command: string): Promise<string | null> {
 }
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Points the AWS SDK of this process (and of servers it spawns with its environment) at moto through the SDK's own
+ * environment variables, exactly as production configures it; restored when `t` ends. A service-specific endpoint
+ * or a profile from the machine would win over these values, so they are cleared.
+ */
+export function useMotoEnv (t: Test, moto: MotoServer): void {
+  const values: Record<string, string | undefined> = {
+    AWS_ENDPOINT_URL: moto.endpoint,
+    AWS_REGION: 'us-east-1',
+    AWS_ACCESS_KEY_ID: 'testing',
+    AWS_SECRET_ACCESS_KEY: 'testing',
+    AWS_EC2_METADATA_DISABLED: 'true',
+    AWS_ENDPOINT_URL_SECRETS_MANAGER: undefined,
+    AWS_PROFILE: undefined
+  }
+  const saved = Object.fromEntries(Object.keys(values).map((k) => [k, process.env[k]]))
+  const set = (v: Record<string, string | undefined>) => {
+    for (const [k, x] of Object.entries(v)) {
+      if (x === undefined) delete process.env[k]
+      else process.env[k] = x
+    }
+  }
+  set(values)
+  t.teardown(() => set(saved))
+}

@@ -9,7 +9,6 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { freePort } from '../../support/free-port.ts'
-import type { MotoServer } from '../../support/moto.ts'
 
 /*
  * Shared by the fault tests (test/faults/*.fault.ts, run by `npm run test:faults`): the PostgreSQL cluster that
@@ -323,26 +322,3 @@ export async function waitFor (check: () => Promise<boolean> | boolean, timeoutM
   }
 }
 
-// ---- AWS (moto) ----
-
-/** What the server and this process need to reach moto through the SDK's own environment variables. */
-export function useMotoEnv (t: Test, moto: MotoServer): void {
-  const values: Record<string, string | undefined> = {
-    AWS_ENDPOINT_URL: moto.endpoint,
-    AWS_REGION: 'us-east-1',
-    AWS_ACCESS_KEY_ID: 'testing',
-    AWS_SECRET_ACCESS_KEY: 'testing',
-    AWS_EC2_METADATA_DISABLED: 'true',
-    AWS_ENDPOINT_URL_SECRETS_MANAGER: undefined,
-    AWS_PROFILE: undefined
-  }
-  const saved = Object.fromEntries(Object.keys(values).map((k) => [k, process.env[k]]))
-  const set = (v: Record<string, string | undefined>) => {
-    for (const [k, x] of Object.entries(v)) {
-      if (x === undefined) delete process.env[k]
-      else process.env[k] = x
-    }
-  }
-  set(values)
-  t.teardown(() => set(saved))
-}
