@@ -54,7 +54,8 @@ export function resultPage (code: string | null): string {
   const title = ok ? 'Signed in with Google' : 'Sign in with Google failed'
   const message = ok
     ? 'You are signed in. You can close this window or go back to the app.'
-    : OUTCOMES[code] ?? 'The sign-in did not complete. Start again.'
+    // Own keys only: the code comes from the query string, and `constructor` or `__proto__` must not find Object's.
+    : Object.hasOwn(OUTCOMES, code) ? OUTCOMES[code]! : 'The sign-in did not complete. Start again.'
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>

@@ -56,7 +56,7 @@ export const consentPage = (req: AuthRequest, params: AuthParams, users: Emulato
 ${escape(u.name)} &lt;<span class="email">${escape(u.email)}</span>&gt;${u.emailVerified ? '' : ' <em>(email not verified)</em>'}</label>`)
   // Sign-in scopes are granted with the account and cannot be unticked, as on Google's granular consent screen.
   const scopes = req.scopes.map((scope, i) => `<label><input type="checkbox" name="scope" id="scope-${i}" value="${escape(scope)}" checked${signInScopes.has(scope) ? ' disabled' : ''}>
-${escape(DESCRIPTIONS[scope] ?? scope)} <code>${escape(scope)}</code></label>`)
+${escape(Object.hasOwn(DESCRIPTIONS, scope) ? DESCRIPTIONS[scope]! : scope)} <code>${escape(scope)}</code></label>`)
   return layout(`Sign in - ${req.client.name}`, `<h1>Sign in to <span id="client-name">${escape(req.client.name)}</span></h1>
 <form id="consent-form" method="post" action="/o/oauth2/v2/auth/consent">
 ${hidden.join('\n')}

@@ -31,7 +31,7 @@ const isGmailScope = (scope: string) => scope === 'https://mail.google.com/' || 
 
 export const expandScopes = (scope: string | readonly string[] | undefined): string[] => {
   const list = typeof scope === 'string' ? scope.split(/[\s,]+/) : scope ?? []
-  return [...new Set(list.filter(Boolean).map(s => SCOPE_ALIASES[s] ?? s))]
+  return [...new Set(list.filter(Boolean).map(s => Object.hasOwn(SCOPE_ALIASES, s) ? SCOPE_ALIASES[s]! : s))]
 }
 
 /** The app's own ManualClock (now() → Date) fits too, so a test can drive both with one clock. */

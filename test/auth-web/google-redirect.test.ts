@@ -255,3 +255,16 @@ test('without Google configured the flow answers a clear page', async (t) => {
   t.equal(res.statusCode, 503)
   t.match(res.body, /GOOGLE_NOT_CONFIGURED/)
 })
+
+test('the result page shows any auth_error as text: unknown codes, markup and Object\'s own keys included', async (t) => {
+  const { buildTestApp } = await import('../helper.ts')
+  const { app } = await buildTestApp(t)
+  for (const code of ['constructor', '__proto__', 'toString', 'hasOwnProperty', '<script>alert(1)</script>', 'NOT_A_CODE']) {
+    const res = await app.inject({ url: `/auth/google/done?auth_error=${encodeURIComponent(code)}` })
+    t.equal(res.statusCode, 200, code)
+    t.match(res.body, 'The sign-in did not complete. Start again.', `${code}: the generic message`)
+    t.notMatch(res.body, '<script>', `${code}: no markup passes through`)
+  }
+  const known = await app.inject({ url: '/auth/google/done?auth_error=ACCESS_DENIED' })
+  t.match(known.body, 'You cancelled the sign-in at Google.')
+})

@@ -153,6 +153,11 @@ test('the auth endpoint refuses unknown clients, unregistered redirects and plai
   const badScope = await fetch(query({ scope: 'openid https://evil.example/scope' }), { redirect: 'manual' })
   t.equal(badScope.status, 400)
   t.equal((await badScope.json() as { error: string }).error, 'invalid_scope')
+  for (const scope of ['openid constructor', 'openid __proto__']) {
+    const objectKey = await fetch(query({ scope }), { redirect: 'manual' })
+    t.equal(objectKey.status, 400, `${scope}: a scope, not a key of Object`)
+    t.equal((await objectKey.json() as { error: string }).error, 'invalid_scope')
+  }
 })
 
 test('the token endpoint authenticates the client and checks the code', async t => {
