@@ -62,6 +62,7 @@ const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed',
 // PostgreSQL SQLSTATEs: class 08 (connection exception), 57P01–57P03 (shutting down, cannot connect now), 53300 (too many connections).
 const SQLSTATE_UNAVAILABLE = /^(08\w{3}|57P0[1-3]|53300)$/
 const SOCKET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'])
+const PG_UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)/
 
 /**
  * Whether an error (from Prisma, its PostgreSQL adapter or `pg`) means the database could not be reached rather
@@ -78,8 +79,9 @@ export function isDatabaseUnavailable (err: unknown): boolean {
     if (typeof e.code === 'string' && (PRISMA_UNAVAILABLE.has(e.code) || SQLSTATE_UNAVAILABLE.test(e.code) || SOCKET_UNAVAILABLE.has(e.code))) return true
     if (typeof e.kind === 'string' && ADAPTER_UNAVAILABLE.has(e.kind)) return true
     if (typeof e.originalCode === 'string' && SQLSTATE_UNAVAILABLE.test(e.originalCode)) return true
-    // node-postgres' own wording when the server goes away mid-query or the pool cannot connect in time.
-    if (typeof e.message === 'string' && /^(Connection terminated|timeout exceeded when trying to connect)/.test(e.message)) return true
+    // node-postgres' own wording when the server goes away mid-query, when a transaction's next statement (COMMIT,
+    // ROLLBACK) meets a client whose connection broke meanwhile, or when the pool cannot connect in time.
+    if (typeof e.message === 'string' && PG_UNAVAILABLE_MESSAGE.test(e.message)) return true
     stack.push(e.cause, e.meta?.driverAdapterError)
   }
   return false
