@@ -182,6 +182,8 @@ export interface ServerProcess {
   origin: string
   /** The server's log lines (pino JSON at LOG_LEVEL) and stderr, most recent last. */
   output (): string
+  /** Error log lines other than "database unavailable" (the first 100). */
+  unexpectedErrors (): string[]
   exited: Promise<{ code: number | null, signal: NodeJS.Signals | null }>
   kill (signal?: NodeJS.Signals): void
   /** SIGTERM, and wait for a graceful close. */
@@ -229,7 +231,15 @@ export async function startServer (t: Test, opts: ServerOptions): Promise<Server
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
-  const keep = (chunk: string) => { output = (output + chunk).slice(-200_000) }
+  // Outages log an error per failed request: the tail can lose the one line that matters, so unexpected errors
+  // (pino level 50 except the expected "database unavailable") are also kept apart.
+  const unexpected: string[] = []
+  const keep = (chunk: string) => {
+    output = (output + chunk).slice(-200_000)
+    for (const line of chunk.split('\n')) {
+      if (line.includes('"level":50') && !line.includes('"msg":"database unavailable"') && unexpected.length < 100) unexpected.push(line)
+    }
+  }
   child.stderr.setEncoding('utf8')
   child.stderr.on('data', keep)
   const exited = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })))
@@ -256,6 +266,7 @@ export async function startServer (t: Test, opts: ServerOptions): Promise<Server
     port,
     origin: `http://127.0.0.1:${port}`,
     output: () => output,
+    unexpectedErrors: () => [...unexpected],
     exited,
     kill: (signal = 'SIGKILL') => { child.kill(signal) },
     stop: async () => {
