@@ -26,8 +26,11 @@ export function safeRedirectTarget (redirectTo: string, publicUrl: string, allow
   return allowedOrigins.includes(url.origin) ? url.href : null
 }
 
-/** What each outcome means to the person in front of the browser (codes are also the `auth_error` values). */
-export const OUTCOMES: Record<string, string> = {
+/**
+ * What each outcome means to the person in front of the browser (codes are also the `auth_error` values). A Map:
+ * the code comes from the query string, and a plain object would answer `constructor` or `__proto__` with Object's.
+ */
+export const OUTCOMES: ReadonlyMap<string, string> = new Map(Object.entries({
   BAD_REQUEST: 'The sign-in link is malformed.',
   REDIRECT_NOT_ALLOWED: 'The sign-in link asks to return to a site this server does not trust.',
   GOOGLE_NOT_CONFIGURED: 'Sign in with Google is not configured on this server.',
@@ -45,7 +48,7 @@ export const OUTCOMES: Record<string, string> = {
   ACCOUNT_DISABLED: 'This account is disabled.',
   RATE_LIMITED: 'Too many attempts. Try again later.',
   INTERNAL: 'Something went wrong on our side. Try again later.'
-}
+}))
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
@@ -54,8 +57,7 @@ export function resultPage (code: string | null): string {
   const title = ok ? 'Signed in with Google' : 'Sign in with Google failed'
   const message = ok
     ? 'You are signed in. You can close this window or go back to the app.'
-    // Own keys only: the code comes from the query string, and `constructor` or `__proto__` must not find Object's.
-    : Object.hasOwn(OUTCOMES, code) ? OUTCOMES[code]! : 'The sign-in did not complete. Start again.'
+    : OUTCOMES.get(code) ?? 'The sign-in did not complete. Start again.'
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>

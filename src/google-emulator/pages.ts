@@ -5,7 +5,8 @@ import type { AuthParams, AuthRequest, EmulatorUser, OAuthError } from './state.
 
 const escape = (s: string) => s.replace(/[&<>"']/g, c => `&#${c.charCodeAt(0)};`)
 
-const DESCRIPTIONS: Record<string, string> = {
+// A Map, not an object: scopes come from the request, and `constructor` must not find Object's.
+const DESCRIPTIONS: ReadonlyMap<string, string> = new Map(Object.entries({
   openid: 'Associate you with your personal info on Google',
   'https://www.googleapis.com/auth/userinfo.email': 'See your primary Google Account email address',
   'https://www.googleapis.com/auth/userinfo.profile': 'See your personal info, including any personal info you\'ve made publicly available',
@@ -13,7 +14,7 @@ const DESCRIPTIONS: Record<string, string> = {
   'https://www.googleapis.com/auth/gmail.metadata': 'View your email message metadata such as labels and headers, but not the email body',
   'https://www.googleapis.com/auth/gmail.modify': 'Read, compose, and send emails from your Gmail account',
   'https://mail.google.com/': 'Read, compose, send, and permanently delete all your email from Gmail'
-}
+}))
 
 const layout = (title: string, body: string) => `<!doctype html>
 <html lang="en">
@@ -56,7 +57,7 @@ export const consentPage = (req: AuthRequest, params: AuthParams, users: Emulato
 ${escape(u.name)} &lt;<span class="email">${escape(u.email)}</span>&gt;${u.emailVerified ? '' : ' <em>(email not verified)</em>'}</label>`)
   // Sign-in scopes are granted with the account and cannot be unticked, as on Google's granular consent screen.
   const scopes = req.scopes.map((scope, i) => `<label><input type="checkbox" name="scope" id="scope-${i}" value="${escape(scope)}" checked${signInScopes.has(scope) ? ' disabled' : ''}>
-${escape(Object.hasOwn(DESCRIPTIONS, scope) ? DESCRIPTIONS[scope]! : scope)} <code>${escape(scope)}</code></label>`)
+${escape(DESCRIPTIONS.get(scope) ?? scope)} <code>${escape(scope)}</code></label>`)
   return layout(`Sign in - ${req.client.name}`, `<h1>Sign in to <span id="client-name">${escape(req.client.name)}</span></h1>
 <form id="consent-form" method="post" action="/o/oauth2/v2/auth/consent">
 ${hidden.join('\n')}

@@ -24,14 +24,15 @@ export const MAX_REFRESH_TOKENS_PER_GRANT = 100
 const TESTING_REFRESH_TTL = 7 * DAY
 const UNUSED_REFRESH_TTL = 183 * DAY
 
-const SCOPE_ALIASES: Record<string, string> = { email: USERINFO_EMAIL, profile: USERINFO_PROFILE }
+// A Map, not an object: scopes come from the request, and `constructor` must not find Object's.
+const SCOPE_ALIASES: ReadonlyMap<string, string> = new Map([['email', USERINFO_EMAIL], ['profile', USERINFO_PROFILE]])
 // Google's granular consent screen never offers these as checkboxes: signing in always grants them.
 export const SIGN_IN_SCOPES = new Set(['openid', USERINFO_EMAIL, USERINFO_PROFILE])
 const isGmailScope = (scope: string) => scope === 'https://mail.google.com/' || scope.startsWith('https://www.googleapis.com/auth/gmail.')
 
 export const expandScopes = (scope: string | readonly string[] | undefined): string[] => {
   const list = typeof scope === 'string' ? scope.split(/[\s,]+/) : scope ?? []
-  return [...new Set(list.filter(Boolean).map(s => Object.hasOwn(SCOPE_ALIASES, s) ? SCOPE_ALIASES[s]! : s))]
+  return [...new Set(list.filter(Boolean).map(s => SCOPE_ALIASES.get(s) ?? s))]
 }
 
 /** The app's own ManualClock (now() → Date) fits too, so a test can drive both with one clock. */

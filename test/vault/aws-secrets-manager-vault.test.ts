@@ -19,20 +19,14 @@ import { AwsSecretsManagerVault, createSecretsManagerClient } from '../../src/va
 import { createTokenVault } from '../../src/vault/index.ts'
 import { VAULT_UNAVAILABLE_MESSAGE } from '../../src/vault/token-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
-import { startMoto } from '../support/moto.ts'
+import { startMoto, useMotoEnv } from '../support/moto.ts'
 
 // A real moto_server, reached the way production reaches AWS: through the SDK's own AWS_ENDPOINT_URL support.
 const moto = await startMoto({ persistent: true })
 // Root teardown runs once the root test ends; t.end() at the bottom ends it when the queued tests are done
 // (otherwise the root waits for the event loop to drain, which moto's child process never lets happen).
 t.teardown(() => moto.stop())
-delete process.env.AWS_ENDPOINT_URL_SECRETS_MANAGER
-delete process.env.AWS_PROFILE
-process.env.AWS_ENDPOINT_URL = moto.endpoint
-process.env.AWS_REGION = 'us-east-1'
-process.env.AWS_ACCESS_KEY_ID = 'testing'
-process.env.AWS_SECRET_ACCESS_KEY = 'testing'
-process.env.AWS_EC2_METADATA_DISABLED = 'true'
+useMotoEnv(t, moto)
 
 /** Looks at moto directly, bypassing the vault. */
 const admin = new SecretsManagerClient({})
