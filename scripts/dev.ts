@@ -1,7 +1,7 @@
-import { startGoogleEmulator } from '../src/google-emulator/app.ts'
-import type { RunningGoogleEmulator } from '../src/google-emulator/app.ts'
-import { EmulatorEnvError, emulatorSettingsFromEnv } from '../src/google-emulator/env.ts'
-import { GMAIL_READONLY } from '../src/google-emulator/state.ts'
+import { startGoogleEmulator } from '../emulators/google/app.ts'
+import type { RunningGoogleEmulator } from '../emulators/google/app.ts'
+import { EmulatorEnvError, emulatorSettingsFromEnv } from '../emulators/google/env.ts'
+import { GMAIL_READONLY } from '../emulators/google/state.ts'
 import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
 import { startWebExample } from '../examples/web/serve.ts'
 

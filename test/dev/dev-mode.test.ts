@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
-import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../src/google-emulator/seeds.ts'
+import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../emulators/google/seeds.ts'
 import { freePort } from '../support/free-port.ts'
 
 // `npm run dev` as a newcomer uses it (README.md, "Dev mode: Gmail without a Google account"): the real

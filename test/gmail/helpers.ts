@@ -1,8 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { ManualClock } from '../../src/clock.ts'
-import { startGoogleEmulator } from '../../src/google-emulator/app.ts'
-import type { RunningGoogleEmulator } from '../../src/google-emulator/app.ts'
-import type { ClientInput, UserInput } from '../../src/google-emulator/state.ts'
+import { startGoogleEmulator } from '../../emulators/google/app.ts'
+import type { RunningGoogleEmulator } from '../../emulators/google/app.ts'
+import type { ClientInput, UserInput } from '../../emulators/google/state.ts'
 import { buildTestApp, gql, signUp } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
 

@@ -1,5 +1,5 @@
-import { startGoogleEmulator } from '../../../src/google-emulator/app.ts'
-import type { RunningGoogleEmulator } from '../../../src/google-emulator/app.ts'
+import { startGoogleEmulator } from '../../../emulators/google/app.ts'
+import type { RunningGoogleEmulator } from '../../../emulators/google/app.ts'
 import type { Test } from 'tap'
 import { GMAIL_READONLY, IOS, WEB } from '../../gmail/helpers.ts'
 import { gqlHttp } from './harness.ts'

@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
-import { googleEndpointsAt } from '../google/google-gateway.ts'
+import { googleEndpointsAt } from '../../src/google/google-gateway.ts'
 import { registerControlRoutes } from './control.ts'
 import { consentPage, errorPage } from './pages.ts'
 import {
@@ -274,7 +274,7 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
     emulator: 'Google OAuth 2.0 + Gmail (inboxgate)',
     endpoints: Object.keys(ENDPOINTS),
     control: '/__emulator/state',
-    docs: 'src/google-emulator/README.md'
+    docs: 'emulators/google/README.md'
   }))
 
   registerControlRoutes(app, state)

@@ -1,7 +1,7 @@
 import { createPublicKey, generateKeyPairSync, X509Certificate } from 'node:crypto'
 import { test } from 'tap'
 import { google } from 'googleapis'
-import { selfSignedCertificate } from '../../src/google-emulator/certificate.ts'
+import { selfSignedCertificate } from '../../../emulators/google/certificate.ts'
 import {
   ALICE, BOB, GMAIL_READONLY, IOS, OTHER_WEB, USERINFO_EMAIL, WEB,
   control, failure, oauthClient, signIn, startEmulator

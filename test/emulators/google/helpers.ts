@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { OAuth2Client, type OAuth2ClientOptions } from 'google-auth-library'
-import { googleClientOptions, startGoogleEmulator, type GoogleEmulatorOptions, type RunningGoogleEmulator } from '../../src/google-emulator/app.ts'
-import type { ClientInput, UserInput } from '../../src/google-emulator/state.ts'
+import { googleClientOptions, startGoogleEmulator, type GoogleEmulatorOptions, type RunningGoogleEmulator } from '../../../emulators/google/app.ts'
+import type { ClientInput, UserInput } from '../../../emulators/google/state.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { google } from 'googleapis'
-import { buildGoogleEmulator } from '../../src/google-emulator/app.ts'
-import { MAX_REFRESH_TOKENS_PER_GRANT } from '../../src/google-emulator/state.ts'
+import { buildGoogleEmulator } from '../../../emulators/google/app.ts'
+import { MAX_REFRESH_TOKENS_PER_GRANT } from '../../../emulators/google/state.ts'
 import {
   ALICE, BOB, GMAIL_READONLY, IOS, OTHER_WEB, WEB,
   consent, control, failure, oauthClient, signIn, startEmulator, tokenRequest

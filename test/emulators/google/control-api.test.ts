@@ -2,9 +2,9 @@ import { spawn } from 'node:child_process'
 import { once } from 'node:events'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
-import { buildGoogleEmulator } from '../../src/google-emulator/app.ts'
-import { createClock } from '../../src/google-emulator/state.ts'
-import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../src/google-emulator/seeds.ts'
+import { buildGoogleEmulator } from '../../../emulators/google/app.ts'
+import { createClock } from '../../../emulators/google/state.ts'
+import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../../emulators/google/seeds.ts'
 import { ALICE, WEB, consent, control, signIn, startEmulator } from './helpers.ts'
 
 test('clients and users are added and updated over HTTP; identity follows sub, not email', async t => {
@@ -90,7 +90,7 @@ test('in-process use without listening (inject)', async t => {
 })
 
 test('dev mode CLI: seeds the documented defaults, honours env overrides, exits on SIGTERM', async t => {
-  const main = fileURLToPath(new URL('../../src/google-emulator/main.ts', import.meta.url))
+  const main = fileURLToPath(new URL('../../../emulators/google/main.ts', import.meta.url))
   const child = spawn(process.execPath, ['--import', 'tsx', main], {
     env: { ...process.env, GOOGLE_EMULATOR_PORT: '0', GOOGLE_EMULATOR_CLIENT_SECRET: 'overridden', GOOGLE_EMULATOR_USERS: 'erin@example.com' },
     stdio: ['ignore', 'pipe', 'inherit']

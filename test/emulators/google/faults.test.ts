@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { test } from 'tap'
-import { startGoogleEmulator } from '../../src/google-emulator/app.ts'
+import { startGoogleEmulator } from '../../../emulators/google/app.ts'
 import { ALICE, WEB, control, failure, oauthClient, signIn, startEmulator, tokenRequest } from './helpers.ts'
 
 const REVOKED = { error: 'invalid_grant', error_description: 'Token has been expired or revoked.' }

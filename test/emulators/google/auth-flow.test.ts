@@ -1,6 +1,6 @@
 import { test } from 'tap'
 import { google } from 'googleapis'
-import type { RunningGoogleEmulator } from '../../src/google-emulator/app.ts'
+import type { RunningGoogleEmulator } from '../../../emulators/google/app.ts'
 import {
   ALICE, BOB, EXPANDED, GMAIL_READONLY, IOS, SCOPES, USERINFO_EMAIL, USERINFO_PROFILE, WEB,
   consent, control, failure, oauthClient, pkce, signIn, startEmulator, tokenRequest

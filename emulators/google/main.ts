@@ -2,7 +2,7 @@ import closeWithGrace from 'close-with-grace'
 import { startGoogleEmulator } from './app.ts'
 import { EmulatorEnvError, emulatorSettingsFromEnv } from './env.ts'
 
-// The emulator alone: `npx tsx src/google-emulator/main.ts`, then point a server's Google settings at it.
+// The emulator alone: `npx tsx emulators/google/main.ts`, then point a server's Google settings at it.
 // `npm run dev` (scripts/dev.ts) runs it in-process together with the server instead.
 
 let settings
@@ -40,5 +40,5 @@ Point the server at it (google-auth-library OAuth2Client endpoints, googleapis r
   rootUrl      ${base}/   (gmail v1, oauth2 v2)
   ID token iss https://accounts.google.com
 
-Control API: ${base}/__emulator/state  (see src/google-emulator/README.md)
+Control API: ${base}/__emulator/state  (see emulators/google/README.md)
 `)
