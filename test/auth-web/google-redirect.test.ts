@@ -6,7 +6,7 @@ import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../gmail/help
 import type { GmailTestContext } from '../gmail/helpers.ts'
 import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../helper.ts'
 
-// security.md items 11 (state), 12 (PKCE S256, exact redirect URIs, post-login allowlist), 13 (ID token incl.
+// docs/security.md items 11 (state), 12 (PKCE S256, exact redirect URIs, post-login allowlist), 13 (ID token incl.
 // nonce, users keyed by sub) for the web redirect flow; 22 for the cookies it sets. The browser itself is driven
 // in test/browser/web-client.test.ts; here the emulator's consent decision is taken through its own state.
 

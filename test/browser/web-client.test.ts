@@ -11,7 +11,7 @@ import { buildTestApp, COOKIE, PASSWORD } from '../helper.ts'
 import { freePort } from '../support/free-port.ts'
 
 // A real browser (Debian's chromium, driven by playwright-core) against the real server, the Google emulator
-// and the example web client (examples/web). Proves security.md items 11–12 (state cookie, PKCE through a real
+// and the example web client (examples/web). Proves docs/security.md items 11–12 (state cookie, PKCE through a real
 // consent page), 22 (the refresh cookie is HttpOnly, Secure, SameSite=Strict, host-only: page JavaScript cannot
 // read it), 23 (a cross-site form POST to the refresh mutation is refused) and 24 (CORS: another site's fetch
 // with credentials is blocked), and the client's refresh through the cookie after the access token expired.

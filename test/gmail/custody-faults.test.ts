@@ -23,7 +23,7 @@ import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { ALICE, buildGmailApp, connectWithTokens, STATUS, tokenCalls } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 
-// security.md items 17–18 with real components: the AWS vault against a moto_server that goes down and comes
+// docs/security.md items 17–18 with real components: the AWS vault against a moto_server that goes down and comes
 // back, and (on PostgreSQL) several server instances sharing one database, in one process and in two.
 
 const NEAR_EXPIRY_MS = 57 * 60_000 // Google's tokens live 3599 s; 57 min later 2 min are left, inside the 5 min margin

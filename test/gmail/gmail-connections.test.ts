@@ -4,7 +4,7 @@ import {
   ALICE, BOB, buildGmailApp, CONNECT, connectWithTokens, FOREIGN_IOS, GMAIL_READONLY, iosSignIn, STATUS, tokenCalls, WEB
 } from './helpers.ts'
 
-// security.md items 14–21, issue "Gmail custody".
+// docs/security.md items 14–21, issue "Gmail custody".
 
 test('connect with the tokens an iOS app got: validated with Google, held only in the vault', async (t) => {
   const ctx = await buildGmailApp(t)

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { buildTestApp, browserHeaders, COOKIE, gql, ME, REFRESH, refreshCookie, signUp } from '../helper.ts'
 
-// security.md items 21, 23–27: error codes and masking, CSRF, CORS, GraphQL limits, production switch.
+// docs/security.md items 21, 23–27: error codes and masking, CSRF, CORS, GraphQL limits, production switch.
 
 test('every error carries extensions.code; parse and validation errors are told apart', async (t) => {
   const { app } = await buildTestApp(t)

@@ -3,7 +3,7 @@ import { createSigner } from 'fast-jwt'
 import { test } from 'tap'
 import { buildTestApp, gql, ME, signUp } from '../helper.ts'
 
-// security.md items 7–10: algorithm allowlist, registered claims, explicit typing, keys from configuration.
+// docs/security.md items 7–10: algorithm allowlist, registered claims, explicit typing, keys from configuration.
 
 const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url')
 function hs256 (header: object, payload: object, key: Buffer): string {

@@ -3,7 +3,7 @@ import { ManualClock } from '../../src/clock.ts'
 import { hashRefreshToken } from '../../src/sessions/refresh-tokens.ts'
 import { buildTestApp, browserHeaders, COOKIE, gql, ME, PASSWORD, REFRESH, refreshCookie, signUp } from '../helper.ts'
 
-// security.md items 1–6: rotation, reuse detection, grace window, lifetimes, hashed storage, logout.
+// docs/security.md items 1–6: rotation, reuse detection, grace window, lifetimes, hashed storage, logout.
 
 test('NATIVE: every refresh rotates; reuse after the grace window revokes the whole family', async (t) => {
   const clock = new ManualClock()

@@ -2,7 +2,7 @@ import { test } from 'tap'
 import { ALICE, BOB, buildGmailApp, FOREIGN_IOS, IOS, WEB } from '../gmail/helpers.ts'
 import { gql, LOGIN, PASSWORD, SIGN_UP } from '../helper.ts'
 
-// security.md item 13 (native part): ID tokens verified; users keyed by Google `sub`; no silent takeover.
+// docs/security.md item 13 (native part): ID tokens verified; users keyed by Google `sub`; no silent takeover.
 
 const SIGN_IN = 'mutation($idToken: String!) { signInWithGoogle(idToken: $idToken) { accessToken refreshToken user { id email hasPassword hasGoogle } } }'
 const LINK = 'mutation($idToken: String!) { linkGoogle(idToken: $idToken) { id hasGoogle } }'

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { buildTestApp, gql, LOGIN, ME, PASSWORD, REFRESH, SIGN_UP, signUp, uniqueEmail } from '../helper.ts'
 
-// security.md items 5 and 28: passwords, generic errors, rate limits; login issues new tokens.
+// docs/security.md items 5 and 28: passwords, generic errors, rate limits; login issues new tokens.
 
 test('sign up, log in, me: emails are case-insensitive and passwords hashed with Argon2id', async (t) => {
   const { app } = await buildTestApp(t)
