@@ -1,10 +1,10 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { AppError, ErrorCodes } from '../errors.ts'
-import { Prisma } from '../generated/prisma/client.ts'
-import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
-import { setRefreshCookie } from '../sessions/refresh-cookie.ts'
+import { AppError, ErrorCodes } from '../../errors.ts'
+import { Prisma } from '../../generated/prisma/client.ts'
+import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
+import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { resultPage, safeRedirectTarget } from './pages.ts'
 
 /**

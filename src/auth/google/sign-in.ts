@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
-import { AppError, conflict, ErrorCodes, unauthenticated } from '../errors.ts'
-import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
-import { Prisma } from '../generated/prisma/client.ts'
-import type { GoogleGateway, GoogleIdentity } from '../google/google-gateway.ts'
-import { GoogleRejectedError } from '../google/google-gateway.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
-import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
+import { AppError, conflict, ErrorCodes, unauthenticated } from '../../errors.ts'
+import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
+import { Prisma } from '../../generated/prisma/client.ts'
+import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
+import { GoogleRejectedError } from '../../google/google-gateway.ts'
+import type { SecurityEvents } from '../../security-events/security-events.ts'
+import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
 /**
  * Sign in with Google: users are found by Google `sub`, never by email.
