@@ -1,17 +1,11 @@
 import type { Clock } from '../clock.ts'
-import { AppError, ErrorCodes } from '../errors.ts'
+import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GoogleInvalidGrantError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
-
-export const reconnectRequired = () => new AppError(ErrorCodes.RECONNECT_REQUIRED, 'Gmail access was revoked or has expired: connect Gmail again')
-export const scopeMissing = (missing: string[]) =>
-  new AppError(ErrorCodes.SCOPE_MISSING, 'Gmail read access was not granted: connect again and allow "Read your email"', { missingScopes: missing })
-const notConnected = () => new AppError(ErrorCodes.GMAIL_NOT_CONNECTED, 'Gmail is not connected')
-export const googleNotConfigured = () => new AppError(ErrorCodes.GOOGLE_NOT_CONFIGURED, 'Google is not configured on this server (GOOGLE_CLIENT_ID)')
 
 export interface GmailAccessTokensDeps {
   prisma: PrismaClient
@@ -110,7 +104,7 @@ export class GmailAccessTokens {
 
   async #refreshUnderLock (userId: string, force: boolean): Promise<string> {
     const google = this.#google
-    if (google == null) throw googleNotConfigured()
+    if (google == null) throw Errors.googleNotConfigured()
     // Bounds the row lock: Google (up to 4 tries) plus the vault (AWS SDK: 3 tries × 3 s, read and write).
     const timeout = google.config.timeoutMs * 4 + 30_000
     const outcome: { token: string } | { reconnect: string } = await this.#prisma.$transaction(async (tx) => {
@@ -170,16 +164,16 @@ export class GmailAccessTokens {
     // and the event is written outside it (on PGlite's single connection a second query inside would wait forever).
     if ('reconnect' in outcome) {
       await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: outcome.reconnect } })
-      throw reconnectRequired()
+      throw Errors.reconnectRequired()
     }
     return outcome.token
   }
 }
 
 function assertUsable (row: GmailConnection | null): asserts row is GmailConnection {
-  if (row == null) throw notConnected()
-  if (row.state === 'RECONNECT_REQUIRED') throw reconnectRequired()
-  if (row.state === 'SCOPE_MISSING') throw scopeMissing(row.missingScopes)
+  if (row == null) throw Errors.gmailNotConnected()
+  if (row.state === 'RECONNECT_REQUIRED') throw Errors.reconnectRequired()
+  if (row.state === 'SCOPE_MISSING') throw Errors.scopeMissing({ missingScopes: row.missingScopes })
 }
 
 /**

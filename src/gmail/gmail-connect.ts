@@ -1,14 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
-import { badUserInput, conflict } from '../errors.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
+import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleInvalidGrantError, GoogleRejectedError, grantsGmailRead } from '../google/google-gateway.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import type { GmailAccessTokens } from './gmail-access-tokens.ts'
-import { googleNotConfigured, scopeMissing } from './gmail-access-tokens.ts'
 
 export interface ConnectGmailInput {
   serverAuthCode?: string | null
@@ -34,8 +33,8 @@ export type ConnectMeta = { ip?: string | null, userAgent?: string | null }
 export interface Connected { status: GmailStatusView, warnings: Warning[] }
 
 function refusal (err: unknown): unknown {
-  if (err instanceof GoogleInvalidGrantError) return badUserInput('Google rejected the code or token (expired, used or revoked): sign in with Google again')
-  if (err instanceof GoogleRejectedError) return badUserInput('Google rejected these credentials: sign in with Google again')
+  if (err instanceof GoogleInvalidGrantError) return Errors.googleRejectedGrant()
+  if (err instanceof GoogleRejectedError) return Errors.googleRejectedCredentials()
   return err
 }
 
@@ -72,7 +71,7 @@ export class GmailConnect {
   }
 
   #requireGoogle (): GoogleGateway {
-    if (this.#google == null) throw googleNotConfigured()
+    if (this.#google == null) throw Errors.googleNotConfigured()
     return this.#google
   }
 
@@ -88,7 +87,7 @@ export class GmailConnect {
   async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta = {}): Promise<Connected> {
     const google = this.#requireGoogle()
     if (exchanged.refreshToken == null && grantsGmailRead(exchanged.scope)) {
-      throw badUserInput('Google returned no refresh token: connect again (the consent screen must ask for offline access)')
+      throw Errors.exchangeWithoutRefreshToken()
     }
     const tokens = await this.#validate(google, exchanged, google.config.clientId).catch((err: unknown) => { throw refusal(err) })
     return await this.#store(google, userId, tokens, meta)
@@ -107,14 +106,14 @@ export class GmailConnect {
           update: { ...this.#rowFor(tokens, 'SCOPE_MISSING') }
         }).catch((err) => { if (!isUniqueViolation(err)) throw err })
       }
-      throw scopeMissing([GMAIL_READONLY])
+      throw Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] })
     }
 
     const owner = await this.#prisma.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
     if (owner != null && owner.userId !== userId) {
       if (owner.state === 'ACTIVE') {
         await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: 'GOOGLE_ACCOUNT_IN_USE' } })
-        throw conflict('This Google account is already connected to another user')
+        throw Errors.gmailConnectedToAnother()
       }
       // The other user's grant is already gone (reconnect required / scope missing): the account is free.
       await this.#prisma.gmailConnection.delete({ where: { userId: owner.userId } })
@@ -180,7 +179,7 @@ export class GmailConnect {
   async #obtainTokens (google: GoogleGateway, input: ConnectGmailInput): Promise<ValidatedTokens> {
     const hasCode = input.serverAuthCode != null && input.serverAuthCode !== ''
     const hasTokens = input.accessToken != null || input.refreshToken != null
-    if (hasCode === hasTokens) throw badUserInput('Send either serverAuthCode, or accessToken and refreshToken')
+    if (hasCode === hasTokens) throw Errors.connectInputShape()
     try {
       let tokens: GoogleTokens
       let clientId: string
@@ -189,23 +188,23 @@ export class GmailConnect {
         tokens = await google.exchangeCode(input.serverAuthCode!)
         clientId = google.config.clientId
         if (tokens.refreshToken == null) {
-          throw badUserInput('Google returned no refresh token: sign in again asking for offline access (prompt=consent)', { field: 'serverAuthCode' })
+          throw Errors.codeWithoutRefreshToken({ field: 'serverAuthCode' })
         }
       } else {
         if (input.accessToken == null || input.refreshToken == null) {
-          throw badUserInput('accessToken and refreshToken are both required', { field: input.accessToken == null ? 'accessToken' : 'refreshToken' })
+          throw Errors.connectTokensIncomplete({ field: input.accessToken == null ? 'accessToken' : 'refreshToken' })
         }
         // Which client minted these tokens? Only Google can say; it must be one of ours.
         const presented = await google.tokenInfo(input.accessToken)
         if (!google.acceptedClientIds.includes(presented.azp) || !google.acceptedClientIds.includes(presented.aud)) {
-          throw badUserInput('These tokens were issued to another application', { field: 'accessToken' })
+          throw Errors.tokensOfAnotherApp({ field: 'accessToken' })
         }
         clientId = presented.azp
         // Refreshing now proves the refresh token works with that client before we take custody of it.
         const refreshed = await google.refresh(input.refreshToken, clientId)
         tokens = { ...refreshed, refreshToken: refreshed.refreshToken ?? input.refreshToken }
         const fresh = await google.tokenInfo(tokens.accessToken)
-        if (fresh.sub !== presented.sub) throw badUserInput('The access token and the refresh token belong to different Google accounts')
+        if (fresh.sub !== presented.sub) throw Errors.tokensOfTwoAccounts()
       }
       return await this.#validate(google, tokens, clientId, input.idToken)
     } catch (err) {
@@ -216,10 +215,10 @@ export class GmailConnect {
   /** Identity and scopes as Google reports them for the token we will hold. */
   async #validate (google: GoogleGateway, tokens: GoogleTokens, clientId: string, idToken?: string | null): Promise<ValidatedTokens> {
     const info = await google.tokenInfo(tokens.accessToken)
-    if (!google.acceptedClientIds.includes(info.aud)) throw badUserInput('These tokens were issued to another application')
+    if (!google.acceptedClientIds.includes(info.aud)) throw Errors.tokensOfAnotherApp()
     if (idToken != null && idToken !== '') {
       const identity = await google.verifyIdToken(idToken)
-      if (identity.sub !== info.sub) throw badUserInput('The ID token is for another Google account than the tokens', { field: 'idToken' })
+      if (identity.sub !== info.sub) throw Errors.idTokenOfAnotherAccount({ field: 'idToken' })
     }
     return {
       ...tokens,

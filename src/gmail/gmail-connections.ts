@@ -1,12 +1,13 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
+import { Errors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleRejectedError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
-import { GmailAccessTokens, googleNotConfigured, scopeMissing } from './gmail-access-tokens.ts'
+import { GmailAccessTokens } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
 import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
 
@@ -39,7 +40,7 @@ export class GmailConnections {
   }
 
   #requireGoogle (): GoogleGateway {
-    if (this.#google == null) throw googleNotConfigured()
+    if (this.#google == null) throw Errors.googleNotConfigured()
     return this.#google
   }
 
@@ -90,7 +91,7 @@ export class GmailConnections {
         // The token died early (e.g. revoked at Google): one forced refresh tells whether the grant lives.
         return await google.gmailProfile(await this.refreshNow(userId))
       }
-      if (err instanceof GoogleRejectedError && err.status === 403) throw scopeMissing([GMAIL_READONLY])
+      if (err instanceof GoogleRejectedError && err.status === 403) throw Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] })
       throw err
     }
   }

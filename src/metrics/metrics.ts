@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
-import { AppError, ErrorCodes } from '../errors.ts'
+import { Errors, isError } from '../errors.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
 import type { GoogleGateway } from '../google/google-gateway.ts'
 import type { TokenVault, TokenVaultStats } from '../vault/index.ts'
@@ -146,7 +146,7 @@ export class Metrics implements ServiceMetrics {
 function googleOutcome (err: unknown): string {
   if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
   if (err instanceof GoogleRejectedError) return 'rejected'
-  if (err instanceof AppError && err.code === ErrorCodes.GOOGLE_UNAVAILABLE) return 'unavailable'
+  if (isError(err, Errors.googleUnavailable)) return 'unavailable'
   return 'error'
 }
 

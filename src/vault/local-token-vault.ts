@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
 import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { AppError } from '../errors.ts'
+import { AppError, Errors } from '../errors.ts'
 import {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,
@@ -32,8 +32,6 @@ interface LocalVaultRecord {
 const KEY_FILE = 'vault.key'
 const IV_BYTES = 12 // the GCM standard size; a random 96-bit IV per write is safe far beyond our write counts
 const TAG_BYTES = 16
-
-const UNREADABLE = 'Token vault record could not be decrypted (wrong vault key or tampered record)'
 
 export class LocalTokenVault implements TokenVault {
   readonly kind = 'local' as const
@@ -112,17 +110,17 @@ export class LocalTokenVault implements TokenVault {
     try {
       record = JSON.parse(stored) as Partial<LocalVaultRecord>
     } catch {
-      throw vaultUnavailable(new Error('Local vault record is not JSON'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record is not JSON'), Errors.vaultUndecryptable)
     }
     if (record.v !== 1 || record.alg !== 'A256GCM' || typeof record.iv !== 'string' ||
       typeof record.ct !== 'string' || typeof record.tag !== 'string') {
-      throw vaultUnavailable(new Error('Local vault record has an unknown format'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record has an unknown format'), Errors.vaultUndecryptable)
     }
     const iv = Buffer.from(record.iv, 'base64url')
     const tag = Buffer.from(record.tag, 'base64url')
     // Node accepts shorter GCM tags unless told otherwise, which would make forgeries easier: insist on 16 bytes.
     if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
-      throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), Errors.vaultUndecryptable)
     }
     try {
       const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
@@ -131,7 +129,7 @@ export class LocalTokenVault implements TokenVault {
       return Buffer.concat([decipher.update(Buffer.from(record.ct, 'base64url')), decipher.final()]).toString('utf8')
     } catch {
       // OpenSSL's message here is only "Unsupported state or unable to authenticate data"; nothing to keep.
-      throw vaultUnavailable(new Error('Local vault record failed authentication'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record failed authentication'), Errors.vaultUndecryptable)
     }
   }
 

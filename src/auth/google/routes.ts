@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
+import { AuthErrorCodes } from '../../errors.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { resultPage } from './pages.ts'
 import { DEFAULT_DESTINATION } from './web-flow.ts'
@@ -49,7 +50,7 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
     // A bad query string is a page too, not a JSON error: a person is looking at it.
     attachValidation: true
   }, async (request, reply) => {
-    if (request.validationError != null) return page(reply, 400, 'BAD_REQUEST')
+    if (request.validationError != null) return page(reply, 400, AuthErrorCodes.BAD_REQUEST)
     const gmail = request.query.gmail === '1' || request.query.gmail === 'true'
     const outcome = await app.googleWebFlow.start({ redirectTo: request.query.redirectTo, gmail, ip: request.ip },
       (err) => request.log.error({ err }, 'could not start Google sign-in'))

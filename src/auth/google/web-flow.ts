@@ -4,7 +4,8 @@ import type { Config } from '../../config.ts'
 import { sha256Hex } from '../../crypto/hashing.ts'
 import { randomToken, sameSecret } from '../../crypto/secrets.ts'
 import { isRecordMissing } from '../../db/prisma-errors.ts'
-import { AppError, ErrorCodes } from '../../errors.ts'
+import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError } from '../../errors.ts'
+import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
 import type { PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
@@ -29,7 +30,7 @@ import type { GoogleSignIn } from './sign-in.ts'
 export const DEFAULT_DESTINATION = '/auth/google/done'
 
 /** The flow ends on a page of ours (status, `auth_error` code or null for success). */
-export interface PageOutcome { page: number, code: string | null }
+export interface PageOutcome { page: number, code: AuthErrorCode | ErrorCode | Reason }
 /** The flow went to Google: send the browser there, with the state in its cookie. */
 export interface ToGoogle { redirect: string, state: string }
 /** The state was verified: back to the destination with these query parameters, and a session when signed in. */
@@ -39,13 +40,10 @@ export interface StartInput { redirectTo?: string | undefined, gmail: boolean, i
 export interface CallbackInput { state?: string | undefined, cookieState?: string | undefined, code?: string | undefined, error?: string | undefined }
 
 /** The outcome of the callback after the state was verified, as `auth_error` codes for the destination. */
-function authErrorCode (err: unknown): string {
-  if (err instanceof GoogleInvalidGrantError || err instanceof GoogleRejectedError) return 'GOOGLE_REJECTED'
-  if (err instanceof AppError) {
-    const reason = err.details.reason
-    return typeof reason === 'string' ? reason : err.code
-  }
-  return ErrorCodes.INTERNAL
+function authErrorCode (err: unknown): AuthErrorCode | ErrorCode | Reason {
+  if (err instanceof GoogleInvalidGrantError || err instanceof GoogleRejectedError) return AuthErrorCodes.GOOGLE_REJECTED
+  if (err instanceof AppError) return err.reason ?? err.code
+  return AuthErrorCodes.INTERNAL
 }
 
 export class GoogleWebFlow {
@@ -71,9 +69,9 @@ export class GoogleWebFlow {
   async start (input: StartInput, onUnexpected: (err: unknown) => void): Promise<PageOutcome | ToGoogle> {
     const google = this.#google
     const config = this.#config
-    if (google == null) return { page: 503, code: ErrorCodes.GOOGLE_NOT_CONFIGURED }
+    if (google == null) return { page: HttpStatus.GOOGLE_NOT_CONFIGURED, code: AuthErrorCodes.GOOGLE_NOT_CONFIGURED }
     const destination = safeRedirectTarget(input.redirectTo ?? DEFAULT_DESTINATION, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
-    if (destination == null) return { page: 400, code: 'REDIRECT_NOT_ALLOWED' }
+    if (destination == null) return { page: 400, code: AuthErrorCodes.REDIRECT_NOT_ALLOWED }
     try {
       // Each start writes a row: bounded per client IP like logins, and expired rows are swept here.
       await this.#throttle.googleSignInAttempt(input.ip)
@@ -89,7 +87,7 @@ export class GoogleWebFlow {
       return { redirect, state }
     } catch (err) {
       if (!(err instanceof AppError)) onUnexpected(err)
-      return { page: err instanceof AppError && err.code === ErrorCodes.RATE_LIMITED ? 429 : 503, code: authErrorCode(err) }
+      return { page: isError(err, Errors.rateLimited) ? HttpStatus.RATE_LIMITED : 503, code: authErrorCode(err) }
     }
   }
 
@@ -100,38 +98,38 @@ export class GoogleWebFlow {
   async callback (input: CallbackInput, meta: RequestMeta, onUnexpected: (err: unknown, what: string) => void): Promise<PageOutcome | BackOutcome> {
     const google = this.#google
     const config = this.#config
-    if (google == null) return { page: 503, code: ErrorCodes.GOOGLE_NOT_CONFIGURED }
+    if (google == null) return { page: HttpStatus.GOOGLE_NOT_CONFIGURED, code: AuthErrorCodes.GOOGLE_NOT_CONFIGURED }
     const { state, cookieState, code, error } = input
-    if (typeof state !== 'string' || state === '') return { page: 400, code: 'STATE_MISSING' }
+    if (typeof state !== 'string' || state === '') return { page: 400, code: AuthErrorCodes.STATE_MISSING }
     // Bound to this browser: a callback URL started elsewhere (login CSRF) carries another state.
-    if (cookieState == null || !sameSecret(cookieState, state)) return { page: 400, code: 'STATE_MISMATCH' }
+    if (cookieState == null || !sameSecret(cookieState, state)) return { page: 400, code: AuthErrorCodes.STATE_MISMATCH }
 
     let pending
     try {
       // Single use: the first request deletes the row; a replay (or a parallel duplicate) finds nothing.
       pending = await this.#prisma.oAuthState.delete({ where: { id: sha256Hex(state) } })
     } catch (err) {
-      if (isRecordMissing(err)) return { page: 400, code: 'STATE_INVALID' }
+      if (isRecordMissing(err)) return { page: 400, code: AuthErrorCodes.STATE_INVALID }
       onUnexpected(err, 'Google sign-in callback: could not read the pending state')
-      return { page: 503, code: ErrorCodes.INTERNAL }
+      return { page: 503, code: AuthErrorCodes.INTERNAL }
     }
-    if (pending.expiresAt.getTime() <= this.#clock.now().getTime()) return { page: 400, code: 'STATE_EXPIRED' }
+    if (pending.expiresAt.getTime() <= this.#clock.now().getTime()) return { page: 400, code: AuthErrorCodes.STATE_EXPIRED }
 
     const back = (params: Record<string, string>, issued?: IssuedTokens): BackOutcome =>
       issued == null ? { back: pending.redirectTo, params } : { back: pending.redirectTo, params, issued }
 
-    if (typeof error === 'string') return back({ auth_error: error === 'access_denied' ? 'ACCESS_DENIED' : 'GOOGLE_ERROR' })
-    if (typeof code !== 'string' || code === '') return back({ auth_error: 'GOOGLE_ERROR' })
+    if (typeof error === 'string') return back({ auth_error: error === 'access_denied' ? AuthErrorCodes.ACCESS_DENIED : AuthErrorCodes.GOOGLE_ERROR })
+    if (typeof code !== 'string' || code === '') return back({ auth_error: AuthErrorCodes.GOOGLE_ERROR })
 
     try {
       const tokens = await google.exchangeCode(code, { redirectUri: config.GOOGLE_REDIRECT_URI, codeVerifier: pending.codeVerifier })
-      if (tokens.idToken == null) return back({ auth_error: 'GOOGLE_ERROR' })
+      if (tokens.idToken == null) return back({ auth_error: AuthErrorCodes.GOOGLE_ERROR })
       let identity
       try {
         // Only our web client's audience here, and the nonce this browser's flow was started with.
         identity = await google.verifyIdToken(tokens.idToken, [google.config.clientId], pending.nonce)
       } catch (err) {
-        if (err instanceof GoogleRejectedError) return back({ auth_error: 'GOOGLE_ID_TOKEN_INVALID' })
+        if (err instanceof GoogleRejectedError) return back({ auth_error: AuthErrorCodes.GOOGLE_ID_TOKEN_INVALID })
         throw err
       }
       const user = await this.#signIn.findOrCreate(identity, meta)
@@ -151,7 +149,7 @@ export class GoogleWebFlow {
       return back(params, await this.#signIn.startSession(user, 'WEB', meta))
     } catch (err) {
       const codeOut = authErrorCode(err)
-      if (codeOut === ErrorCodes.INTERNAL) onUnexpected(err, 'Google sign-in callback failed')
+      if (codeOut === AuthErrorCodes.INTERNAL) onUnexpected(err, 'Google sign-in callback failed')
       return back({ auth_error: codeOut })
     }
   }
