@@ -4,11 +4,13 @@ import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
-import googleRedirect from './auth-web/google-redirect.ts'
+import googleRedirect from './auth/google/routes.ts'
+import googleSignIn from './auth/google/sign-in.ts'
+import googleWebFlow from './auth/google/web-flow.ts'
 import type { Config } from './config.ts'
 import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
-import gmail from './gmail/gmail-connections.ts'
+import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import graphql from './graphql/index.ts'
 import metrics from './metrics/metrics.ts'
@@ -17,7 +19,6 @@ import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
 import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
-import googleSignIn from './users/google-sign-in.ts'
 import users from './users/users-service.ts'
 import vault from './vault/plugin.ts'
 import type { ClosableTokenVault } from './vault/index.ts'
@@ -99,6 +100,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(google)
   await fastify.register(gmail)
   await fastify.register(googleSignIn)
+  await fastify.register(googleWebFlow)
 
   await fastify.register(googleRedirect)
 

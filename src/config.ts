@@ -1,7 +1,8 @@
-import { createHash, randomBytes } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import path from 'node:path'
 import { z } from 'zod'
+import { sha256Hex } from './crypto/hashing.ts'
+import { randomToken } from './crypto/secrets.ts'
 
 /**
  * The one place that reads the environment. Everything else reads the Config object.
@@ -142,7 +143,7 @@ export function decodeKey (name: string, value: string): Buffer {
 
 /** A key id that names the key without revealing it (a prefix of its SHA-256). */
 function kidOf (key: Buffer): string {
-  return createHash('sha256').update(key).digest('hex').slice(0, 16)
+  return sha256Hex(key).slice(0, 16)
 }
 
 async function loadOrCreateSecret (dataDir: string, file: string): Promise<string> {
@@ -153,7 +154,7 @@ async function loadOrCreateSecret (dataDir: string, file: string): Promise<strin
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
   }
   await mkdir(dataDir, { recursive: true, mode: 0o700 })
-  const secret = randomBytes(32).toString('base64url')
+  const secret = randomToken(32)
   // 'wx' fails if another process created it meanwhile: then read theirs.
   try {
     await writeFile(p, secret + '\n', { mode: 0o600, flag: 'wx' })

@@ -1,7 +1,10 @@
 /**
- * The one error catalogue. Every error a client can see is an AppError with a stable `code`
- * (a contract with the web and iOS clients: add codes, never rename them). Anything else that
- * escapes a resolver is masked as INTERNAL by the GraphQL error formatter.
+ * The one error catalogue. Every error a client can see is an AppError with a stable `code` and, where clients
+ * need to tell cases apart, a `reason` (both a contract with the web and iOS clients: add, never rename). Each
+ * error is defined once below with its message; throw sites call its factory (`throw Errors.invalidCredentials()`)
+ * and code that tells errors apart compares against these constants, never against bare strings. Anything else
+ * that escapes a resolver is masked as INTERNAL by the GraphQL error formatter. The browser flow's `auth_error`
+ * codes and what each means to a person are at the end.
  */
 export const ErrorCodes = {
   UNAUTHENTICATED: 'UNAUTHENTICATED',
@@ -33,56 +36,176 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
+
+/** The HTTP status a code maps to where it leaves GraphQL (the browser flow's pages); GraphQL itself answers 200. */
+export const HttpStatus = {
+  UNAUTHENTICATED: 401,
+  BAD_USER_INPUT: 400,
+  FORBIDDEN: 403,
+  NOT_FOUND: 404,
+  RATE_LIMITED: 429,
+  CONFLICT: 409,
+  INTERNAL: 500,
+  GOOGLE_UNAVAILABLE: 503,
+  VAULT_UNAVAILABLE: 503,
+  DATABASE_UNAVAILABLE: 503,
+  GOOGLE_NOT_CONFIGURED: 503
+} as const satisfies Partial<Record<ErrorCode, number>>
+
+/** `extensions.reason`: which case of a code it is, where clients act on the difference. */
+export const Reasons = {
+  INVALID_CREDENTIALS: 'INVALID_CREDENTIALS',
+  ACCESS_TOKEN_EXPIRED: 'ACCESS_TOKEN_EXPIRED',
+  ACCESS_TOKEN_INVALID: 'ACCESS_TOKEN_INVALID',
+  REFRESH_TOKEN_MISSING: 'REFRESH_TOKEN_MISSING',
+  REFRESH_TOKEN_INVALID: 'REFRESH_TOKEN_INVALID',
+  REFRESH_TOKEN_REUSED: 'REFRESH_TOKEN_REUSED',
+  SESSION_REVOKED: 'SESSION_REVOKED',
+  SESSION_EXPIRED: 'SESSION_EXPIRED',
+  GOOGLE_ID_TOKEN_INVALID: 'GOOGLE_ID_TOKEN_INVALID',
+  GOOGLE_EMAIL_UNVERIFIED: 'GOOGLE_EMAIL_UNVERIFIED',
+  ACCOUNT_DISABLED: 'ACCOUNT_DISABLED',
+  ACCOUNT_EXISTS: 'ACCOUNT_EXISTS',
+  /** Mercurius refused a request without the CSRF-preventing header. */
+  CSRF: 'CSRF'
+} as const
+
+export type Reason = (typeof Reasons)[keyof typeof Reasons]
+
+type Details = Record<string, unknown>
+
 export class AppError extends Error {
   readonly code: ErrorCode
+  /** Exposed as `extensions.reason`. */
+  readonly reason: Reason | undefined
   /** Extra, non-secret fields copied into `extensions` (e.g. `retryAfterSeconds`). */
-  readonly details: Record<string, unknown>
+  readonly details: Details
 
-  constructor (code: ErrorCode, message: string, details: Record<string, unknown> = {}, options?: { cause?: unknown }) {
-    super(message, options)
+  constructor (code: ErrorCode, message: string, details: Details = {}, options?: { cause?: unknown, reason?: Reason | undefined }) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause })
     this.name = 'AppError'
     this.code = code
+    this.reason = options?.reason
     this.details = details
   }
 }
 
-export const unauthenticated = (message = 'Authentication required', details?: Record<string, unknown>) =>
-  new AppError(ErrorCodes.UNAUTHENTICATED, message, details)
-export const badUserInput = (message: string, details?: Record<string, unknown>) =>
-  new AppError(ErrorCodes.BAD_USER_INPUT, message, details)
-export const forbidden = (message = 'Not allowed') => new AppError(ErrorCodes.FORBIDDEN, message)
-export const notFound = (message = 'Not found') => new AppError(ErrorCodes.NOT_FOUND, message)
-export const conflict = (message: string) => new AppError(ErrorCodes.CONFLICT, message)
-export const rateLimited = (retryAfterSeconds: number) =>
-  new AppError(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later', { retryAfterSeconds })
+interface Defined { readonly code: ErrorCode, readonly reason: Reason | undefined }
 
-// Prisma's codes for an unreachable database: not reachable, timed out, connection closed, pool timeout, too many connections.
-const PRISMA_UNAVAILABLE = new Set(['P1001', 'P1002', 'P1008', 'P1017', 'P2024', 'P2037'])
-const ADAPTER_UNAVAILABLE = new Set(['DatabaseNotReachable', 'ConnectionClosed', 'SocketTimeout', 'TooManyConnections'])
-// PostgreSQL SQLSTATEs: class 08 (connection exception), 57P01–57P03 (shutting down, cannot connect now), 53300 (too many connections).
-const SQLSTATE_UNAVAILABLE = /^(08\w{3}|57P0[1-3]|53300)$/
-const SOCKET_UNAVAILABLE = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND'])
-const PG_UNAVAILABLE_MESSAGE = /^(Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error and is not queryable|Client was closed and is not queryable)/
+/** An error with a fixed message: `Errors.x(details?, { cause }?)`. */
+function define (code: ErrorCode, message: string, reason?: Reason) {
+  const create = (details?: Details, options?: { cause?: unknown }) => new AppError(code, message, details, { ...options, reason })
+  return Object.assign(create, { code, reason, message }) satisfies Defined
+}
+
+/** An error whose message names a value: `Errors.x(value, details?)`. */
+function defineWith<A> (code: ErrorCode, message: (arg: A) => string, reason?: Reason) {
+  const create = (arg: A, details?: Details) => new AppError(code, message(arg), details, { reason })
+  return Object.assign(create, { code, reason }) satisfies Defined
+}
+
+const { UNAUTHENTICATED, BAD_USER_INPUT, FORBIDDEN, NOT_FOUND, CONFLICT } = ErrorCodes
+
+export const Errors = {
+  authenticationRequired: define(UNAUTHENTICATED, 'Authentication required'),
+  invalidCredentials: define(UNAUTHENTICATED, 'Invalid email or password', Reasons.INVALID_CREDENTIALS),
+  accessTokenExpired: define(UNAUTHENTICATED, 'Access token expired', Reasons.ACCESS_TOKEN_EXPIRED),
+  accessTokenInvalid: define(UNAUTHENTICATED, 'Invalid access token', Reasons.ACCESS_TOKEN_INVALID),
+  refreshTokenMissing: define(UNAUTHENTICATED, 'No refresh token', Reasons.REFRESH_TOKEN_MISSING),
+  refreshTokenInvalid: define(UNAUTHENTICATED, 'Invalid refresh token', Reasons.REFRESH_TOKEN_INVALID),
+  refreshTokenReused: define(UNAUTHENTICATED, 'Refresh token was already used; the session has been ended', Reasons.REFRESH_TOKEN_REUSED),
+  sessionRevoked: define(UNAUTHENTICATED, 'Session has ended', Reasons.SESSION_REVOKED),
+  sessionExpired: define(UNAUTHENTICATED, 'Session has expired', Reasons.SESSION_EXPIRED),
+  googleIdTokenInvalid: define(UNAUTHENTICATED, 'Invalid Google ID token', Reasons.GOOGLE_ID_TOKEN_INVALID),
+
+  /** Password login to a disabled account (no reason: the message says it). */
+  userDisabled: define(FORBIDDEN, 'This account is disabled'),
+  googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
+  googleEmailUnverified: define(FORBIDDEN, 'Your Google account has no verified email address', Reasons.GOOGLE_EMAIL_UNVERIFIED),
+  cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json'),
+  cookieWithoutOperationName: define(FORBIDDEN, 'Cookie-authenticated requests need the x-mercurius-operation-name header'),
+  cookieForeignOrigin: define(FORBIDDEN, 'Cookie-authenticated requests must come from an allowed origin'),
+
+  invalidEmail: define(BAD_USER_INPUT, 'Enter a valid email address'),
+  nameTooLong: define(BAD_USER_INPUT, 'Name must be at most 100 characters'),
+  passwordTooShort: defineWith(BAD_USER_INPUT, (min: number) => `Password must be at least ${min} characters`),
+  passwordTooLong: defineWith(BAD_USER_INPUT, (max: number) => `Password must be at most ${max} characters`),
+  passwordTooCommon: define(BAD_USER_INPUT, 'This password is too common; choose another'),
+  refreshTokenInBody: define(BAD_USER_INPUT, 'WEB clients send the refresh token in the cookie, not in the body'),
+  unstorableText: define(BAD_USER_INPUT, 'Text must not contain U+0000 or unpaired surrogates'),
+  connectInputShape: define(BAD_USER_INPUT, 'Send either serverAuthCode, or accessToken and refreshToken'),
+  connectTokensIncomplete: define(BAD_USER_INPUT, 'accessToken and refreshToken are both required'),
+  codeWithoutRefreshToken: define(BAD_USER_INPUT, 'Google returned no refresh token: sign in again asking for offline access (prompt=consent)'),
+  exchangeWithoutRefreshToken: define(BAD_USER_INPUT, 'Google returned no refresh token: connect again (the consent screen must ask for offline access)'),
+  tokensOfAnotherApp: define(BAD_USER_INPUT, 'These tokens were issued to another application'),
+  tokensOfTwoAccounts: define(BAD_USER_INPUT, 'The access token and the refresh token belong to different Google accounts'),
+  idTokenOfAnotherAccount: define(BAD_USER_INPUT, 'The ID token is for another Google account than the tokens'),
+  googleRejectedGrant: define(BAD_USER_INPUT, 'Google rejected the code or token (expired, used or revoked): sign in with Google again'),
+  googleRejectedCredentials: define(BAD_USER_INPUT, 'Google rejected these credentials: sign in with Google again'),
+
+  sessionNotFound: define(NOT_FOUND, 'No such active session'),
+
+  emailTaken: define(CONFLICT, 'An account with this email already exists'),
+  googleAccountExists: define(CONFLICT, 'An account with this email already exists: log in with your password, then link Google', Reasons.ACCOUNT_EXISTS),
+  googleLinkedToAnother: define(CONFLICT, 'This Google account is linked to another user'),
+  gmailConnectedToAnother: define(CONFLICT, 'This Google account is already connected to another user'),
+
+  /** details: `{ retryAfterSeconds }`. */
+  rateLimited: define(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later'),
+  internal: define(ErrorCodes.INTERNAL, 'Internal server error'),
+  googleUnavailable: define(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later'),
+  vaultUnavailable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault is unavailable, try again later'),
+  /** Still VAULT_UNAVAILABLE for clients (retry later), worded for the logs: the record would not open or parse. */
+  vaultUnreadable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault returned an unreadable record'),
+  vaultUndecryptable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault record could not be decrypted (wrong vault key or tampered record)'),
+  databaseUnavailable: define(ErrorCodes.DATABASE_UNAVAILABLE, 'The database is unavailable right now, try again later'),
+  googleNotConfigured: define(ErrorCodes.GOOGLE_NOT_CONFIGURED, 'Google is not configured on this server (GOOGLE_CLIENT_ID)'),
+  reconnectRequired: define(ErrorCodes.RECONNECT_REQUIRED, 'Gmail access was revoked or has expired: connect Gmail again'),
+  /** details: `{ missingScopes }`. */
+  scopeMissing: define(ErrorCodes.SCOPE_MISSING, 'Gmail read access was not granted: connect again and allow "Read your email"'),
+  gmailNotConnected: define(ErrorCodes.GMAIL_NOT_CONNECTED, 'Gmail is not connected')
+}
+
+/** Whether `err` is the catalogue's error `defined` (same code and reason). */
+export function isError (err: unknown, defined: Defined): err is AppError {
+  return err instanceof AppError && err.code === defined.code && err.reason === defined.reason
+}
+
+/** Framework error codes we translate into ours (Mercurius and @fastify/jwt do not export their error classes). */
+export const FrameworkCodes = {
+  MERCURIUS_CSRF: 'MER_ERR_GQL_CSRF_PREVENTION',
+  /** An expired access token, as @fastify/jwt and fast-jwt (underneath it) name it. */
+  JWT_EXPIRED: new Set(['FST_JWT_AUTHORIZATION_TOKEN_EXPIRED', 'FAST_JWT_EXPIRED'])
+} as const
 
 /**
- * Whether an error (from Prisma, its PostgreSQL adapter or `pg`) means the database could not be reached rather
- * than that the query was wrong: such errors are answered DATABASE_UNAVAILABLE (retryable), not INTERNAL.
+ * The browser flow's `auth_error` codes (also the codes of its error pages) and what each means to the person in
+ * front of the browser. Some are its own (the state checks), the others are the codes and reasons above as they
+ * come out of a sign-in. A Map: the code comes from the query string, and a plain object would answer
+ * `constructor` or `__proto__` with Object's.
  */
-export function isDatabaseUnavailable (err: unknown): boolean {
-  const seen = new Set<unknown>()
-  const stack = [err]
-  while (stack.length > 0) {
-    const e = stack.pop() as { name?: unknown, code?: unknown, kind?: unknown, originalCode?: unknown, message?: unknown, cause?: unknown, meta?: { driverAdapterError?: unknown } } | null
-    if (e == null || typeof e !== 'object' || seen.has(e)) continue
-    seen.add(e)
-    if (e.name === 'PrismaClientInitializationError') return true
-    if (typeof e.code === 'string' && (PRISMA_UNAVAILABLE.has(e.code) || SQLSTATE_UNAVAILABLE.test(e.code) || SOCKET_UNAVAILABLE.has(e.code))) return true
-    if (typeof e.kind === 'string' && ADAPTER_UNAVAILABLE.has(e.kind)) return true
-    if (typeof e.originalCode === 'string' && SQLSTATE_UNAVAILABLE.test(e.originalCode)) return true
-    // node-postgres' own wording when the server goes away mid-query, when a transaction's next statement (COMMIT,
-    // ROLLBACK) meets a client whose connection broke meanwhile, or when the pool cannot connect in time.
-    if (typeof e.message === 'string' && PG_UNAVAILABLE_MESSAGE.test(e.message)) return true
-    stack.push(e.cause, e.meta?.driverAdapterError)
-  }
-  return false
-}
+const AUTH_ERROR_TEXT = {
+  BAD_REQUEST: 'The sign-in link is malformed.',
+  REDIRECT_NOT_ALLOWED: 'The sign-in link asks to return to a site this server does not trust.',
+  GOOGLE_NOT_CONFIGURED: 'Sign in with Google is not configured on this server.',
+  STATE_MISSING: 'Google sent the browser back without the sign-in state. Start again.',
+  STATE_MISMATCH: 'This sign-in was not started in this browser (or its cookie expired). Start again.',
+  STATE_INVALID: 'This sign-in link was already used or is unknown. Start again.',
+  STATE_EXPIRED: 'The sign-in took too long. Start again.',
+  ACCESS_DENIED: 'You cancelled the sign-in at Google.',
+  GOOGLE_ERROR: 'Google could not complete the sign-in. Start again.',
+  GOOGLE_REJECTED: 'Google refused the sign-in (the code was used, expired or did not match). Start again.',
+  GOOGLE_ID_TOKEN_INVALID: 'Google\'s answer could not be verified. Start again.',
+  GOOGLE_UNAVAILABLE: 'Google is unavailable right now. Try again in a moment.',
+  ACCOUNT_EXISTS: 'An account with this email already exists: log in with your password, then link Google.',
+  GOOGLE_EMAIL_UNVERIFIED: 'Your Google account has no verified email address.',
+  ACCOUNT_DISABLED: 'This account is disabled.',
+  RATE_LIMITED: 'Too many attempts. Try again later.',
+  INTERNAL: 'Something went wrong on our side. Try again later.'
+} as const
+
+export type AuthErrorCode = keyof typeof AUTH_ERROR_TEXT
+
+export const AuthErrorCodes = Object.fromEntries(Object.keys(AUTH_ERROR_TEXT).map((k) => [k, k])) as { readonly [K in AuthErrorCode]: K }
+
+export const AUTH_ERROR_MESSAGES: ReadonlyMap<string, string> = new Map(Object.entries(AUTH_ERROR_TEXT))

@@ -1,7 +1,7 @@
 import fp from 'fastify-plugin'
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
 import { google } from 'googleapis'
-import { AppError, ErrorCodes } from '../errors.ts'
+import { AppError, Errors } from '../errors.ts'
 
 /**
  * The one module that talks to Google (google-auth-library and googleapis). Everything else sees plain
@@ -82,7 +82,7 @@ export function translateGoogleError (err: unknown, what: string): Error {
     const description = typeof data.error_description === 'string' ? data.error_description : ''
     return new GoogleRejectedError(error ?? `http_${status}`, `${what}: Google refused (${status} ${error ?? ''} ${description})`.trim(), status)
   }
-  return new AppError(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later', {}, {
+  return Errors.googleUnavailable({}, {
     cause: new Error(`${what}: ${status != null ? `HTTP ${status}` : (e.code ?? 'network error')}`)
   })
 }

@@ -1,7 +1,8 @@
 import { GraphQLError } from 'graphql'
 import type { ExecutionResult, GraphQLFormattedError } from 'graphql'
 import type { MercuriusContext } from 'mercurius'
-import { AppError, ErrorCodes, isDatabaseUnavailable } from '../errors.ts'
+import { isDatabaseUnavailable } from '../db/prisma-errors.ts'
+import { AppError, ErrorCodes, Errors, FrameworkCodes, Reasons } from '../errors.ts'
 
 type FormattedError = GraphQLFormattedError & { extensions: { code: string } }
 
@@ -15,7 +16,8 @@ export function formatError (error: GraphQLError, log: { error: (obj: object, ms
   const base = { locations: error.locations, path: error.path }
 
   if (original instanceof AppError) {
-    return [{ ...base, message: original.message, extensions: { ...original.details, code: original.code } }]
+    const reason = original.reason != null ? { reason: original.reason } : {}
+    return [{ ...base, message: original.message, extensions: { ...original.details, ...reason, code: original.code } }]
   }
   // Mercurius wraps schema-validation failures in one MER_ERR_GQL_VALIDATION error carrying the list.
   if (original != null && Array.isArray(original.errors)) {
@@ -33,8 +35,8 @@ export function formatError (error: GraphQLError, log: { error: (obj: object, ms
         : ErrorCodes.GRAPHQL_VALIDATION_FAILED
     return [{ ...base, message: error.message, extensions: { code } }]
   }
-  if (original.code === 'MER_ERR_GQL_CSRF_PREVENTION') {
-    return [{ ...base, message: original.message, extensions: { code: ErrorCodes.FORBIDDEN, reason: 'CSRF' } }]
+  if (original.code === FrameworkCodes.MERCURIUS_CSRF) {
+    return [{ ...base, message: original.message, extensions: { code: ErrorCodes.FORBIDDEN, reason: Reasons.CSRF } }]
   }
   if (typeof original.statusCode === 'number' && original.statusCode >= 400 && original.statusCode < 500 &&
       typeof original.code === 'string' && /^(FST_|MER_)/.test(original.code)) {
@@ -42,10 +44,10 @@ export function formatError (error: GraphQLError, log: { error: (obj: object, ms
   }
   if (isDatabaseUnavailable(original)) {
     log.error({ err: original, path: error.path }, 'database unavailable')
-    return [{ ...base, message: 'The database is unavailable right now, try again later', extensions: { code: ErrorCodes.DATABASE_UNAVAILABLE } }]
+    return [{ ...base, message: Errors.databaseUnavailable.message, extensions: { code: Errors.databaseUnavailable.code } }]
   }
   log.error({ err: original, path: error.path }, 'unexpected error in GraphQL request')
-  return [{ ...base, message: 'Internal server error', extensions: { code: ErrorCodes.INTERNAL } }]
+  return [{ ...base, message: Errors.internal.message, extensions: { code: Errors.internal.code } }]
 }
 
 export function errorFormatter (execution: ExecutionResult & { statusCode?: number }, ctx: MercuriusContext) {

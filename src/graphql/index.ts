@@ -6,7 +6,7 @@ import type { FastifyInstance } from 'fastify'
 import { GraphQLError, Location, NoSchemaIntrospectionCustomRule, visit } from 'graphql'
 import type { DocumentNode } from 'graphql'
 import mercurius from 'mercurius'
-import { badUserInput } from '../errors.ts'
+import { Errors } from '../errors.ts'
 import { repoRoot } from '../paths.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
@@ -16,7 +16,7 @@ import { gmailResolvers } from './resolvers/gmail.ts'
 // U+0000 and unpaired surrogates: PostgreSQL refuses them in text and jsonb columns, so a name or a login email
 // carrying one would fail as INTERNAL deep inside a resolver. They are refused at the door instead.
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
-const unstorableText = () => badUserInput('Text must not contain U+0000 or unpaired surrogates')
+const unstorableText = () => Errors.unstorableText()
 
 /** Any string in the variables (walked without recursion: nesting depth is the client's to choose). */
 function hasUnstorableText (variables: unknown): boolean {

@@ -1,8 +1,8 @@
-import { createHash, timingSafeEqual } from 'node:crypto'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
-import { AppError, ErrorCodes } from '../errors.ts'
+import { sameSecretHashed } from '../crypto/secrets.ts'
+import { Errors, isError } from '../errors.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
 import type { GoogleGateway } from '../google/google-gateway.ts'
 import type { TokenVault, TokenVaultStats } from '../vault/index.ts'
@@ -146,11 +146,9 @@ export class Metrics implements ServiceMetrics {
 function googleOutcome (err: unknown): string {
   if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
   if (err instanceof GoogleRejectedError) return 'rejected'
-  if (err instanceof AppError && err.code === ErrorCodes.GOOGLE_UNAVAILABLE) return 'unavailable'
+  if (isError(err, Errors.googleUnavailable)) return 'unavailable'
   return 'error'
 }
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest()
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -174,12 +172,12 @@ export default fp(async (app: FastifyInstance) => {
   const { METRICS_ENABLED, METRICS_TOKEN } = app.config
   if (!METRICS_ENABLED) return
   collectDefaultMetrics({ register: metrics.registry })
-  // Compared as SHA-256 digests: equal lengths for timingSafeEqual, and nothing about the token's length leaks.
-  const expected = METRICS_TOKEN != null ? sha256(`Bearer ${METRICS_TOKEN}`) : null
+  // Compared as SHA-256 digests (sameSecretHashed): nothing about the token's length leaks.
+  const expected = METRICS_TOKEN != null ? `Bearer ${METRICS_TOKEN}` : null
   if (expected == null && app.config.PRODUCTION) app.log.warn('METRICS_ENABLED without METRICS_TOKEN: /metrics answers anyone who can reach this port')
 
   app.get('/metrics', async (request, reply) => {
-    if (expected != null && !timingSafeEqual(sha256(request.headers.authorization ?? ''), expected)) {
+    if (expected != null && !sameSecretHashed(request.headers.authorization ?? '', expected)) {
       return await reply.code(401).header('www-authenticate', 'Bearer realm="metrics"').send({ error: 'unauthorized' })
     }
     const body = await metrics.registry.metrics()

@@ -1,7 +1,7 @@
 import fastifyJwt from '@fastify/jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { unauthenticated } from '../errors.ts'
+import { Errors, FrameworkCodes } from '../errors.ts'
 
 /** The claims of an access token (RFC 9068-style, `typ: at+jwt`). */
 export interface AccessClaims {
@@ -40,13 +40,12 @@ export class AccessTokens {
   /** Verifies `Authorization: Bearer …`; any failure is UNAUTHENTICATED, with a hint when it merely expired. */
   async verify (request: FastifyRequest): Promise<AccessClaims> {
     const header = request.headers.authorization
-    if (header == null || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw unauthenticated()
+    if (header == null || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw Errors.authenticationRequired()
     try {
       return await request.jwtVerify<AccessClaims>()
     } catch (err) {
-      const code = (err as { code?: string }).code
-      const expired = code === 'FST_JWT_AUTHORIZATION_TOKEN_EXPIRED' || code === 'FAST_JWT_EXPIRED'
-      throw unauthenticated(expired ? 'Access token expired' : 'Invalid access token', { reason: expired ? 'ACCESS_TOKEN_EXPIRED' : 'ACCESS_TOKEN_INVALID' })
+      const expired = FrameworkCodes.JWT_EXPIRED.has(String((err as { code?: unknown }).code))
+      throw expired ? Errors.accessTokenExpired() : Errors.accessTokenInvalid()
     }
   }
 }
@@ -67,7 +66,7 @@ export default fp(async (app) => {
       public: async (_request: unknown, token: { header?: { kid?: unknown } }) => {
         const kid = token.header?.kid
         const key = typeof kid === 'string' ? jwtKeys.accepted.get(kid) : undefined
-        if (key == null) throw unauthenticated('Invalid access token', { reason: 'ACCESS_TOKEN_INVALID' })
+        if (key == null) throw Errors.accessTokenInvalid()
         return key
       }
     },

@@ -1,6 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config.ts'
-import { forbidden } from '../errors.ts'
+import { Errors } from '../errors.ts'
 
 type CookieConfig = Pick<Config, 'REFRESH_COOKIE_NAME' | 'REFRESH_COOKIE_SAMESITE' | 'PUBLIC_ORIGINS'>
 
@@ -35,13 +35,13 @@ const CSRF_HEADERS = ['x-mercurius-operation-name', 'mercurius-require-preflight
  */
 export function readRefreshCookie (request: FastifyRequest, config: CookieConfig): string | undefined {
   const contentType = (request.headers['content-type'] ?? '').split(';')[0]?.trim().toLowerCase()
-  if (contentType !== 'application/json') throw forbidden('Cookie-authenticated requests must be sent as application/json')
+  if (contentType !== 'application/json') throw Errors.cookieNotJson()
   if (!CSRF_HEADERS.some((h) => typeof request.headers[h] === 'string')) {
-    throw forbidden('Cookie-authenticated requests need the x-mercurius-operation-name header')
+    throw Errors.cookieWithoutOperationName()
   }
   const origin = request.headers.origin
   if (typeof origin !== 'string' || !config.PUBLIC_ORIGINS.includes(origin)) {
-    throw forbidden('Cookie-authenticated requests must come from an allowed origin')
+    throw Errors.cookieForeignOrigin()
   }
   return request.cookies[config.REFRESH_COOKIE_NAME]
 }

@@ -1,4 +1,7 @@
-import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, timingSafeEqual } from 'node:crypto'
+import { hkdfSync } from 'node:crypto'
+import { sha256Base64url } from '../crypto/hashing.ts'
+import { openCompact, sealCompact } from '../crypto/sealing.ts'
+import { randomToken, sameSecret } from '../crypto/secrets.ts'
 
 /**
  * Refresh tokens are opaque: 256 bits from the CSPRNG (ASVS 7.2.3), with a recognisable prefix so secret
@@ -8,7 +11,7 @@ import { createCipheriv, createDecipheriv, createHash, hkdfSync, randomBytes, ti
 const PREFIX = 'igrt_'
 
 export function newRefreshToken (): string {
-  return PREFIX + randomBytes(32).toString('base64url')
+  return PREFIX + randomToken(32)
 }
 
 export function looksLikeRefreshToken (token: string): boolean {
@@ -16,12 +19,11 @@ export function looksLikeRefreshToken (token: string): boolean {
 }
 
 export function hashRefreshToken (token: string): string {
-  return createHash('sha256').update(token).digest('base64url')
+  return sha256Base64url(token)
 }
 
 export function sameHash (a: string, b: string | null | undefined): boolean {
-  if (b == null || a.length !== b.length) return false
-  return timingSafeEqual(Buffer.from(a), Buffer.from(b))
+  return sameSecret(a, b)
 }
 
 /*
@@ -35,18 +37,12 @@ function sealingKey (previousToken: string, sessionId: string): Buffer {
 }
 
 export function sealSuccessor (successor: string, previousToken: string, sessionId: string): string {
-  const iv = randomBytes(12)
-  const cipher = createCipheriv('aes-256-gcm', sealingKey(previousToken, sessionId), iv)
-  const ct = Buffer.concat([cipher.update(successor, 'utf8'), cipher.final()])
-  return Buffer.concat([iv, cipher.getAuthTag(), ct]).toString('base64url')
+  return sealCompact(sealingKey(previousToken, sessionId), successor)
 }
 
 export function openSuccessor (sealed: string, previousToken: string, sessionId: string): string | null {
   try {
-    const raw = Buffer.from(sealed, 'base64url')
-    const decipher = createDecipheriv('aes-256-gcm', sealingKey(previousToken, sessionId), raw.subarray(0, 12))
-    decipher.setAuthTag(raw.subarray(12, 28))
-    return Buffer.concat([decipher.update(raw.subarray(28)), decipher.final()]).toString('utf8')
+    return openCompact(sealingKey(previousToken, sessionId), sealed)
   } catch {
     return null
   }

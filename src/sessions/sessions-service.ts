@@ -1,7 +1,8 @@
 import fp from 'fastify-plugin'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
-import { unauthenticated } from '../errors.ts'
+import { AppError, Errors, Reasons } from '../errors.ts'
+import type { Reason } from '../errors.ts'
 import type { ClientKind, PrismaClient, Session, User } from '../generated/prisma/client.ts'
 import type { RefreshOutcome, ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
@@ -32,12 +33,11 @@ export type RevokeReason =
 
 type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_IDLE_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
 
-const invalidRefreshToken = () => unauthenticated('Invalid refresh token', { reason: 'REFRESH_TOKEN_INVALID' })
 
 /** A failed refresh, for the metrics, by the reason its error carries. */
-const FAILED_REFRESH: Record<string, RefreshOutcome> = {
-  REFRESH_TOKEN_REUSED: 'reuse_detected', REFRESH_TOKEN_INVALID: 'invalid', SESSION_REVOKED: 'session_ended', SESSION_EXPIRED: 'session_ended'
-}
+const FAILED_REFRESH: ReadonlyMap<Reason | undefined, RefreshOutcome> = new Map([
+  [Reasons.REFRESH_TOKEN_REUSED, 'reuse_detected'], [Reasons.REFRESH_TOKEN_INVALID, 'invalid'], [Reasons.SESSION_REVOKED, 'session_ended'], [Reasons.SESSION_EXPIRED, 'session_ended']
+])
 
 export class SessionsService {
   readonly #prisma: PrismaClient
@@ -82,13 +82,13 @@ export class SessionsService {
    */
   async refresh (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
     return await this.#rotate(token, clientKind, meta).catch((err: unknown) => {
-      this.#metrics?.refresh(FAILED_REFRESH[String((err as { details?: { reason?: unknown } }).details?.reason)] ?? 'error')
+      this.#metrics?.refresh((err instanceof AppError ? FAILED_REFRESH.get(err.reason) : undefined) ?? 'error')
       throw err
     })
   }
 
   async #rotate (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
-    if (!looksLikeRefreshToken(token)) throw invalidRefreshToken()
+    if (!looksLikeRefreshToken(token)) throw Errors.refreshTokenInvalid()
     const hash = hashRefreshToken(token)
     const now = this.#clock.now()
 
@@ -102,18 +102,18 @@ export class SessionsService {
       if (session == null) return await this.#rejectUnknown(hash, meta)
 
       const { user, ...row } = session
-      if (row.revokedAt != null) throw unauthenticated('Session has ended', { reason: 'SESSION_REVOKED' })
+      if (row.revokedAt != null) throw Errors.sessionRevoked()
       // A WEB token lives in an HttpOnly cookie and a NATIVE one in an app's keychain: one showing up
       // through the other channel was taken out of its place.
-      if (row.clientKind !== clientKind) throw invalidRefreshToken()
+      if (row.clientKind !== clientKind) throw Errors.refreshTokenInvalid()
       if (user.disabledAt != null) {
         await this.revoke(row.id, 'USER_DISABLED')
-        throw unauthenticated('Session has ended', { reason: 'SESSION_REVOKED' })
+        throw Errors.sessionRevoked()
       }
       if (this.#isExpired(row, now)) {
         await this.revoke(row.id, 'EXPIRED')
         await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
-        throw unauthenticated('Session has expired', { reason: 'SESSION_EXPIRED' })
+        throw Errors.sessionExpired()
       }
 
       if (sameHash(hash, row.currentTokenHash)) {
@@ -155,13 +155,13 @@ export class SessionsService {
       }
       return await this.#rejectReuse(row.id, row.userId, meta)
     }
-    throw invalidRefreshToken()
+    throw Errors.refreshTokenInvalid()
   }
 
   async #rejectUnknown (hash: string, meta: RequestMeta): Promise<never> {
     const retired = await this.#prisma.retiredRefreshToken.findUnique({ where: { tokenHash: hash }, include: { session: true } })
     if (retired != null) await this.#rejectReuse(retired.sessionId, retired.session.userId, meta)
-    throw invalidRefreshToken()
+    throw Errors.refreshTokenInvalid()
   }
 
   /** Reuse of a rotated token means it was copied: whoever holds the family now may be an attacker. */
@@ -170,7 +170,7 @@ export class SessionsService {
     await this.#events.record('REFRESH_TOKEN_REUSE_DETECTED', {
       userId, sessionId, ...meta, detail: { familyRevoked: revoked }
     })
-    throw unauthenticated('Refresh token was already used; the session has been ended', { reason: 'REFRESH_TOKEN_REUSED' })
+    throw Errors.refreshTokenReused()
   }
 
   #isExpired (session: Session, now: Date): boolean {

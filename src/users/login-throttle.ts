@@ -1,6 +1,6 @@
 import fp from 'fastify-plugin'
 import { RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible'
-import { rateLimited } from '../errors.ts'
+import { Errors } from '../errors.ts'
 
 /**
  * Attempt counters for login and sign-up, per client IP and per account (ASVS 6.3.1). They live in the
@@ -51,7 +51,7 @@ async function consume (limiter: RateLimiterPrisma, key: string): Promise<void> 
     await limiter.consume(key)
   } catch (err) {
     // The library rejects with a RateLimiterRes when the limit is reached, and with an Error when the store fails.
-    if (err instanceof RateLimiterRes) throw rateLimited(Math.ceil(err.msBeforeNext / 1000))
+    if (err instanceof RateLimiterRes) throw Errors.rateLimited({ retryAfterSeconds: Math.ceil(err.msBeforeNext / 1000) })
     throw err
   }
 }

@@ -1,9 +1,9 @@
 import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Clock } from '../clock.ts'
-import { badUserInput, conflict, forbidden, unauthenticated } from '../errors.ts'
+import { isUniqueViolation } from '../db/prisma-errors.ts'
+import { Errors, isError } from '../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
-import { Prisma } from '../generated/prisma/client.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
@@ -16,18 +16,15 @@ const emailSchema = z.email().max(254)
 /** Emails are compared case-insensitively: stored trimmed and lower-cased. */
 export function normaliseEmail (email: string): string {
   const e = email.trim().toLowerCase()
-  if (!emailSchema.safeParse(e).success) throw badUserInput('Enter a valid email address', { field: 'email' })
+  if (!emailSchema.safeParse(e).success) throw Errors.invalidEmail({ field: 'email' })
   return e
 }
 
 function normaliseName (name: string | null | undefined): string | null {
   const n = name?.trim() ?? ''
-  if (n.length > 100) throw badUserInput('Name must be at most 100 characters', { field: 'name' })
+  if (n.length > 100) throw Errors.nameTooLong({ field: 'name' })
   return n === '' ? null : n
 }
-
-/** The same answer, in the same time, for an unknown email and a wrong password (no account enumeration). */
-const invalidCredentials = () => unauthenticated('Invalid email or password', { reason: 'INVALID_CREDENTIALS' })
 
 export class UsersService {
   readonly #prisma: PrismaClient
@@ -63,9 +60,7 @@ export class UsersService {
     try {
       user = await this.#prisma.user.create({ data: { email, name, passwordHash } })
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        throw conflict('An account with this email already exists')
-      }
+      if (isUniqueViolation(err)) throw Errors.emailTaken()
       throw err
     }
     await this.#events.record('SIGN_UP', { userId: user.id, ...meta })
@@ -76,14 +71,14 @@ export class UsersService {
     // Overlong input is refused before hashing: Argon2 cost must not be the attacker's to choose.
     if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) {
       this.#metrics?.login('failed')
-      throw invalidCredentials()
+      throw Errors.invalidCredentials()
     }
     const email = input.email.trim().toLowerCase()
     try {
       await this.#throttle.loginAttempt(meta.ip, email)
     } catch (err) {
       // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
-      if ((err as { code?: unknown }).code === 'RATE_LIMITED') {
+      if (isError(err, Errors.rateLimited)) {
         this.#metrics?.login('rate_limited')
         await this.#events.record('LOGIN_RATE_LIMITED', { ...meta, detail: { email } })
       }
@@ -94,12 +89,13 @@ export class UsersService {
     if (user == null || !ok) {
       this.#metrics?.login('failed')
       await this.#events.record('LOGIN_FAILED', { userId: user?.id ?? null, ...meta, detail: { email } })
-      throw invalidCredentials()
+      // The same answer, in the same time, for an unknown email and a wrong password (no account enumeration).
+      throw Errors.invalidCredentials()
     }
     if (user.disabledAt != null) {
       this.#metrics?.login('disabled')
       await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: 'USER_DISABLED' } })
-      throw forbidden('This account is disabled')
+      throw Errors.userDisabled()
     }
     await this.#throttle.loginSucceeded(email)
     const issued = await this.#sessions.start(user, client, meta)
@@ -114,7 +110,7 @@ export class UsersService {
     await this.#throttle.loginAttempt(meta.ip, user.email)
     if (user.passwordHash == null || !(await this.#passwords.verify(user.passwordHash, input.currentPassword))) {
       await this.#events.record('LOGIN_FAILED', { userId, ...meta, detail: { during: 'changePassword' } })
-      throw invalidCredentials()
+      throw Errors.invalidCredentials()
     }
     await this.#throttle.loginSucceeded(user.email)
     assertAcceptablePassword(input.newPassword, this.#minPasswordLength, user.email)
@@ -135,7 +131,7 @@ export class UsersService {
   /** The user behind a valid access token, as long as the account still exists and is enabled. */
   async requireActive (userId: string): Promise<User> {
     const user = await this.#prisma.user.findUnique({ where: { id: userId } })
-    if (user == null || user.disabledAt != null) throw unauthenticated()
+    if (user == null || user.disabledAt != null) throw Errors.authenticationRequired()
     return user
   }
 }

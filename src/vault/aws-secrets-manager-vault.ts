@@ -6,12 +6,12 @@ import {
   RestoreSecretCommand,
   SecretsManagerClient
 } from '@aws-sdk/client-secrets-manager'
+import { Errors } from '../errors.ts'
 import {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,
   secretName,
   serializeGmailTokenBundle,
-  VAULT_UNREADABLE_MESSAGE,
   VaultCounters,
   vaultUnavailable
 } from './token-vault.ts'
@@ -154,7 +154,7 @@ export class AwsSecretsManagerVault implements TokenVault {
         throw translate(err)
       }
       if (secretString === undefined) {
-        throw vaultUnavailable(new Error('Secret has no SecretString'), VAULT_UNREADABLE_MESSAGE)
+        throw vaultUnavailable(new Error('Secret has no SecretString'), Errors.vaultUnreadable)
       }
       return parseGmailTokenBundle(secretString)
     })

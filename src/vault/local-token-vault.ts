@@ -1,7 +1,9 @@
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
-import { AppError } from '../errors.ts'
+import { sha256Hex } from '../crypto/hashing.ts'
+import { IV_BYTES, open as openSealed, seal, TAG_BYTES } from '../crypto/sealing.ts'
+import { AppError, Errors } from '../errors.ts'
 import {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,
@@ -30,10 +32,6 @@ interface LocalVaultRecord {
 }
 
 const KEY_FILE = 'vault.key'
-const IV_BYTES = 12 // the GCM standard size; a random 96-bit IV per write is safe far beyond our write counts
-const TAG_BYTES = 16
-
-const UNREADABLE = 'Token vault record could not be decrypted (wrong vault key or tampered record)'
 
 export class LocalTokenVault implements TokenVault {
   readonly kind = 'local' as const
@@ -93,16 +91,13 @@ export class LocalTokenVault implements TokenVault {
   // The secret name is the additional authenticated data: a record copied onto another user's file name fails
   // authentication instead of handing that user someone else's Gmail.
   #encrypt (name: string, plaintext: string): string {
-    const iv = randomBytes(IV_BYTES)
-    const cipher = createCipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
-    cipher.setAAD(Buffer.from(name, 'utf8'))
-    const ct = Buffer.concat([cipher.update(plaintext, 'utf8'), cipher.final()])
+    const { iv, tag, ct } = seal(this.#key, plaintext, name)
     const record: LocalVaultRecord = {
       v: 1,
       alg: 'A256GCM',
       iv: iv.toString('base64url'),
       ct: ct.toString('base64url'),
-      tag: cipher.getAuthTag().toString('base64url')
+      tag: tag.toString('base64url')
     }
     return JSON.stringify(record)
   }
@@ -112,26 +107,23 @@ export class LocalTokenVault implements TokenVault {
     try {
       record = JSON.parse(stored) as Partial<LocalVaultRecord>
     } catch {
-      throw vaultUnavailable(new Error('Local vault record is not JSON'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record is not JSON'), Errors.vaultUndecryptable)
     }
     if (record.v !== 1 || record.alg !== 'A256GCM' || typeof record.iv !== 'string' ||
       typeof record.ct !== 'string' || typeof record.tag !== 'string') {
-      throw vaultUnavailable(new Error('Local vault record has an unknown format'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record has an unknown format'), Errors.vaultUndecryptable)
     }
     const iv = Buffer.from(record.iv, 'base64url')
     const tag = Buffer.from(record.tag, 'base64url')
     // Node accepts shorter GCM tags unless told otherwise, which would make forgeries easier: insist on 16 bytes.
     if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
-      throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), Errors.vaultUndecryptable)
     }
     try {
-      const decipher = createDecipheriv('aes-256-gcm', this.#key, iv, { authTagLength: TAG_BYTES })
-      decipher.setAAD(Buffer.from(name, 'utf8'))
-      decipher.setAuthTag(tag)
-      return Buffer.concat([decipher.update(Buffer.from(record.ct, 'base64url')), decipher.final()]).toString('utf8')
+      return openSealed(this.#key, { iv, tag, ct: Buffer.from(record.ct, 'base64url') }, name)
     } catch {
       // OpenSSL's message here is only "Unsupported state or unable to authenticate data"; nothing to keep.
-      throw vaultUnavailable(new Error('Local vault record failed authentication'), UNREADABLE)
+      throw vaultUnavailable(new Error('Local vault record failed authentication'), Errors.vaultUndecryptable)
     }
   }
 
@@ -199,7 +191,7 @@ export class LocalTokenVault implements TokenVault {
 
 // Hashing the secret name keeps user ids out of directory listings and gives a fixed, path-safe file name.
 function fileNameFor (name: string): string {
-  return `${createHash('sha256').update(name, 'utf8').digest('hex')}.json`
+  return `${sha256Hex(name)}.json`
 }
 
 function fsFailure (err: unknown): AppError {

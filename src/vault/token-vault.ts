@@ -1,4 +1,5 @@
-import { AppError, ErrorCodes } from '../errors.ts'
+import { Errors } from '../errors.ts'
+import type { AppError } from '../errors.ts'
 
 /**
  * A user's Gmail grant. It lives only in the vault: never in the database, logs, errors or responses.
@@ -41,8 +42,8 @@ export interface TokenVault {
 export const DEFAULT_SECRET_PREFIX = 'gmail/user/'
 
 /** The one message clients see for any vault failure: it carries nothing from the backend. */
-export const VAULT_UNAVAILABLE_MESSAGE = 'Token vault is unavailable, try again later'
-export const VAULT_UNREADABLE_MESSAGE = 'Token vault returned an unreadable record'
+export const VAULT_UNAVAILABLE_MESSAGE = Errors.vaultUnavailable.message
+export const VAULT_UNREADABLE_MESSAGE = Errors.vaultUnreadable.message
 
 // Canonical lowercase only: PostgreSQL returns uuids lowercase, and accepting other spellings would give one user
 // two secret names.
@@ -63,8 +64,9 @@ export function secretName (prefix: string = DEFAULT_SECRET_PREFIX, userId: stri
   return `${prefix}${userId}`
 }
 
-export function vaultUnavailable (cause?: unknown, message = VAULT_UNAVAILABLE_MESSAGE): AppError {
-  return new AppError(ErrorCodes.VAULT_UNAVAILABLE, message, {}, cause === undefined ? undefined : { cause })
+/** VAULT_UNAVAILABLE (retry later), worded by `error` for a record that would not open or parse. */
+export function vaultUnavailable (cause?: unknown, error: typeof Errors.vaultUnavailable = Errors.vaultUnavailable): AppError {
+  return error({}, { cause })
 }
 
 const isNonEmptyString = (v: unknown): v is string => typeof v === 'string' && v.length > 0
@@ -93,7 +95,7 @@ export function invalidBundleField (value: unknown): string | null {
 export function validateGmailTokenBundle (value: unknown): GmailTokenBundle {
   const field = invalidBundleField(value)
   if (field !== null) {
-    throw vaultUnavailable(new Error(`Token vault record failed validation at ${field}`), VAULT_UNREADABLE_MESSAGE)
+    throw vaultUnavailable(new Error(`Token vault record failed validation at ${field}`), Errors.vaultUnreadable)
   }
   return pickBundle(value as GmailTokenBundle)
 }
@@ -104,7 +106,7 @@ export function parseGmailTokenBundle (text: string): GmailTokenBundle {
   try {
     parsed = JSON.parse(text)
   } catch {
-    throw vaultUnavailable(new Error('Token vault record is not JSON'), VAULT_UNREADABLE_MESSAGE)
+    throw vaultUnavailable(new Error('Token vault record is not JSON'), Errors.vaultUnreadable)
   }
   return validateGmailTokenBundle(parsed)
 }

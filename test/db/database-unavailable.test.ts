@@ -1,5 +1,5 @@
 import { test } from 'tap'
-import { isDatabaseUnavailable } from '../../src/errors.ts'
+import { isDatabaseUnavailable } from '../../src/db/prisma-errors.ts'
 import { gql, buildTestApp } from '../helper.ts'
 
 // Which errors mean "the database is away, retry" (DATABASE_UNAVAILABLE) rather than a bug (INTERNAL). The fault

@@ -1,4 +1,4 @@
-import { badUserInput, notFound, unauthenticated } from '../../errors.ts'
+import { Errors } from '../../errors.ts'
 import type { Resolvers } from '../../generated/graphql.ts'
 import { clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import type { IssuedTokens } from '../../sessions/sessions-service.ts'
@@ -36,10 +36,10 @@ export const authResolvers: Resolvers = {
     refresh: async (_root, { refreshToken, client }, ctx) => {
       const kind = client ?? 'WEB'
       if (kind === 'WEB' && refreshToken != null) {
-        throw badUserInput('WEB clients send the refresh token in the cookie, not in the body', { field: 'refreshToken' })
+        throw Errors.refreshTokenInBody({ field: 'refreshToken' })
       }
       const token = kind === 'WEB' ? readRefreshCookie(ctx.request, ctx.app.config) : refreshToken
-      if (token == null || token === '') throw unauthenticated('No refresh token', { reason: 'REFRESH_TOKEN_MISSING' })
+      if (token == null || token === '') throw Errors.refreshTokenMissing()
       // A failed refresh never touches the cookie: a concurrent request may just have set its successor.
       return deliver(ctx, await ctx.app.sessions.refresh(token, kind, ctx.meta))
     },
@@ -59,7 +59,7 @@ export const authResolvers: Resolvers = {
       const { sub } = await ctx.viewer()
       // Scoped by user id: another user's session id is indistinguishable from an unknown one.
       if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revoke(id, 'REVOKED_BY_USER', sub))) {
-        throw notFound('No such active session')
+        throw Errors.sessionNotFound()
       }
       await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
       return true

@@ -1,6 +1,6 @@
 import { test } from 'tap'
-import { ALICE, BOB, buildGmailApp, FOREIGN_IOS, IOS, WEB } from '../gmail/helpers.ts'
-import { gql, LOGIN, PASSWORD, SIGN_UP } from '../helper.ts'
+import { ALICE, BOB, buildGmailApp, FOREIGN_IOS, IOS, WEB } from '../../gmail/helpers.ts'
+import { gql, LOGIN, PASSWORD, SIGN_UP } from '../../helper.ts'
 
 // docs/security.md item 13 (native part): ID tokens verified; users keyed by Google `sub`; no silent takeover.
 

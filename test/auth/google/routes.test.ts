@@ -1,10 +1,10 @@
 import { test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
-import { STATE_COOKIE } from '../../src/auth-web/google-redirect.ts'
-import { safeRedirectTarget } from '../../src/auth-web/pages.ts'
-import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../gmail/helpers.ts'
-import type { GmailTestContext } from '../gmail/helpers.ts'
-import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../helper.ts'
+import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
+import { safeRedirectTarget } from '../../../src/auth/google/pages.ts'
+import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../../gmail/helpers.ts'
+import type { GmailTestContext } from '../../gmail/helpers.ts'
+import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../../helper.ts'
 
 // docs/security.md items 11 (state), 12 (PKCE S256, exact redirect URIs, post-login allowlist), 13 (ID token incl.
 // nonce, users keyed by sub) for the web redirect flow; 22 for the cookies it sets. The browser itself is driven
@@ -249,7 +249,7 @@ test('post-login redirects only to the allowlist; bad start requests get a page,
 })
 
 test('without Google configured the flow answers a clear page', async (t) => {
-  const { buildTestApp } = await import('../helper.ts')
+  const { buildTestApp } = await import('../../helper.ts')
   const { app } = await buildTestApp(t)
   const res = await app.inject({ url: '/auth/google' })
   t.equal(res.statusCode, 503)
@@ -257,7 +257,7 @@ test('without Google configured the flow answers a clear page', async (t) => {
 })
 
 test('the result page shows any auth_error as text: unknown codes, markup and Object\'s own keys included', async (t) => {
-  const { buildTestApp } = await import('../helper.ts')
+  const { buildTestApp } = await import('../../helper.ts')
   const { app } = await buildTestApp(t)
   for (const code of ['constructor', '__proto__', 'toString', 'hasOwnProperty', '<script>alert(1)</script>', 'NOT_A_CODE']) {
     const res = await app.inject({ url: `/auth/google/done?auth_error=${encodeURIComponent(code)}` })

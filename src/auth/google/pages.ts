@@ -1,3 +1,5 @@
+import { AUTH_ERROR_MESSAGES } from '../../errors.ts'
+
 /**
  * The few things a person sees from the Google redirect flow: where the browser may be sent, and a plain
  * page for outcomes that cannot go back to the app (a bad or replayed `state` means we do not know who asked).
@@ -26,30 +28,6 @@ export function safeRedirectTarget (redirectTo: string, publicUrl: string, allow
   return allowedOrigins.includes(url.origin) ? url.href : null
 }
 
-/**
- * What each outcome means to the person in front of the browser (codes are also the `auth_error` values). A Map:
- * the code comes from the query string, and a plain object would answer `constructor` or `__proto__` with Object's.
- */
-export const OUTCOMES: ReadonlyMap<string, string> = new Map(Object.entries({
-  BAD_REQUEST: 'The sign-in link is malformed.',
-  REDIRECT_NOT_ALLOWED: 'The sign-in link asks to return to a site this server does not trust.',
-  GOOGLE_NOT_CONFIGURED: 'Sign in with Google is not configured on this server.',
-  STATE_MISSING: 'Google sent the browser back without the sign-in state. Start again.',
-  STATE_MISMATCH: 'This sign-in was not started in this browser (or its cookie expired). Start again.',
-  STATE_INVALID: 'This sign-in link was already used or is unknown. Start again.',
-  STATE_EXPIRED: 'The sign-in took too long. Start again.',
-  ACCESS_DENIED: 'You cancelled the sign-in at Google.',
-  GOOGLE_ERROR: 'Google could not complete the sign-in. Start again.',
-  GOOGLE_REJECTED: 'Google refused the sign-in (the code was used, expired or did not match). Start again.',
-  GOOGLE_ID_TOKEN_INVALID: 'Google\'s answer could not be verified. Start again.',
-  GOOGLE_UNAVAILABLE: 'Google is unavailable right now. Try again in a moment.',
-  ACCOUNT_EXISTS: 'An account with this email already exists: log in with your password, then link Google.',
-  GOOGLE_EMAIL_UNVERIFIED: 'Your Google account has no verified email address.',
-  ACCOUNT_DISABLED: 'This account is disabled.',
-  RATE_LIMITED: 'Too many attempts. Try again later.',
-  INTERNAL: 'Something went wrong on our side. Try again later.'
-}))
-
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
 export function resultPage (code: string | null): string {
@@ -57,7 +35,7 @@ export function resultPage (code: string | null): string {
   const title = ok ? 'Signed in with Google' : 'Sign in with Google failed'
   const message = ok
     ? 'You are signed in. You can close this window or go back to the app.'
-    : OUTCOMES.get(code) ?? 'The sign-in did not complete. Start again.'
+    : AUTH_ERROR_MESSAGES.get(code) ?? 'The sign-in did not complete. Start again.'
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>

@@ -1,11 +1,11 @@
 import fp from 'fastify-plugin'
-import { AppError, conflict, ErrorCodes, unauthenticated } from '../errors.ts'
-import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
-import { Prisma } from '../generated/prisma/client.ts'
-import type { GoogleGateway, GoogleIdentity } from '../google/google-gateway.ts'
-import { GoogleRejectedError } from '../google/google-gateway.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
-import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
+import { isUniqueViolation } from '../../db/prisma-errors.ts'
+import { Errors } from '../../errors.ts'
+import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
+import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
+import { GoogleRejectedError } from '../../google/google-gateway.ts'
+import type { SecurityEvents } from '../../security-events/security-events.ts'
+import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
 /**
  * Sign in with Google: users are found by Google `sub`, never by email.
@@ -31,12 +31,12 @@ export class GoogleSignIn {
   }
 
   async #verify (idToken: string): Promise<GoogleIdentity> {
-    if (this.#google == null) throw new AppError(ErrorCodes.GOOGLE_NOT_CONFIGURED, 'Google is not configured on this server (GOOGLE_CLIENT_ID)')
+    if (this.#google == null) throw Errors.googleNotConfigured()
     try {
       // `aud` must be one of our clients: the web client (iOS with GIDServerClientID) or an iOS client.
       return await this.#google.verifyIdToken(idToken)
     } catch (err) {
-      if (err instanceof GoogleRejectedError) throw unauthenticated('Invalid Google ID token', { reason: 'GOOGLE_ID_TOKEN_INVALID' })
+      if (err instanceof GoogleRejectedError) throw Errors.googleIdTokenInvalid()
       throw err
     }
   }
@@ -50,7 +50,7 @@ export class GoogleSignIn {
   /** The user of a verified Google identity, by `sub`; created when new (see the linking rule above). */
   async findOrCreate (identity: GoogleIdentity, meta: RequestMeta): Promise<User> {
     const user = (await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })) ?? await this.#create(identity, meta)
-    if (user.disabledAt != null) throw new AppError(ErrorCodes.FORBIDDEN, 'This account is disabled', { reason: 'ACCOUNT_DISABLED' })
+    if (user.disabledAt != null) throw Errors.googleAccountDisabled()
     return user
   }
 
@@ -62,7 +62,7 @@ export class GoogleSignIn {
 
   async #create (identity: GoogleIdentity, meta: RequestMeta): Promise<User> {
     if (identity.email == null || !identity.emailVerified) {
-      throw new AppError(ErrorCodes.FORBIDDEN, 'Your Google account has no verified email address', { reason: 'GOOGLE_EMAIL_UNVERIFIED' })
+      throw Errors.googleEmailUnverified()
     }
     const email = identity.email.trim().toLowerCase()
     try {
@@ -70,11 +70,9 @@ export class GoogleSignIn {
       await this.#events.record('SIGN_UP', { userId: user.id, ...meta, detail: { method: 'google' } })
       return user
     } catch (err) {
-      if (err instanceof Prisma.PrismaClientKnownRequestError && err.code === 'P2002') {
-        await this.#events.record('GOOGLE_LINK_REFUSED', { ...meta, detail: { reason: 'ACCOUNT_EXISTS' } })
-        const e = conflict('An account with this email already exists: log in with your password, then link Google')
-        e.details.reason = 'ACCOUNT_EXISTS'
-        throw e
+      if (isUniqueViolation(err)) {
+        await this.#events.record('GOOGLE_LINK_REFUSED', { ...meta, detail: { reason: Errors.googleAccountExists.reason } })
+        throw Errors.googleAccountExists()
       }
       throw err
     }
@@ -84,7 +82,7 @@ export class GoogleSignIn {
   async link (userId: string, idToken: string, meta: RequestMeta): Promise<User> {
     const identity = await this.#verify(idToken)
     const holder = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
-    if (holder != null && holder.id !== userId) throw conflict('This Google account is linked to another user')
+    if (holder != null && holder.id !== userId) throw Errors.googleLinkedToAnother()
     const user = await this.#prisma.user.update({ where: { id: userId }, data: { googleSub: identity.sub } })
     await this.#events.record('GOOGLE_LINKED', { userId, ...meta, detail: { googleEmail: identity.email } })
     return user

@@ -1,0 +1,21 @@
+import fp from 'fastify-plugin'
+import { GmailConnections } from './gmail-connections.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    gmail: GmailConnections
+  }
+}
+
+export default fp(async (app) => {
+  app.decorate('gmail', new GmailConnections({
+    prisma: app.prisma,
+    vault: app.vault,
+    google: app.google,
+    securityEvents: app.securityEvents,
+    clock: app.clock,
+    log: app.log,
+    refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
+    metrics: app.metrics
+  }))
+}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events', 'metrics'] })
