@@ -56,8 +56,8 @@ async function main (): Promise<void> {
     GOOGLE_CLIENT_SECRET: web.secret,
     GOOGLE_IOS_CLIENT_IDS: ios.id,
     GOOGLE_API_BASE_URL: emulator.baseUrl,
-    // GraphiQL's own origin, also on another PORT, and the example web client's (CORS and the WEB refresh cookie
-    // check them). The example is another origin of the same site (127.0.0.1), so the refresh cookie reaches the API.
+    // GraphiQL's own origin (both loopback names) and the example web client's: CORS and the WEB refresh cookie
+    // check them. The example is another origin of the same site (127.0.0.1), so the refresh cookie reaches the API.
     PUBLIC_ORIGINS: `http://127.0.0.1:${serverPort},http://localhost:${serverPort},http://127.0.0.1:${webPort}`,
     ...env
   })
@@ -100,12 +100,14 @@ inboxgate dev mode: Gmail without a Google account
 ${pointsElsewhere}
 Next steps (README.md, "Dev mode: Gmail without a Google account"):
   1. In GraphiQL: mutation { signUp(input: {email: "newcomer@example.com", password: "dev mode walkthrough", client: NATIVE}) { accessToken } }
-     then Headers: {"Authorization": "Bearer <accessToken>"}
+     then add to Headers: "Authorization": "Bearer <accessToken>"
   2. Sign in to "Google" as the iOS app would:
      curl -s -X POST ${base}/__emulator/native-sign-in -H 'content-type: application/json' \\
        -d '{"client_id":"${ios.id}","user":"alice@example.com","scopes":["${GMAIL_READONLY}"]}'
   3. mutation { connectGmail(input: {accessToken: "ya29…", refreshToken: "1//0…"}) { status { state } } }
-     then query { gmailProfile { emailAddress messagesTotal } gmailStatus { state lastRefreshedAt accessTokenExpiresAt } }
+  4. { gmailProfile { emailAddress messagesTotal } }
+  5. After ${refreshAfter > 0 ? `${refreshAfter} s` : 'a while'}, gmailProfile again, then on its own (the fields of one query run concurrently):
+     { gmailStatus { state lastRefreshedAt accessTokenExpiresAt } }
 
 Ctrl-C stops the server and the emulator.
 `)

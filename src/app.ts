@@ -13,6 +13,7 @@ import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import graphql from './graphql/index.ts'
+import health from './health/health.ts'
 import metrics from './metrics/metrics.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
@@ -104,7 +105,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 
   await fastify.register(googleRedirect)
 
-  fastify.get('/health', async () => ({ status: 'ok' }))
+  await fastify.register(health)
   await fastify.register(graphql)
 }
 

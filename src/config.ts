@@ -15,6 +15,37 @@ const bool = z
 const seconds = (dflt: number, min = 1) => z.coerce.number().int().min(min).default(dflt)
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
 
+/**
+ * Why a value is not an origin as browsers send it in `Origin` (scheme://host[:port], lowercase, no default port,
+ * no path, no trailing slash), with the value to write instead; undefined when it is one. Origins are compared as
+ * exact strings, so 'http://localhost:4000/' would silently never match.
+ */
+export function originProblem (value: string): string | undefined {
+  let url: URL
+  try {
+    url = new URL(value)
+  } catch {
+    return `'${value}' is not an origin; write scheme://host[:port], e.g. http://localhost:4000`
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `'${value}' is not an http(s) origin; write e.g. https://app.example.com`
+  const origin = url.origin
+  if (value === origin) return undefined
+  const fix = `write ${origin}`
+  if (url.username !== '' || url.password !== '') return `'${value}' has credentials; an origin has none: ${fix}`
+  if (url.search !== '' || url.hash !== '' || /[?#]/.test(value)) return `'${value}' has a query or fragment; an origin has none: ${fix}`
+  if (url.pathname !== '/') return `'${value}' has a path (${url.pathname}); an origin has none: ${fix}`
+  if (value.endsWith('/')) return `'${value}' has a trailing slash; ${fix}`
+  return `'${value}' is not written as browsers send it; ${fix}`
+}
+
+/** The other spelling of a loopback origin: browsers treat localhost and 127.0.0.1 as different origins. */
+function loopbackTwin (origin: string): string | undefined {
+  const url = new URL(origin)
+  if (url.hostname !== 'localhost' && url.hostname !== '127.0.0.1') return undefined
+  url.hostname = url.hostname === 'localhost' ? '127.0.0.1' : 'localhost'
+  return url.origin
+}
+
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -48,8 +79,11 @@ const envSchema = z.object({
   /** How long a just-rotated refresh token still converges on its successor (several tabs, a retrying phone). */
   REFRESH_REUSE_GRACE_SECONDS: seconds(10, 0),
   JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
-  /** Exact origins allowed by CORS (with credentials) and for cookie-authenticated mutations. */
-  PUBLIC_ORIGINS: list.default(['http://127.0.0.1:4000', 'http://localhost:4000']),
+  /**
+   * Exact origins allowed by CORS (with credentials) and for cookie-authenticated mutations; default PUBLIC_URL
+   * (plus its localhost/127.0.0.1 twin unless PRODUCTION).
+   */
+  PUBLIC_ORIGINS: list.optional(),
   /** `__Host-` cookies need Secure and Path=/: browsers accept Secure cookies on http://localhost too. */
   REFRESH_COOKIE_NAME: z.string().regex(/^(__Host-|__Secure-)[A-Za-z0-9_-]+$/, 'must start with __Host- or __Secure-')
     .default('__Host-inboxgate_rt'),
@@ -81,7 +115,7 @@ const envSchema = z.object({
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */
-  PUBLIC_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
+  PUBLIC_URL: z.string().optional(),
   /** The redirect URI registered with Google for the web client; default PUBLIC_URL + /auth/google/callback. */
   GOOGLE_REDIRECT_URI: z.url().optional(),
   /**
@@ -103,6 +137,14 @@ const envSchema = z.object({
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional()
 }).superRefine((env, ctx) => {
+  const origins: Array<[string, string[] | undefined]> = [['PUBLIC_URL', env.PUBLIC_URL == null ? undefined : [env.PUBLIC_URL]],
+    ['PUBLIC_ORIGINS', env.PUBLIC_ORIGINS], ['AUTH_REDIRECT_ORIGINS', env.AUTH_REDIRECT_ORIGINS]]
+  for (const [name, values] of origins) {
+    for (const value of values ?? []) {
+      const problem = originProblem(value)
+      if (problem != null) ctx.addIssue({ code: 'custom', path: [name], message: problem })
+    }
+  }
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
   }
@@ -110,8 +152,9 @@ const envSchema = z.object({
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'PUBLIC_URL' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
   PUBLIC_URL: string
+  PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
   AUTH_REDIRECT_ORIGINS: string[]
   /** The current signing key and the keys still accepted, by key id. */
@@ -175,12 +218,18 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     const k = decodeKey(`JWT_PREVIOUS_SECRETS[${i}]`, s)
     accepted.set(kidOf(k), k)
   })
-  const publicUrl = new URL(parsed.PUBLIC_URL ?? `http://${['0.0.0.0', '::', ''].includes(parsed.HOST) ? '127.0.0.1' : parsed.HOST}:${parsed.PORT}`).origin
+  const host = ['0.0.0.0', '::', ''].includes(parsed.HOST) ? '127.0.0.1' : parsed.HOST
+  const publicUrl = parsed.PUBLIC_URL ?? new URL(`http://${host.includes(':') ? `[${host}]` : host}:${parsed.PORT}`).origin
+  // Without PUBLIC_ORIGINS, this server's own pages (GraphiQL) may spend the refresh cookie; in development also
+  // from the loopback name the browser was not pointed at, the usual "works on localhost, not on 127.0.0.1".
+  const twin = parsed.PRODUCTION ? undefined : loopbackTwin(publicUrl)
+  const publicOrigins = parsed.PUBLIC_ORIGINS ?? [publicUrl, ...(twin == null ? [] : [twin])]
   return {
     ...rest,
     PUBLIC_URL: publicUrl,
+    PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
-    AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...parsed.PUBLIC_ORIGINS, publicUrl])],
+    AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
     jwtKeys: { current, accepted }
   }
 }

@@ -66,8 +66,10 @@ export const Reasons = {
   GOOGLE_EMAIL_UNVERIFIED: 'GOOGLE_EMAIL_UNVERIFIED',
   ACCOUNT_DISABLED: 'ACCOUNT_DISABLED',
   ACCOUNT_EXISTS: 'ACCOUNT_EXISTS',
-  /** Mercurius refused a request without the CSRF-preventing header. */
-  CSRF: 'CSRF'
+  /** A request without the CSRF-preventing header or content type (Mercurius, or the cookie refresh). */
+  CSRF: 'CSRF',
+  /** A cookie-authenticated request from an origin not in PUBLIC_ORIGINS. */
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -122,9 +124,9 @@ export const Errors = {
   userDisabled: define(FORBIDDEN, 'This account is disabled'),
   googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
   googleEmailUnverified: define(FORBIDDEN, 'Your Google account has no verified email address', Reasons.GOOGLE_EMAIL_UNVERIFIED),
-  cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json'),
-  cookieWithoutOperationName: define(FORBIDDEN, 'Cookie-authenticated requests need the x-mercurius-operation-name header'),
-  cookieForeignOrigin: define(FORBIDDEN, 'Cookie-authenticated requests must come from an allowed origin'),
+  cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json', Reasons.CSRF),
+  cookieWithoutOperationName: define(FORBIDDEN, 'Cookie-authenticated requests need the x-mercurius-operation-name header', Reasons.CSRF),
+  cookieForeignOrigin: defineWith(FORBIDDEN, (arrived: string) => `Cookie-authenticated requests must come from an allowed origin: this one ${arrived}`, Reasons.ORIGIN_NOT_ALLOWED),
 
   invalidEmail: define(BAD_USER_INPUT, 'Enter a valid email address'),
   nameTooLong: define(BAD_USER_INPUT, 'Name must be at most 100 characters'),

@@ -61,3 +61,37 @@ test('the server refuses to start on bad configuration, naming the variable', as
   t.equal(res.status, 1)
   t.match(res.stderr, /Invalid configuration:\n\s+PORT:/)
 })
+
+test('origins are checked as browsers send them, and the message says what to write', async (t) => {
+  const cases: Array<[Record<string, string>, string]> = [
+    [{ PUBLIC_ORIGINS: 'http://localhost:4000/' }, "PUBLIC_ORIGINS: 'http://localhost:4000/' has a trailing slash; write http://localhost:4000"],
+    [{ PUBLIC_ORIGINS: 'http://127.0.0.1:4000,https://app.example.com/login' }, "PUBLIC_ORIGINS: 'https://app.example.com/login' has a path (/login); an origin has none: write https://app.example.com"],
+    [{ AUTH_REDIRECT_ORIGINS: 'HTTPS://App.Example.com:443' }, "AUTH_REDIRECT_ORIGINS: 'HTTPS://App.Example.com:443' is not written as browsers send it; write https://app.example.com"],
+    [{ PUBLIC_URL: 'http://localhost:4000/' }, "PUBLIC_URL: 'http://localhost:4000/' has a trailing slash; write http://localhost:4000"],
+    [{ PUBLIC_URL: 'localhost:4000' }, "PUBLIC_URL: 'localhost:4000' is not an http(s) origin"],
+    [{ PUBLIC_URL: 'app.example.com' }, "PUBLIC_URL: 'app.example.com' is not an origin; write scheme://host[:port]"],
+    [{ PUBLIC_ORIGINS: 'https://app.example.com?x=1' }, "PUBLIC_ORIGINS: 'https://app.example.com?x=1' has a query or fragment"]
+  ]
+  for (const [env, message] of cases) {
+    t.throws(() => parseEnv(env), { name: 'ConfigError', message: new RegExp(message.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')) }, JSON.stringify(env))
+  }
+  t.doesNotThrow(() => parseEnv({ PUBLIC_URL: 'https://api.example.com', PUBLIC_ORIGINS: 'https://app.example.com,http://localhost:5173' }))
+})
+
+test('PUBLIC_ORIGINS defaults to the server\'s own origin, following PORT, with its loopback twin in development', async (t) => {
+  const dir = await tempDir()
+  const dev = await loadConfig({ DATA_DIR: dir, PORT: '5000' })
+  t.equal(dev.PUBLIC_URL, 'http://127.0.0.1:5000')
+  t.same(dev.PUBLIC_ORIGINS, ['http://127.0.0.1:5000', 'http://localhost:5000'])
+  t.same(dev.AUTH_REDIRECT_ORIGINS, dev.PUBLIC_ORIGINS)
+  const named = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'http://localhost:5000' })
+  t.same(named.PUBLIC_ORIGINS, ['http://localhost:5000', 'http://127.0.0.1:5000'])
+  const prod = await loadConfig({ DATA_DIR: dir, PORT: '5000', PRODUCTION: 'true' })
+  t.same(prod.PUBLIC_ORIGINS, ['http://127.0.0.1:5000'], 'no twin in production')
+  const site = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'https://api.example.com' })
+  t.same(site.PUBLIC_ORIGINS, ['https://api.example.com'], 'a real host has no twin')
+  const explicit = await loadConfig({ DATA_DIR: dir, PUBLIC_ORIGINS: 'https://app.example.com' })
+  t.same(explicit.PUBLIC_ORIGINS, ['https://app.example.com'], 'a list that is set is taken as it is')
+  const v6 = await loadConfig({ DATA_DIR: dir, HOST: '::1', PORT: '5000' })
+  t.equal(v6.PUBLIC_URL, 'http://[::1]:5000', 'an IPv6 HOST is bracketed')
+})

@@ -5,17 +5,25 @@ import { isDatabaseUnavailable } from '../db/prisma-errors.ts'
 import { AppError, ErrorCodes, Errors, FrameworkCodes, Reasons } from '../errors.ts'
 
 type FormattedError = GraphQLFormattedError & { extensions: { code: string } }
+type Log = { error: (obj: object, msg: string) => void, warn: (obj: object, msg: string) => void }
+
+// Outages of a dependency: the client is told to retry; the operator needs the cause, which only the log gets.
+const OUTAGES = new Set<string>([ErrorCodes.VAULT_UNAVAILABLE, ErrorCodes.GOOGLE_UNAVAILABLE, ErrorCodes.DATABASE_UNAVAILABLE])
+
+/** The cause's name and message only: the vault and Google gateways build causes that carry no token by design. */
+const causeOf = (err: Error) => err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message.slice(0, 300)}` : undefined
 
 /**
  * The one error formatter: every error gets `extensions.code`; our AppErrors keep their message; errors from
  * Fastify/Mercurius before execution (bad JSON, CSRF, body too large) keep their 4xx meaning; anything else
  * is masked as INTERNAL and logged server-side only (its message may quote a token, SQL or a stack).
  */
-export function formatError (error: GraphQLError, log: { error: (obj: object, msg: string) => void }): FormattedError[] {
+export function formatError (error: GraphQLError, log: Log): FormattedError[] {
   const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: unknown[] }) | undefined
   const base = { locations: error.locations, path: error.path }
 
   if (original instanceof AppError) {
+    if (OUTAGES.has(original.code)) log.warn({ code: original.code, path: error.path, cause: causeOf(original) }, original.message)
     const reason = original.reason != null ? { reason: original.reason } : {}
     return [{ ...base, message: original.message, extensions: { ...original.details, ...reason, code: original.code } }]
   }
@@ -43,7 +51,7 @@ export function formatError (error: GraphQLError, log: { error: (obj: object, ms
     return [{ ...base, message: original.message, extensions: { code: ErrorCodes.BAD_USER_INPUT, reason: original.code } }]
   }
   if (isDatabaseUnavailable(original)) {
-    log.error({ err: original, path: error.path }, 'database unavailable')
+    log.warn({ code: Errors.databaseUnavailable.code, path: error.path, err: original }, 'database unavailable')
     return [{ ...base, message: Errors.databaseUnavailable.message, extensions: { code: Errors.databaseUnavailable.code } }]
   }
   log.error({ err: original, path: error.path }, 'unexpected error in GraphQL request')

@@ -7,6 +7,7 @@ import { GraphQLError, Location, NoSchemaIntrospectionCustomRule, visit } from '
 import type { DocumentNode } from 'graphql'
 import mercurius from 'mercurius'
 import { Errors } from '../errors.ts'
+import graphiql from '../graphiql/graphiql.ts'
 import { repoRoot } from '../paths.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
@@ -53,7 +54,8 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
   await app.register(mercurius, {
     schema,
     path: '/graphql',
-    graphiql: !PRODUCTION,
+    // Our own GraphiQL (src/graphiql/) instead: Mercurius's loads React and GraphiQL from a CDN.
+    graphiql: false,
     jit: 1,
     context: buildContext,
     errorFormatter,
@@ -83,4 +85,5 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
   app.graphql.addHook('preExecution', async (_schema, _document, _context, variables) => {
     if (variables != null && hasUnstorableText(variables)) throw unstorableText()
   })
+  if (!PRODUCTION) await app.register(graphiql, { endpoint: '/graphql', schema })
 }

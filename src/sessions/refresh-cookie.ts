@@ -41,7 +41,8 @@ export function readRefreshCookie (request: FastifyRequest, config: CookieConfig
   }
   const origin = request.headers.origin
   if (typeof origin !== 'string' || !config.PUBLIC_ORIGINS.includes(origin)) {
-    throw Errors.cookieForeignOrigin()
+    // Naming the origin that arrived is what an operator needs to fix PUBLIC_ORIGINS; it is the client's own header.
+    throw Errors.cookieForeignOrigin(typeof origin === 'string' ? `came from ${JSON.stringify(origin.slice(0, 200))}, which is not in PUBLIC_ORIGINS` : 'carried no Origin header')
   }
   return request.cookies[config.REFRESH_COOKIE_NAME]
 }

@@ -10,6 +10,7 @@ import { Errors } from '../errors.ts'
 import {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,
+  READINESS_USER_ID,
   secretName,
   serializeGmailTokenBundle,
   VaultCounters,
@@ -190,6 +191,19 @@ export class AwsSecretsManagerVault implements TokenVault {
 
   stats (): TokenVaultStats {
     return this.#counters.snapshot()
+  }
+
+  // GetSecretValue of a name no user has: the one permission the vault needs anyway (a DescribeSecret or
+  // ListSecrets probe would need IAM rights granted only for it), and it proves region, credentials, endpoint and
+  // that permission at once. "Not found" is the healthy answer; an access denial is not.
+  async checkReachable (): Promise<void> {
+    try {
+      await this.#send('GetSecretValue', () =>
+        this.#client.send(new GetSecretValueCommand({ SecretId: secretName(this.#prefix, READINESS_USER_ID) })))
+    } catch (err) {
+      if (isNotFound(err) || isScheduledForDeletion(err)) return
+      throw translate(err)
+    }
   }
 
   /** Releases the HTTP agent's sockets when this vault built its own client. */

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
-import { chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { constants } from 'node:fs'
+import { access, chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { sha256Hex } from '../crypto/hashing.ts'
 import { IV_BYTES, open as openSealed, seal, TAG_BYTES } from '../crypto/sealing.ts'
@@ -87,6 +88,17 @@ export class LocalTokenVault implements TokenVault {
   }
 
   async close (): Promise<void> {}
+
+  // The key is in memory since boot; what can break later is the directory (a volume unmounted, permissions).
+  async checkReachable (): Promise<void> {
+    if (this.#dir === null) return
+    try {
+      await this.#ensureDir(this.#dir)
+      await access(this.#dir, constants.R_OK | constants.W_OK | constants.X_OK)
+    } catch (err) {
+      throw vaultUnavailable(err)
+    }
+  }
 
   // The secret name is the additional authenticated data: a record copied onto another user's file name fails
   // authentication instead of handing that user someone else's Gmail.

@@ -37,7 +37,15 @@ export interface TokenVault {
   delete (userId: string): Promise<void>
   /** One count per call (not per backend request); `errors` counts calls that rejected. */
   stats (): TokenVaultStats
+  /**
+   * Readiness (GET /health/ready): rejects with VAULT_UNAVAILABLE when the backend cannot be used right now.
+   * Touches no user's record and is not counted in stats().
+   */
+  checkReachable (): Promise<void>
 }
+
+/** A name no user has (the nil UUID): readiness reads it and expects "not found". */
+export const READINESS_USER_ID = '00000000-0000-0000-0000-000000000000'
 
 export const DEFAULT_SECRET_PREFIX = 'gmail/user/'
 

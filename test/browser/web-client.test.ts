@@ -108,7 +108,7 @@ if (!existsSync(CHROMIUM)) {
     t.equal(await text('#notice'), 'Signed in with Google, Gmail connected.')
     // Locators, not waitForFunction: the example page's CSP (script-src 'self') refuses the eval that a string
     // predicate needs; Playwright's selector engine needs none.
-    await page.locator('#gmail-state', { hasText: /^ACTIVE$/ }).waitFor()
+    await page.locator('#gmail-state', { hasText: /^Gmail is connected. \(ACTIVE\)$/ }).waitFor()
     t.equal(await text('#gmail-email'), ALICE.email, 'gmailStatus shows the connected mailbox')
     t.equal((await context.cookies(api)).find((c) => c.name === STATE_COOKIE), undefined, 'the state cookie is gone after the callback')
 

@@ -61,10 +61,15 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
 
   const noHeader = await gql(app, REFRESH, { client: 'WEB' }, { headers: { origin: browserHeaders.origin }, cookies })
   t.equal(noHeader.errors?.[0]?.extensions.code, 'FORBIDDEN', 'without the CSRF header')
+  t.equal(noHeader.errors?.[0]?.extensions.reason, 'CSRF')
   const foreign = await gql(app, REFRESH, { client: 'WEB' }, { headers: { ...browserHeaders, origin: 'https://evil.example' }, cookies })
   t.equal(foreign.errors?.[0]?.extensions.code, 'FORBIDDEN', 'foreign origin')
+  t.equal(foreign.errors?.[0]?.extensions.reason, 'ORIGIN_NOT_ALLOWED')
+  t.match(foreign.errors?.[0]?.message, /"https:\/\/evil\.example", which is not in PUBLIC_ORIGINS/, 'the message names the origin that arrived')
   const noOrigin = await gql(app, REFRESH, { client: 'WEB' }, { headers: { 'x-mercurius-operation-name': 'Refresh' }, cookies })
   t.equal(noOrigin.errors?.[0]?.extensions.code, 'FORBIDDEN', 'no origin')
+  t.equal(noOrigin.errors?.[0]?.extensions.reason, 'ORIGIN_NOT_ALLOWED')
+  t.match(noOrigin.errors?.[0]?.message, /no Origin header/)
 
   // A cross-site HTML form can only send simple content types.
   const form = await app.inject({
@@ -74,6 +79,7 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
   })
   t.equal(form.statusCode, 400)
   t.equal(form.json().errors[0].extensions.code, 'FORBIDDEN')
+  t.equal(form.json().errors[0].extensions.reason, 'CSRF')
   const textPlain = await app.inject({
     method: 'POST', url: '/graphql', cookies,
     headers: { 'content-type': 'text/plain', origin: 'https://evil.example' },
@@ -112,11 +118,22 @@ test('CORS: credentials only for the exact allowlisted origins', async (t) => {
 
 test('production switch: no GraphiQL, no introspection', async (t) => {
   const dev = await buildTestApp(t)
-  t.equal((await dev.app.inject({ url: '/graphiql' })).statusCode, 200, 'GraphiQL in development')
+  const page = await dev.app.inject({ url: '/graphiql' })
+  t.equal(page.statusCode, 200, 'GraphiQL in development')
+  t.match(page.headers['content-security-policy'], /script-src 'self'/)
+  t.notMatch(page.body, /https?:\/\/(?!127\.0\.0\.1|localhost)/, 'no script or style from another host')
+  for (const src of page.body.matchAll(/(?:src|href)="(\/graphiql\/[^"]+)"/g)) {
+    t.equal((await dev.app.inject({ url: src[1]! })).statusCode, 200, src[1]!)
+  }
+  t.equal((await dev.app.inject({ url: '/graphiql/assets/..%2Fpackage.json' })).statusCode, 404, 'only the listed files')
+  const schema = await dev.app.inject({ url: '/graphiql/schema.json' })
+  t.ok(schema.json().__schema.types.some((ty: { name: string }) => ty.name === 'GmailStatus'), 'the schema for GraphiQL')
   t.equal((await gql(dev.app, '{ __schema { queryType { name } } }')).errors, undefined)
 
   const prod = await buildTestApp(t, { env: { PRODUCTION: 'true' } })
   t.equal((await prod.app.inject({ url: '/graphiql' })).statusCode, 404)
+  t.equal((await prod.app.inject({ url: '/graphiql/schema.json' })).statusCode, 404)
+  t.equal((await prod.app.inject({ url: '/graphiql/assets/graphiql.min.js' })).statusCode, 404)
   const intro = await gql(prod.app, '{ __schema { queryType { name } } }')
   t.equal(intro.errors?.[0]?.extensions.code, 'GRAPHQL_VALIDATION_FAILED')
   t.equal((await gql(prod.app, '{ __typename }')).errors, undefined, 'ordinary queries still run')

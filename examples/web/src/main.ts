@@ -1,6 +1,7 @@
 import { Api, GraphQLRequestError } from './api.ts'
 import { GmailStatusDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument, SignUpDocument } from './generated/graphql.ts'
 import type { TokensFragment } from './generated/graphql.ts'
+import { describe } from './outcomes.ts'
 
 const $ = <T extends HTMLElement = HTMLElement>(id: string) => document.getElementById(id) as T
 const apiUrl = (document.querySelector('meta[name="inboxgate-api"]') as HTMLMetaElement).content.replace(/\/+$/, '')
@@ -55,7 +56,7 @@ async function render (): Promise<void> {
   $('me-google').textContent = me.me.hasGoogle ? '(Google linked)' : ''
   $('token-expiry').textContent = new Date(api.accessTokenExpiresAt).toISOString()
   const status = gmail?.gmailStatus
-  $('gmail-state').textContent = status?.state ?? 'UNKNOWN'
+  $('gmail-state').textContent = status == null ? 'unknown' : describe(status.state)
   $('gmail-email').textContent = status?.googleEmail ?? ''
   $('gmail-missing').hidden = (status?.missingScopes.length ?? 0) === 0
   $('gmail-missing-scopes').textContent = status?.missingScopes.join(', ') ?? ''
@@ -76,11 +77,13 @@ function googleUrl (gmail: boolean): string {
 function readRedirectOutcome (): void {
   const params = new URLSearchParams(location.search)
   const error = params.get('auth_error')
-  if (error != null) say('', `Google sign-in failed: ${error}`)
+  if (error != null) say('', `Google sign-in failed. ${describe(error)}`)
   else if (params.get('signed_in') === 'google') {
     const gmail = params.get('gmail')
     const gmailError = params.get('gmail_error')
-    say(`Signed in with Google${gmail === 'connected' ? ', Gmail connected' : ''}.`, gmailError != null ? `Gmail not connected: ${gmailError}` : '')
+    const warnings = (params.get('gmail_warning') ?? '').split(',').filter(Boolean).map(describe)
+    say([`Signed in with Google${gmail === 'connected' ? ', Gmail connected' : ''}.`, ...warnings].join(' '),
+      gmailError != null ? `Gmail not connected. ${describe(gmailError)}` : '')
   }
   if (params.size > 0) history.replaceState(null, '', location.pathname)
 }
@@ -89,7 +92,7 @@ async function guarded (work: () => Promise<void>): Promise<void> {
   try {
     await work()
   } catch (err) {
-    say('', err instanceof Error ? err.message : String(err))
+    say('', err instanceof GraphQLRequestError ? describe(err.code) : err instanceof Error ? err.message : String(err))
   }
 }
 

@@ -1,0 +1,108 @@
+import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
+import type { Config } from '../config.ts'
+import { createSecretsManagerClient } from '../vault/index.ts'
+
+/**
+ * GET /health is liveness: the process answers (restart it if not). GET /health/ready is readiness: the database,
+ * the token vault and, when configured, Google can be used now (take the instance out of rotation if not). A
+ * dependency's outage makes an instance unready, never dead, so an orchestrator does not restart-loop every
+ * instance during a Secrets Manager or Google incident.
+ */
+
+type CheckStatus = 'ok' | 'fail' | 'not_configured'
+interface Readiness { ready: boolean, checks: Record<string, CheckStatus> }
+
+/** A readiness probe must answer before the orchestrator's own timeout (often 1–5 s), whatever hangs behind. */
+const CHECK_TIMEOUT_MS = 4000
+/**
+ * The endpoint is unauthenticated and each run calls Secrets Manager (billed per call) and Google: concurrent
+ * probes share one run, and a result is reused for this long.
+ */
+const CACHE_MS = 2000
+// Google's JWKS for ID tokens: public, cacheable, and what sign-in needs first.
+const GOOGLE_CERTS_PATH = '/oauth2/v3/certs'
+
+async function withTimeout (check: () => Promise<unknown>): Promise<void> {
+  let timer: NodeJS.Timeout | undefined
+  try {
+    await Promise.race([check(), new Promise((_resolve, reject) => {
+      timer = setTimeout(() => reject(new Error(`no answer within ${CHECK_TIMEOUT_MS} ms`)), CHECK_TIMEOUT_MS)
+    })])
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+async function googleReachable (config: Config): Promise<void> {
+  const base = config.GOOGLE_API_BASE_URL?.replace(/\/+$/, '') ?? 'https://www.googleapis.com'
+  const res = await fetch(`${base}${GOOGLE_CERTS_PATH}`, { signal: AbortSignal.timeout(Math.min(config.GOOGLE_TIMEOUT_MS, CHECK_TIMEOUT_MS)) })
+  await res.body?.cancel()
+  if (!res.ok) throw new Error(`${GOOGLE_CERTS_PATH} answered HTTP ${res.status}`)
+}
+
+/** The causes are logged (at warn, never a token: none of these calls carries one); the response names checks only. */
+async function checkAll (app: FastifyInstance): Promise<Readiness> {
+  const checks: Array<[string, (() => Promise<unknown>) | null]> = [
+    ['database', async () => await app.prisma.$queryRaw`SELECT 1`],
+    ['vault', async () => await app.vault.checkReachable()],
+    ['google', app.google == null ? null : async () => await googleReachable(app.config)]
+  ]
+  const results = await Promise.all(checks.map(async ([name, check]): Promise<[string, CheckStatus]> => {
+    if (check == null) return [name, 'not_configured']
+    try {
+      await withTimeout(check)
+      return [name, 'ok']
+    } catch (err) {
+      const e = err as { message?: unknown, code?: unknown, cause?: { message?: unknown } }
+      app.log.warn({ check: name, error: String(e.message ?? err).slice(0, 300), code: e.code, cause: e.cause?.message }, `readiness: ${name} unavailable`)
+      return [name, 'fail']
+    }
+  }))
+  return { ready: results.every(([, s]) => s !== 'fail'), checks: Object.fromEntries(results) }
+}
+
+/**
+ * What the AWS SDK cannot resolve for TOKEN_VAULT=aws (region, credentials), named so the operator knows which
+ * variable to set. Boot goes on: credentials may arrive later (an instance role), and readiness reports it meanwhile.
+ */
+export async function missingAwsSetup (): Promise<string[]> {
+  const client = createSecretsManagerClient()
+  const missing: string[] = []
+  try {
+    try {
+      await client.config.region()
+    } catch {
+      missing.push('region (set AWS_REGION)')
+    }
+    try {
+      await client.config.credentials()
+    } catch {
+      missing.push('credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or an instance/task role)')
+    }
+  } finally {
+    client.destroy()
+  }
+  return missing
+}
+
+export async function warnAboutAwsSetup (log: FastifyBaseLogger): Promise<void> {
+  const missing = await missingAwsSetup()
+  if (missing.length > 0) log.warn(`TOKEN_VAULT=aws but the AWS SDK finds no ${missing.join(' and no ')}: Gmail custody answers VAULT_UNAVAILABLE until it does`)
+}
+
+export default async function health (app: FastifyInstance): Promise<void> {
+  let last: { at: number, result: Promise<Readiness> } | undefined
+
+  app.get('/health', async () => ({ status: 'ok' }))
+  app.get('/health/ready', async (_request, reply) => {
+    const now = Date.now()
+    if (last == null || now - last.at > CACHE_MS) last = { at: now, result: checkAll(app) }
+    const { ready, checks } = await last.result
+    return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not_ready', checks })
+  })
+
+  if (app.config.TOKEN_VAULT === 'aws') {
+    // Not awaited: resolving credentials may query instance metadata, which must not hold up the boot.
+    app.addHook('onReady', async () => { warnAboutAwsSetup(app.log).catch(() => {}) })
+  }
+}
