@@ -28,7 +28,9 @@ export const ErrorCodes = {
   /** Gmail is not connected for this user. */
   GMAIL_NOT_CONNECTED: 'GMAIL_NOT_CONNECTED',
   /** The server has no Google OAuth client configured (GOOGLE_CLIENT_ID). */
-  GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED'
+  GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED',
+  /** The operation needs a recent sign-in (step-up): sign in again, or send the current password. */
+  REAUTH_REQUIRED: 'REAUTH_REQUIRED'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
