@@ -2,6 +2,7 @@ import fastifyCookie from '@fastify/cookie'
 import fastifyCors from '@fastify/cors'
 import type { FastifyInstance, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import accounts from './accounts/plugin.ts'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
 import googleRedirect from './auth/google/routes.ts'
@@ -102,6 +103,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(gmail)
   await fastify.register(googleSignIn)
   await fastify.register(googleWebFlow)
+  await fastify.register(accounts)
 
   await fastify.register(googleRedirect)
 

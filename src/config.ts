@@ -78,6 +78,8 @@ const envSchema = z.object({
   REFRESH_TOKEN_IDLE_SECONDS: seconds(7 * 24 * 3600, 60),
   /** How long a just-rotated refresh token still converges on its successor (several tabs, a retrying phone). */
   REFRESH_REUSE_GRACE_SECONDS: seconds(10, 0),
+  /** Step-up: how recent the last sign-in must be for linkGoogle, unlinkGoogle and deleteAccount without a password. */
+  REAUTH_MAX_AGE_SECONDS: seconds(300, 0),
   JWT_CLOCK_SKEW_SECONDS: z.coerce.number().int().min(0).max(300).default(30),
   /**
    * Exact origins allowed by CORS (with credentials) and for cookie-authenticated mutations; default PUBLIC_URL

@@ -31,7 +31,9 @@ export const ErrorCodes = {
   /** Gmail is not connected for this user. */
   GMAIL_NOT_CONNECTED: 'GMAIL_NOT_CONNECTED',
   /** The server has no Google OAuth client configured (GOOGLE_CLIENT_ID). */
-  GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED'
+  GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED',
+  /** The operation needs a recent sign-in (step-up): sign in again, or send the current password. */
+  REAUTH_REQUIRED: 'REAUTH_REQUIRED'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -69,7 +71,23 @@ export const Reasons = {
   /** A request without the CSRF-preventing header or content type (Mercurius, or the cookie refresh). */
   CSRF: 'CSRF',
   /** A cookie-authenticated request from an origin not in PUBLIC_ORIGINS. */
-  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED'
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
+  /** The user was disabled by an operator (FORBIDDEN on every operation). */
+  USER_DISABLED: 'USER_DISABLED',
+  /** REAUTH_REQUIRED: no password given, and the last sign-in is older than REAUTH_MAX_AGE_SECONDS. */
+  SIGN_IN_TOO_OLD: 'SIGN_IN_TOO_OLD',
+  /** REAUTH_REQUIRED: the password given is not the account's. */
+  PASSWORD_INCORRECT: 'PASSWORD_INCORRECT',
+  /** REAUTH_REQUIRED: a password was given, but the account has none (sign in with Google again instead). */
+  NO_PASSWORD: 'NO_PASSWORD',
+  /** linkGoogle: another Google account is linked already (unlink it first). */
+  GOOGLE_ALREADY_LINKED: 'GOOGLE_ALREADY_LINKED',
+  /** linkGoogle: this Google account is linked to another user. */
+  GOOGLE_ACCOUNT_IN_USE: 'GOOGLE_ACCOUNT_IN_USE',
+  /** unlinkGoogle on an account without a password: it could no longer sign in. */
+  PASSWORD_REQUIRED: 'PASSWORD_REQUIRED',
+  /** deleteAccount: signed out everywhere and unusable; removing the Gmail grant or data failed and finishes later. */
+  DELETION_PENDING: 'DELETION_PENDING'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -122,6 +140,9 @@ export const Errors = {
 
   /** Password login to a disabled account (no reason: the message says it). */
   userDisabled: define(FORBIDDEN, 'This account is disabled'),
+  /** Any operation of a disabled user's still-signed token (live-session check). */
+  userDisabledSession: define(FORBIDDEN, 'This account is disabled', Reasons.USER_DISABLED),
+  passwordRequiredToUnlink: define(FORBIDDEN, 'Set a password first: without Google this account could not sign in', Reasons.PASSWORD_REQUIRED),
   googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
   googleEmailUnverified: define(FORBIDDEN, 'Your Google account has no verified email address', Reasons.GOOGLE_EMAIL_UNVERIFIED),
   cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json', Reasons.CSRF),
@@ -149,7 +170,17 @@ export const Errors = {
 
   emailTaken: define(CONFLICT, 'An account with this email already exists'),
   googleAccountExists: define(CONFLICT, 'An account with this email already exists: log in with your password, then link Google', Reasons.ACCOUNT_EXISTS),
-  googleLinkedToAnother: define(CONFLICT, 'This Google account is linked to another user'),
+  googleLinkedToAnother: define(CONFLICT, 'This Google account is linked to another user', Reasons.GOOGLE_ACCOUNT_IN_USE),
+  googleAlreadyLinked: define(CONFLICT, 'Another Google account is linked: unlink it first', Reasons.GOOGLE_ALREADY_LINKED),
+
+  /** details: `{ maxAgeSeconds }`. */
+  reauthSignInTooOld: define(ErrorCodes.REAUTH_REQUIRED, 'Sign in again (or send your current password) to do this', Reasons.SIGN_IN_TOO_OLD),
+  reauthNoPassword: define(ErrorCodes.REAUTH_REQUIRED, 'Sign in again (or send your current password) to do this', Reasons.NO_PASSWORD),
+  reauthPasswordIncorrect: define(ErrorCodes.REAUTH_REQUIRED, 'The password is not correct', Reasons.PASSWORD_INCORRECT),
+  /** Keeps the code of what failed (GOOGLE_/VAULT_/DATABASE_UNAVAILABLE, INTERNAL): `Errors.deletionPending(code)`. */
+  deletionPending: Object.assign((code: ErrorCode) => new AppError(code,
+    'The account is signed out everywhere and can no longer be used; removing its Gmail access and data ' +
+    'failed for now and will be finished without anything more from you', {}, { reason: Reasons.DELETION_PENDING }), { reason: Reasons.DELETION_PENDING }),
   gmailConnectedToAnother: define(CONFLICT, 'This Google account is already connected to another user'),
 
   /** details: `{ retryAfterSeconds }`. */

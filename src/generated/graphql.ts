@@ -1,7 +1,9 @@
 import type { GraphQLResolveInfo } from 'graphql';
-import type { User as UserModel, Session as SessionModel } from './prisma/client.ts';
+import type { UserView } from '../sessions/live-session.ts';
+import type { Session as SessionModel } from './prisma/client.ts';
 import type { IssuedTokens } from '../sessions/sessions-service.ts';
 import type { GmailStatusView } from '../gmail/gmail-connections.ts';
+import type { SecurityEventView } from '../accounts/security-log.ts';
 import type { GraphQLContext } from '../graphql/context.ts';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
@@ -102,9 +104,19 @@ export type Mutation = {
   /** Changes the password, ends every session of the user and starts a new one for this client. */
   changePassword: AuthPayload;
   connectGmail: ConnectGmailPayload;
+  /**
+   * Deletes the account: revokes the Gmail grant at Google, deletes the vault secret, ends every session and deletes
+   * the user's data. Step-up as for linkGoogle. When Google or the vault fails half-way, the account is already
+   * signed out everywhere and unusable; the error says `reason: DELETION_PENDING` and the deletion is finished later.
+   */
+  deleteAccount: Scalars['Boolean']['output'];
   /** Revokes the grant at Google, then deletes it from the vault. */
   disconnectGmail: GmailStatus;
-  /** Links the Google account of this ID token to the signed-in user, so that it can sign in with Google. */
+  /**
+   * Links the Google account of this ID token to the signed-in user, so that it can sign in with Google.
+   * Step-up: needs a sign-in within REAUTH_MAX_AGE_SECONDS or the current `password` (else REAUTH_REQUIRED).
+   * Refused (CONFLICT, reason GOOGLE_ALREADY_LINKED) while another Google account is linked: unlink it first.
+   */
   linkGoogle: User;
   login: AuthPayload;
   /** Ends this session (or every session of the user) server-side and clears the refresh cookie. */
@@ -123,6 +135,11 @@ export type Mutation = {
    */
   signInWithGoogle: AuthPayload;
   signUp: AuthPayload;
+  /**
+   * Unlinks the Google account: sign in with Google stops reaching this user. Step-up as for linkGoogle.
+   * Refused (FORBIDDEN, reason PASSWORD_REQUIRED) for an account without a password: it could not sign in again.
+   */
+  unlinkGoogle: User;
 };
 
 
@@ -137,8 +154,14 @@ export type MutationConnectGmailArgs = {
 };
 
 
+export type MutationDeleteAccountArgs = {
+  password?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type MutationLinkGoogleArgs = {
   idToken: Scalars['String']['input'];
+  password?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -173,6 +196,11 @@ export type MutationSignUpArgs = {
   input: SignUpInput;
 };
 
+
+export type MutationUnlinkGoogleArgs = {
+  password?: InputMaybe<Scalars['String']['input']>;
+};
+
 export type Query = {
   __typename?: 'Query';
   /** The connected mailbox's profile, fetched live from Gmail with the custody-held token (proves the connection). */
@@ -181,13 +209,31 @@ export type Query = {
   gmailStatus: GmailStatus;
   /** The signed-in user (from the access token; takes no user id). */
   me: User;
+  /** The signed-in user's own security events, newest first (at most `first`, capped at 100). */
+  securityEvents: Array<SecurityEvent>;
   /** The signed-in user's active sessions, most recently used first (at most `first`, capped at 100). */
   sessions: Array<Session>;
 };
 
 
+export type QuerySecurityEventsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
 export type QuerySessionsArgs = {
   first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+/** An entry of the signed-in user's own security log (sign-ins, logouts, linking, failed step-ups, …). */
+export type SecurityEvent = {
+  __typename?: 'SecurityEvent';
+  /** ISO-8601 instant. */
+  createdAt: Scalars['String']['output'];
+  ip?: Maybe<Scalars['String']['output']>;
+  /** A stable name such as LOGIN_SUCCEEDED, LOGOUT_EVERYWHERE, GOOGLE_LINKED, REAUTH_FAILED. */
+  type: Scalars['String']['output'];
+  userAgent?: Maybe<Scalars['String']['output']>;
 };
 
 /** A signed-in device or browser: one refresh-token family. */
@@ -320,10 +366,11 @@ export type ResolversTypes = {
   LoginInput: LoginInput;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  SecurityEvent: ResolverTypeWrapper<SecurityEventView>;
   Session: ResolverTypeWrapper<SessionModel>;
   SignUpInput: SignUpInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
-  User: ResolverTypeWrapper<UserModel>;
+  User: ResolverTypeWrapper<UserView>;
   Warning: ResolverTypeWrapper<Warning>;
 };
 
@@ -341,10 +388,11 @@ export type ResolversParentTypes = {
   LoginInput: LoginInput;
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
+  SecurityEvent: SecurityEventView;
   Session: SessionModel;
   SignUpInput: SignUpInput;
   String: Scalars['String']['output'];
-  User: UserModel;
+  User: UserView;
   Warning: Warning;
 };
 
@@ -381,6 +429,7 @@ export type GmailStatusResolvers<ContextType = GraphQLContext, ParentType extend
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   changePassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'client' | 'input'>>;
   connectGmail?: Resolver<ResolversTypes['ConnectGmailPayload'], ParentType, ContextType, RequireFields<MutationConnectGmailArgs, 'input'>>;
+  deleteAccount?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationDeleteAccountArgs>>;
   disconnectGmail?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
   linkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationLinkGoogleArgs, 'idToken'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
@@ -389,13 +438,22 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   revokeSession?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
   signInWithGoogle?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithGoogleArgs, 'client' | 'idToken'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
+  unlinkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, Partial<MutationUnlinkGoogleArgs>>;
 };
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   gmailProfile?: Resolver<ResolversTypes['GmailProfile'], ParentType, ContextType>;
   gmailStatus?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
   me?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
+  securityEvents?: Resolver<Array<ResolversTypes['SecurityEvent']>, ParentType, ContextType, RequireFields<QuerySecurityEventsArgs, 'first'>>;
   sessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType, RequireFields<QuerySessionsArgs, 'first'>>;
+};
+
+export type SecurityEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SecurityEvent'] = ResolversParentTypes['SecurityEvent']> = {
+  createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  ip?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  userAgent?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
 };
 
 export type SessionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = {
@@ -431,6 +489,7 @@ export type Resolvers<ContextType = GraphQLContext> = {
   GmailStatus?: GmailStatusResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
+  SecurityEvent?: SecurityEventResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Warning?: WarningResolvers<ContextType>;

@@ -11,6 +11,7 @@ import graphiql from '../graphiql/graphiql.ts'
 import { repoRoot } from '../paths.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
+import { accountResolvers } from './resolvers/account.ts'
 import { authResolvers } from './resolvers/auth.ts'
 import { gmailResolvers } from './resolvers/gmail.ts'
 
@@ -48,7 +49,7 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
   const { PRODUCTION, GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES } = app.config
   const schema = makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [authResolvers, gmailResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
+    resolvers: [authResolvers, gmailResolvers, accountResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
   })
 
   await app.register(mercurius, {

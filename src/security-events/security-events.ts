@@ -22,6 +22,11 @@ export type SecurityEventType =
   | 'GMAIL_DISCONNECTED'
   | 'GOOGLE_LINKED'
   | 'GOOGLE_LINK_REFUSED'
+  | 'GOOGLE_UNLINKED'
+  | 'REAUTH_FAILED'
+  | 'USER_ENABLED'
+  | 'ACCOUNT_DELETION_REQUESTED'
+  | 'ACCOUNT_DELETED'
 
 export interface SecurityEventInput {
   userId?: string | null

@@ -7,6 +7,8 @@ import { Errors, FrameworkCodes } from '../errors.ts'
 export interface AccessClaims {
   sub: string
   sid: string
+  /** The session's primary sign-in (OIDC `auth_time`), kept across refreshes; absent in tokens minted before it existed. */
+  auth_time?: number
   email: string
   name: string | null
   iat: number
@@ -31,9 +33,10 @@ export class AccessTokens {
     this.#ttlSeconds = ttlSeconds
   }
 
-  sign (user: { id: string, email: string, name: string | null }, sessionId: string, now = new Date()): SignedAccessToken {
+  sign (user: { id: string, email: string, name: string | null }, sessionId: string, now = new Date(), authTime = now): SignedAccessToken {
     const iat = Math.floor(now.getTime() / 1000)
-    const token = this.#sign({ email: user.email, name: user.name, sid: sessionId, iat }, { sub: user.id })
+    const claims = { email: user.email, name: user.name, sid: sessionId, auth_time: Math.floor(authTime.getTime() / 1000), iat }
+    const token = this.#sign(claims, { sub: user.id })
     return { token, expiresAt: new Date((iat + this.#ttlSeconds) * 1000) }
   }
 

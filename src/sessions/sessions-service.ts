@@ -69,6 +69,7 @@ export class SessionsService {
         ip: meta.ip ?? null,
         createdAt: now,
         lastUsedAt: now,
+        authTime: now,
         expiresAt: new Date(now.getTime() + this.#config.REFRESH_TOKEN_TTL_SECONDS * 1000)
       }
     })
@@ -179,11 +180,11 @@ export class SessionsService {
   }
 
   #issue (user: User, session: Session, refreshToken: string, now: Date): IssuedTokens {
-    const access = this.#accessTokens.sign(user, session.id, now)
+    const access = this.#accessTokens.sign(user, session.id, now, session.authTime)
     return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, clientKind: session.clientKind, user, session }
   }
 
-  /** Ends one session. Returns false when it had already ended. Access tokens live out their (short) lifetime. */
+  /** Ends one session. Returns false when it had already ended; its access tokens fail at once (live-session check). */
   async revoke (sessionId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
     const { count } = await this.#prisma.session.updateMany({
       where: { id: sessionId, revokedAt: null, ...(userId != null ? { userId } : {}) },

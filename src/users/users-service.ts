@@ -2,7 +2,7 @@ import fp from 'fastify-plugin'
 import { z } from 'zod'
 import type { Clock } from '../clock.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
-import { Errors, isError } from '../errors.ts'
+import { Errors, isError, Reasons } from '../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
@@ -94,7 +94,7 @@ export class UsersService {
     }
     if (user.disabledAt != null) {
       this.#metrics?.login('disabled')
-      await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: 'USER_DISABLED' } })
+      await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: Reasons.USER_DISABLED } })
       throw Errors.userDisabled()
     }
     await this.#throttle.loginSucceeded(email)

@@ -77,11 +77,11 @@ test('signing keys rotate: previous keys verify, removed keys do not', async (t)
   const before = await buildTestApp(t, { env: { JWT_SECRET: oldKey } })
   const s = await signUp(before.app, 'NATIVE')
   const token = s.accessToken
-  // The same database is not shared here, so check verification only: `me` needs the user, the
-  // verification step comes first, and a verified-but-unknown user is UNAUTHENTICATED with no reason.
+  // The same database is not shared here, so check verification only: the signature is checked first, then the
+  // live-session check finds no such session in this database (SESSION_REVOKED, not ACCESS_TOKEN_INVALID).
   const rotated = await buildTestApp(t, { env: { JWT_SECRET: newKey, JWT_PREVIOUS_SECRETS: oldKey } })
   const withPrevious = await gql(rotated.app, ME, {}, { token })
-  t.equal(withPrevious.errors?.[0]?.extensions.reason, undefined, 'signature accepted under a previous key')
+  t.equal(withPrevious.errors?.[0]?.extensions.reason, 'SESSION_REVOKED', 'signature accepted under a previous key')
   const removed = await buildTestApp(t, { env: { JWT_SECRET: newKey } })
   const without = await gql(removed.app, ME, {}, { token })
   t.equal(without.errors?.[0]?.extensions.reason, 'ACCESS_TOKEN_INVALID', 'refused once the key is retired')

@@ -82,10 +82,32 @@ export class GoogleSignIn {
   async link (userId: string, idToken: string, meta: RequestMeta): Promise<User> {
     const identity = await this.#verify(idToken)
     const holder = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
-    if (holder != null && holder.id !== userId) throw Errors.googleLinkedToAnother()
-    const user = await this.#prisma.user.update({ where: { id: userId }, data: { googleSub: identity.sub } })
+    if (holder?.id === userId) return holder
+    if (holder != null) return await this.#refuseLink(userId, Errors.googleLinkedToAnother, meta)
+    // Only onto an account without one: replacing the linked Google account is how a session would be turned
+    // into a permanent way in. Conditional, so two concurrent links cannot both win.
+    const { count } = await this.#prisma.user.updateMany({ where: { id: userId, googleSub: null }, data: { googleSub: identity.sub } })
+    if (count === 0) return await this.#refuseLink(userId, Errors.googleAlreadyLinked, meta)
     await this.#events.record('GOOGLE_LINKED', { userId, ...meta, detail: { googleEmail: identity.email } })
-    return user
+    return await this.#prisma.user.findUniqueOrThrow({ where: { id: userId } })
+  }
+
+  async #refuseLink (userId: string, error: typeof Errors.googleAlreadyLinked, meta: RequestMeta): Promise<never> {
+    await this.#events.record('GOOGLE_LINK_REFUSED', { userId, ...meta, detail: { reason: error.reason } })
+    throw error()
+  }
+
+  /** Unlinks Google from a user who can still sign in with a password; `stepUp` runs once that is known. */
+  async unlink (userId: string, meta: RequestMeta, stepUp: () => Promise<void>): Promise<User> {
+    const user = await this.#prisma.user.findUniqueOrThrow({ where: { id: userId } })
+    if (user.passwordHash == null) {
+      throw Errors.passwordRequiredToUnlink()
+    }
+    await stepUp()
+    if (user.googleSub == null) return user
+    const updated = await this.#prisma.user.update({ where: { id: userId }, data: { googleSub: null } })
+    await this.#events.record('GOOGLE_UNLINKED', { userId, ...meta })
+    return updated
   }
 }
 

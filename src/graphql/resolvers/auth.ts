@@ -14,10 +14,8 @@ function deliver (ctx: GraphQLContext, issued: IssuedTokens): IssuedTokens {
 
 export const authResolvers: Resolvers = {
   Query: {
-    me: async (_root, _args, ctx) => {
-      const { sub } = await ctx.viewer()
-      return await ctx.app.users.requireActive(sub)
-    },
+    // The user was read with the session by the live-session check: no second query.
+    me: async (_root, _args, ctx) => (await ctx.viewer()).user,
     sessions: async (_root, { first }, ctx) => {
       const { sub } = await ctx.viewer()
       return await ctx.app.sessions.listActive(sub, first)
@@ -66,9 +64,10 @@ export const authResolvers: Resolvers = {
     },
     signInWithGoogle: async (_root, { idToken, client }, ctx) =>
       deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta)),
-    linkGoogle: async (_root, { idToken }, ctx) => {
-      const { sub } = await ctx.viewer()
-      return await ctx.app.googleSignIn.link(sub, idToken, ctx.meta)
+    linkGoogle: async (_root, { idToken, password }, ctx) => {
+      const viewer = await ctx.viewer()
+      await ctx.app.stepUp.require(viewer, password, 'linkGoogle', ctx.meta)
+      return await ctx.app.googleSignIn.link(viewer.sub, idToken, ctx.meta)
     },
     changePassword: async (_root, { input, client }, ctx) => {
       const { sub } = await ctx.viewer()
@@ -83,7 +82,10 @@ export const authResolvers: Resolvers = {
   },
 
   User: {
-    hasPassword: (u) => u.passwordHash != null,
+    // The viewer's row is read without the hash: then one indexed existence check, only when asked for.
+    hasPassword: async (u, _args, ctx) => 'passwordHash' in u
+      ? u.passwordHash != null
+      : (await ctx.app.prisma.user.count({ where: { id: u.id, passwordHash: { not: null } } })) > 0,
     hasGoogle: (u) => u.googleSub != null,
     createdAt: (u) => u.createdAt.toISOString()
   },

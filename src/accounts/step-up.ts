@@ -1,0 +1,57 @@
+import type { Clock } from '../clock.ts'
+import { Errors } from '../errors.ts'
+import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { Viewer } from '../sessions/live-session.ts'
+import type { RequestMeta } from '../sessions/sessions-service.ts'
+import type { LoginThrottle } from '../users/login-throttle.ts'
+import type { PasswordHasher } from '../users/password-hasher.ts'
+
+export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount'
+
+/**
+ * Recent authentication for operations that change how one signs in or that destroy data. An access token
+ * proves a session, not the person: one stolen within its lifetime must not be enough to add a way in or to
+ * delete the account. The last primary sign-in (`auth_time`) must be recent, or the current password given.
+ */
+export class StepUp {
+  readonly #prisma: PrismaClient
+  readonly #passwords: PasswordHasher
+  readonly #throttle: LoginThrottle
+  readonly #events: SecurityEvents
+  readonly #clock: Clock
+  readonly #maxAgeSeconds: number
+
+  constructor (deps: { prisma: PrismaClient, passwords: PasswordHasher, loginThrottle: LoginThrottle, securityEvents: SecurityEvents, clock: Clock, maxAgeSeconds: number }) {
+    this.#prisma = deps.prisma
+    this.#passwords = deps.passwords
+    this.#throttle = deps.loginThrottle
+    this.#events = deps.securityEvents
+    this.#clock = deps.clock
+    this.#maxAgeSeconds = deps.maxAgeSeconds
+  }
+
+  async require (viewer: Viewer, password: string | null | undefined, operation: StepUpOperation, meta: RequestMeta & { ip: string }): Promise<void> {
+    if (password != null) return await this.#checkPassword(viewer, password, operation, meta)
+    // Tokens minted before `auth_time` existed count as old sign-ins.
+    const age = this.#clock.now().getTime() / 1000 - (viewer.auth_time ?? 0)
+    if (age <= this.#maxAgeSeconds) return
+    await this.#fail(viewer, operation, Errors.reauthSignInTooOld, meta)
+  }
+
+  async #checkPassword (viewer: Viewer, password: string, operation: StepUpOperation, meta: RequestMeta & { ip: string }): Promise<void> {
+    const row = await this.#prisma.user.findUnique({ where: { id: viewer.sub }, select: { passwordHash: true } })
+    if (row?.passwordHash == null) return await this.#fail(viewer, operation, Errors.reauthNoPassword, meta)
+    // The same per-IP and per-account limits as login: a stolen token must not become a password oracle.
+    await this.#throttle.loginAttempt(meta.ip, viewer.user.email)
+    if (!(await this.#passwords.verify(row.passwordHash, password))) {
+      return await this.#fail(viewer, operation, Errors.reauthPasswordIncorrect, meta)
+    }
+    await this.#throttle.loginSucceeded(viewer.user.email)
+  }
+
+  async #fail (viewer: Viewer, operation: StepUpOperation, error: typeof Errors.reauthSignInTooOld, meta: RequestMeta): Promise<never> {
+    await this.#events.record('REAUTH_FAILED', { userId: viewer.sub, sessionId: viewer.sid, ...meta, detail: { operation, reason: error.reason } })
+    throw error({ maxAgeSeconds: this.#maxAgeSeconds })
+  }
+}

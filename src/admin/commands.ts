@@ -1,0 +1,102 @@
+import type { FastifyInstance } from 'fastify'
+import { normaliseEmail } from '../users/users-service.ts'
+
+/** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
+export class AdminError extends Error {
+  override name = 'AdminError'
+}
+
+export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same configuration as the server; prints JSON)
+  show-user <email>          state, live sessions count, Gmail state (never a token)
+  disable-user <email>       ends every session at once and refuses login and every operation; keeps the Gmail grant
+  enable-user <email>        lets a disabled user sign in again (sessions ended by the disable stay ended)
+  delete-user <email>        as deleteAccount: revokes the Gmail grant, deletes the vault secret, sessions and data;
+                             also finishes a deletion left pending (Google or the vault was down)
+  finish-deletions           finishes every pending deletion (run it from cron)
+  prune-deletion-records     deletes the deletion records kept in the security log past their retention`
+
+type UserState = 'ACTIVE' | 'DISABLED' | 'DELETION_PENDING'
+
+async function findUser (app: FastifyInstance, email: string | undefined) {
+  if (email == null) throw new AdminError('an email is required')
+  const user = await app.prisma.user.findUnique({
+    where: { email: normaliseEmail(email) },
+    select: { id: true, email: true, disabledAt: true, deletionRequestedAt: true, createdAt: true, passwordHash: true, googleSub: true }
+  })
+  if (user == null) throw new AdminError(`no user with email ${email}`)
+  return user
+}
+
+async function showUser (app: FastifyInstance, email: string | undefined) {
+  const user = await findUser(app, email)
+  const now = app.clock.now()
+  const [sessions, gmail] = await Promise.all([
+    app.prisma.session.count({
+      where: {
+        userId: user.id,
+        revokedAt: null,
+        expiresAt: { gt: now },
+        lastUsedAt: { gt: new Date(now.getTime() - app.config.REFRESH_TOKEN_IDLE_SECONDS * 1000) }
+      }
+    }),
+    app.prisma.gmailConnection.findUnique({
+      where: { userId: user.id },
+      select: { state: true, stateReason: true, googleEmail: true, grantedScopes: true, missingScopes: true, connectedAt: true, lastRefreshedAt: true }
+    })
+  ])
+  const state: UserState = user.deletionRequestedAt != null ? 'DELETION_PENDING' : user.disabledAt != null ? 'DISABLED' : 'ACTIVE'
+  return {
+    id: user.id,
+    email: user.email,
+    state,
+    createdAt: user.createdAt,
+    disabledAt: user.disabledAt,
+    deletionRequestedAt: user.deletionRequestedAt,
+    hasPassword: user.passwordHash != null,
+    hasGoogle: user.googleSub != null,
+    sessions,
+    gmail: gmail ?? { state: 'NOT_CONNECTED' }
+  }
+}
+
+async function disableUser (app: FastifyInstance, email: string | undefined) {
+  const user = await findUser(app, email)
+  if (user.disabledAt == null) await app.users.disable(user.id)
+  return await showUser(app, user.email)
+}
+
+async function enableUser (app: FastifyInstance, email: string | undefined) {
+  const user = await findUser(app, email)
+  if (user.deletionRequestedAt != null) throw new AdminError('this user is being deleted: finish it with delete-user')
+  if (user.disabledAt != null) {
+    await app.prisma.user.update({ where: { id: user.id }, data: { disabledAt: null } })
+    await app.securityEvents.record('USER_ENABLED', { userId: user.id, detail: { by: 'operator' } })
+  }
+  return await showUser(app, user.email)
+}
+
+async function deleteUser (app: FastifyInstance, email: string | undefined) {
+  const user = await findUser(app, email)
+  await app.accountDeletion.request(user.id, 'operator')
+  try {
+    const { gmailGrantRevoked } = await app.accountDeletion.finish(user.id)
+    return { id: user.id, deleted: true, gmailGrantRevoked }
+  } catch (err) {
+    const code = (err as { code?: unknown }).code
+    return { id: user.id, deleted: false, state: 'DELETION_PENDING', error: typeof code === 'string' ? code : 'INTERNAL', retry: 'run delete-user again' }
+  }
+}
+
+/** Runs one command against a ready app; returns what is printed. */
+export async function runAdminCommand (app: FastifyInstance, argv: string[]): Promise<unknown> {
+  const [command, arg] = argv
+  switch (command) {
+    case 'show-user': return await showUser(app, arg)
+    case 'disable-user': return await disableUser(app, arg)
+    case 'enable-user': return await enableUser(app, arg)
+    case 'delete-user': return await deleteUser(app, arg)
+    case 'finish-deletions': return { results: await app.accountDeletion.finishPending() }
+    case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
+    default: throw new AdminError(ADMIN_USAGE)
+  }
+}

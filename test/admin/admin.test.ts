@@ -1,0 +1,50 @@
+import { spawnSync } from 'node:child_process'
+import { test } from 'tap'
+import { runAdminCommand } from '../../src/admin/commands.ts'
+import { ALICE, buildGmailApp, connectWithTokens, STATUS } from '../gmail/helpers.ts'
+import { gql, LOGIN, ME, PASSWORD } from '../helper.ts'
+import { errorOf } from '../accounts/helpers.ts'
+
+// Issue 10, rule 5: operator controls (npm run admin), run here against the test app's services.
+
+test('disable-user ends sessions at once, refuses login and operations, keeps the Gmail grant; enable-user', async (t) => {
+  const ctx = await buildGmailApp(t)
+  const { email } = (await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).data.me
+  t.equal((await connectWithTokens(ctx, ALICE)).errors, undefined)
+  const before = await runAdminCommand(ctx.app, ['show-user', email.toUpperCase()])
+  t.match(before, { id: ctx.user.id, state: 'ACTIVE', sessions: 1, hasPassword: true, gmail: { state: 'ACTIVE', googleEmail: ALICE.email } })
+  const bundle = await ctx.app.vault.get(ctx.user.id)
+  t.notOk(JSON.stringify(before).includes(bundle!.refreshToken) || JSON.stringify(before).includes(bundle!.accessToken), 'never a token')
+
+  t.match(await runAdminCommand(ctx.app, ['disable-user', email]), { state: 'DISABLED', sessions: 0, gmail: { state: 'ACTIVE' } })
+  t.match(errorOf(await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
+  t.match(errorOf(await gql(ctx.app, LOGIN, { input: { email, password: PASSWORD } })), { code: 'FORBIDDEN' })
+  t.ok(await ctx.app.vault.get(ctx.user.id), 'the Gmail grant is kept')
+
+  t.match(await runAdminCommand(ctx.app, ['enable-user', email]), { state: 'ACTIVE', sessions: 0 })
+  t.equal(errorOf(await gql(ctx.app, LOGIN, { input: { email, password: PASSWORD } })), undefined, 'can sign in again')
+  t.match(errorOf(await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })), { reason: 'SESSION_REVOKED' }, 'the old sessions stay ended')
+  t.same((await ctx.app.prisma.securityEvent.findMany({ where: { userId: ctx.user.id, type: { in: ['USER_DISABLED', 'USER_ENABLED'] } }, orderBy: { createdAt: 'asc' } })).map((e) => e.type), ['USER_DISABLED', 'USER_ENABLED'])
+})
+
+test('delete-user deletes like deleteAccount; unknown users and commands are operator errors', async (t) => {
+  const ctx = await buildGmailApp(t)
+  const { email } = (await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).data.me
+  t.equal((await connectWithTokens(ctx, ALICE)).errors, undefined)
+  t.match(await runAdminCommand(ctx.app, ['delete-user', email]), { id: ctx.user.id, deleted: true, gmailGrantRevoked: true })
+  t.equal(await ctx.app.vault.get(ctx.user.id), null)
+  t.match(errorOf(await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })), { reason: 'SESSION_REVOKED' })
+  await t.rejects(runAdminCommand(ctx.app, ['show-user', email]), { name: 'AdminError' })
+  await t.rejects(runAdminCommand(ctx.app, ['make-admin', email]), { name: 'AdminError' })
+  await t.rejects(runAdminCommand(ctx.app, ['show-user']), { name: 'AdminError' })
+})
+
+test('npm run admin: prints JSON with the server configuration', async (t) => {
+  const dir = t.testdir({})
+  const env = { ...process.env, DATA_DIR: dir, JWT_SECRET: 'k'.repeat(43), LOG_LEVEL: 'warn' }
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 120_000 })
+  const missing = run('show-user', 'nobody@example.com')
+  t.equal(missing.status, 1)
+  t.same(JSON.parse(missing.stdout), { error: 'no user with email nobody@example.com' })
+  t.equal(run().status, 1, 'usage without a command')
+})
