@@ -287,8 +287,17 @@ interface Report {
   pgVersion: string
   pgPinned: boolean
   graphql?: {
-    constant: number[], bare: number[], graphql: number[], gqlBare: number[], gqlConstant: number[], bareConstant: number[], cpuOverhead: number[], cpuRatio: number[]
-    p99: { constant: number[], bare: number[], graphql: number[] }, cpu: { constant: number[], bare: number[], graphql: number[] }, bad: number
+    constant: number[],
+    bare: number[],
+    graphql: number[],
+    gqlBare: number[],
+    gqlConstant: number[],
+    bareConstant: number[],
+    cpuOverhead: number[],
+    cpuRatio: number[]
+    p99: { constant: number[], bare: number[], graphql: number[] },
+    cpu: { constant: number[], bare: number[], graphql: number[] },
+    bad: number
   }
   refresh?: { rps: number[], p99: number[], cpu: number[], rotated: number, reuse: number, graceReplay: number, failures: number, bad: number }
   gmailStatus?: { rps: number[], p99: number[], cpu: number[], vaultCalls: number, googleCallsMetrics: number, googleCallsEmulator: number, bad: number }
@@ -369,8 +378,17 @@ async function main (): Promise<void> {
   log('1. GraphQL overhead: warm-up')
   for (const name of Object.keys(targets) as Target[]) await load(A.pid, { ...targets[name], duration: S.warmup, expectBody: expected[name] })
   const g1: NonNullable<Report['graphql']> = {
-    constant: [], bare: [], graphql: [], gqlBare: [], gqlConstant: [], bareConstant: [], cpuOverhead: [], cpuRatio: [],
-    p99: { constant: [], bare: [], graphql: [] }, cpu: { constant: [], bare: [], graphql: [] }, bad: 0
+    constant: [],
+    bare: [],
+    graphql: [],
+    gqlBare: [],
+    gqlConstant: [],
+    bareConstant: [],
+    cpuOverhead: [],
+    cpuRatio: [],
+    p99: { constant: [], bare: [], graphql: [] },
+    cpu: { constant: [], bare: [], graphql: [] },
+    bad: 0
   }
   for (let round = 0; round < S.rounds; round++) {
     // The order turns every round so that no target always runs first (or last) in a round.
@@ -663,7 +681,7 @@ function markdown (r: Report): string {
     `| Node.js | ${process.version} (the server runs the TypeScript sources through tsx, as \`npm run dev\` does) |`,
     `| PostgreSQL | ${r.pgVersion} (throwaway cluster from scripts/with-postgres.sh on the same machine, default settings, \`DB_POOL_MAX\` 10) |`,
     `| packages | ${versions().map(([n, v]) => `${n} ${v}`).join(', ')} |`,
-    `| placement | ${pinned ? `server on CPU ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`, all its threads); autocannon, the Google emulator and the orchestrator on CPU ${LOADGEN_CPU}${r.pgPinned ? `, and PostgreSQL too (\`taskset\` on the postmaster and its backends)` : '; PostgreSQL not pinned'}` : 'no CPU pinning (taskset missing or a single CPU)'} |`,
+    `| placement | ${pinned ? `server on CPU ${SERVER_CPU} (\`taskset -c ${SERVER_CPU}\`, all its threads); autocannon, the Google emulator and the orchestrator on CPU ${LOADGEN_CPU}${r.pgPinned ? ', and PostgreSQL too (`taskset` on the postmaster and its backends)' : '; PostgreSQL not pinned'}` : 'no CPU pinning (taskset missing or a single CPU)'} |`,
     `| settings | ${S.rounds} rounds × ${S.duration} s per measurement after ${S.warmup} s of warm-up per target; ${S.connections} connections, no pipelining; login storm ${S.rounds} × ${S.loginDuration} s; custody ${S.custodyRounds} rounds; cold start ${S.coldRounds} rounds${QUICK ? '; **BENCH_QUICK** (a sanity run, not a measurement)' : ''} |`,
     '')
 

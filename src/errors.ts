@@ -38,7 +38,6 @@ export const ErrorCodes = {
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
 
-
 /** The HTTP status a code maps to where it leaves GraphQL (the browser flow's pages); GraphQL itself answers 200. */
 export const HttpStatus = {
   UNAUTHENTICATED: 401,

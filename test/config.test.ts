@@ -35,7 +35,7 @@ test('a bad variable fails fast and is named', async (t) => {
     [{ TOKEN_VAULT: 'vault' }, /TOKEN_VAULT/]
   ]
   for (const [env, message] of cases) t.throws(() => parseEnv(env), message, JSON.stringify(env))
-  t.throws(() => parseEnv({ PORT: 'x', HOST: '' , ACCESS_TOKEN_TTL_SECONDS: '5' }), /PORT[\s\S]*ACCESS_TOKEN_TTL_SECONDS/, 'every bad variable listed')
+  t.throws(() => parseEnv({ PORT: 'x', HOST: '', ACCESS_TOKEN_TTL_SECONDS: '5' }), /PORT[\s\S]*ACCESS_TOKEN_TTL_SECONDS/, 'every bad variable listed')
   await t.rejects(loadConfig({ JWT_SECRET: 'too-short' }), /JWT_SECRET: must encode at least 32 bytes/)
   await t.rejects(loadConfig({ JWT_SECRET: 'a'.repeat(20) }), ConfigError)
 })

@@ -55,7 +55,6 @@ async function testDatabase (): Promise<Database> {
 
 const repoRootForTests = path.resolve(import.meta.dirname, '..')
 
-
 export interface TestApp {
   app: FastifyInstance
   /** Every log line the app wrote (JSON strings): tests assert that no token ever appears in them. */

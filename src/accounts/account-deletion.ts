@@ -17,7 +17,6 @@ export const RETAINED_AFTER_DELETION: SecurityEventType[] = ['ACCOUNT_DELETION_R
 /** How long those records are kept; `npm run admin -- prune-deletion-records` removes older ones. */
 export const DELETION_RECORD_RETENTION_DAYS = 365
 
-
 /**
  * Account deletion in two steps, so that a failure half-way leaves nothing live behind:
  * 1. one transaction marks the user as being deleted (and disabled), unlinks Google and ends every session:

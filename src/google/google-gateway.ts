@@ -61,6 +61,7 @@ export class GoogleInvalidGrantError extends Error {
 
 export class GoogleRejectedError extends Error {
   override name = 'GoogleRejectedError'
+  // eslint-disable-next-line n/handle-callback-err -- `error` is Google's OAuth error code kept as a field, not a callback's error
   constructor (readonly error: string, message: string, readonly status: number) {
     super(message)
   }

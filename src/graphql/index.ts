@@ -17,6 +17,7 @@ import { gmailResolvers } from './resolvers/gmail.ts'
 
 // U+0000 and unpaired surrogates: PostgreSQL refuses them in text and jsonb columns, so a name or a login email
 // carrying one would fail as INTERNAL deep inside a resolver. They are refused at the door instead.
+// eslint-disable-next-line no-control-regex -- U+0000 is what this pattern exists to refuse
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const unstorableText = () => Errors.unstorableText()
 

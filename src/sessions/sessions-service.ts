@@ -33,7 +33,6 @@ export type RevokeReason =
 
 type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_IDLE_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
 
-
 /** A failed refresh, for the metrics, by the reason its error carries. */
 const FAILED_REFRESH: ReadonlyMap<Reason | undefined, RefreshOutcome> = new Map([
   [Reasons.REFRESH_TOKEN_REUSED, 'reuse_detected'], [Reasons.REFRESH_TOKEN_INVALID, 'invalid'], [Reasons.SESSION_REVOKED, 'session_ended'], [Reasons.SESSION_EXPIRED, 'session_ended']

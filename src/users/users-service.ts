@@ -37,8 +37,14 @@ export class UsersService {
   readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
 
   constructor (deps: {
-    prisma: PrismaClient, passwords: PasswordHasher, sessions: SessionsService, securityEvents: SecurityEvents,
-    loginThrottle: LoginThrottle, clock: Clock, minPasswordLength: number, metrics?: Pick<ServiceMetrics, 'login'>
+    prisma: PrismaClient,
+    passwords: PasswordHasher,
+    sessions: SessionsService,
+    securityEvents: SecurityEvents,
+    loginThrottle: LoginThrottle,
+    clock: Clock,
+    minPasswordLength: number,
+    metrics?: Pick<ServiceMetrics, 'login'>
   }) {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords

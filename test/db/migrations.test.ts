@@ -76,7 +76,7 @@ test('a failing migration rejects with the SQL error and is not recorded as appl
     'SELECT migration_name, finished_at FROM _prisma_migrations ORDER BY migration_name')
   t.same(rows.map((row) => row.migration_name), [...migrationNames, '29991231235959_broken'])
   t.equal(rows.at(-1)?.finished_at, null, 'recorded as failed, not applied')
-  const partial = await db.query<{ table: string | null }>(`SELECT to_regclass('half_applied')::text AS table`)
+  const partial = await db.query<{ table: string | null }>('SELECT to_regclass(\'half_applied\')::text AS table')
   t.equal(partial.rows[0]?.table, null, 'the script ran as one transaction')
 
   // Like `prisma migrate deploy`, the engine refuses to go on until the failure is resolved.
@@ -140,6 +140,6 @@ test('applies the migrations to PostgreSQL (TEST_DATABASE_URL)', {
   const dir = await brokenMigrationsDir(t)
   await t.rejects(applyMigrations(factory(), { migrationsDir: dir }), /syntax error at or near ";"/)
   const rows = await prisma.$queryRawUnsafe<Array<{ finished_at: Date | null, partial: string | null }>>(
-    `SELECT finished_at, to_regclass('half_applied')::text AS partial FROM _prisma_migrations WHERE migration_name = '29991231235959_broken'`)
+    'SELECT finished_at, to_regclass(\'half_applied\')::text AS partial FROM _prisma_migrations WHERE migration_name = \'29991231235959_broken\'')
   t.same(rows, [{ finished_at: null, partial: null }], 'recorded as failed, nothing half-applied')
 })

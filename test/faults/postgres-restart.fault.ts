@@ -41,6 +41,7 @@ if (cluster != null) {
       ['gmailStatus', async (u) => await gqlHttp(server.origin, STATUS, {}, u.accessToken)]
     ]
     const loop = async (u: AppUser) => {
+      // eslint-disable-next-line no-unmodified-loop-condition -- set by the restart below while this loop awaits
       for (let i = 0; !stopping; i++) {
         const [op, call] = ops[i % ops.length]!
         outcomes.push({ op, at: Date.now(), res: await call(u) })

@@ -116,6 +116,7 @@ if (cluster != null) {
       let killed = false
       const inFlight = new Map<AppUser, string>()
       const loop = async (u: AppUser) => {
+        // eslint-disable-next-line no-unmodified-loop-condition -- set by the kill below while this loop awaits
         while (!killed) {
           const sent = u.refreshToken
           inFlight.set(u, sent)

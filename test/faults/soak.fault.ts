@@ -81,7 +81,7 @@ if (cluster != null) {
     }
     const sampler = async () => {
       while (Date.now() < deadline) {
-        const heap = ((await (await fetch(`${origin}/__test/memory`)).json()) as { heapUsed: number, collected: boolean })
+        const heap = (await (await fetch(`${origin}/__test/memory`)).json()) as { heapUsed: number, collected: boolean }
         if (!heap.collected) throw new Error('the server runs without --expose-gc')
         memory.push({ at: Date.now() - start, rss: server.rss(), heap: heap.heapUsed })
         connections.push(await schema.serverConnections())

@@ -255,7 +255,12 @@ test('after another instance refreshed, 50 callers with a stale token cache shar
   const app = ctx.app
   // "Another instance": a second custody service on the same database, vault and Google, with its own cache.
   const other = new GmailConnections({
-    prisma: app.prisma, vault: app.vault, google: app.google, securityEvents: app.securityEvents, clock: app.clock, log: app.log,
+    prisma: app.prisma,
+    vault: app.vault,
+    google: app.google,
+    securityEvents: app.securityEvents,
+    clock: app.clock,
+    log: app.log,
     refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS
   })
   ctx.clock.advance(NEAR_EXPIRY_MS)

@@ -39,7 +39,9 @@ test('aliases and batching are bounded', async (t) => {
   t.equal(await app.prisma.securityEvent.count({ where: { type: 'LOGIN_FAILED' } }), 0, 'before any login ran')
 
   const batch = await app.inject({
-    method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json' },
     payload: JSON.stringify([{ query: '{ __typename }' }, { query: '{ __typename }' }])
   })
   t.equal(batch.statusCode, 400, 'batched queries are off')
@@ -73,7 +75,9 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
 
   // A cross-site HTML form can only send simple content types.
   const form = await app.inject({
-    method: 'POST', url: '/graphql', cookies,
+    method: 'POST',
+    url: '/graphql',
+    cookies,
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example' },
     payload: `query=${encodeURIComponent('mutation { refresh { accessToken } }')}`
   })
@@ -81,7 +85,9 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
   t.equal(form.json().errors[0].extensions.code, 'FORBIDDEN')
   t.equal(form.json().errors[0].extensions.reason, 'CSRF')
   const textPlain = await app.inject({
-    method: 'POST', url: '/graphql', cookies,
+    method: 'POST',
+    url: '/graphql',
+    cookies,
     headers: { 'content-type': 'text/plain', origin: 'https://evil.example' },
     payload: JSON.stringify({ query: 'mutation { refresh { accessToken } }' })
   })
@@ -90,8 +96,10 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
 
   // Mutations never run over GET.
   const get = await app.inject({
-    method: 'GET', url: `/graphql?query=${encodeURIComponent('mutation { refresh { accessToken } }')}`,
-    headers: { 'x-mercurius-operation-name': 'x' }, cookies
+    method: 'GET',
+    url: `/graphql?query=${encodeURIComponent('mutation { refresh { accessToken } }')}`,
+    headers: { 'x-mercurius-operation-name': 'x' },
+    cookies
   })
   t.ok(get.statusCode >= 400, 'mutation over GET refused')
   t.equal(refreshCookie(get), undefined)
@@ -104,7 +112,8 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
 test('CORS: credentials only for the exact allowlisted origins', async (t) => {
   const { app } = await buildTestApp(t, { env: { PUBLIC_ORIGINS: 'https://app.inboxgate.example' } })
   const preflight = (origin: string) => app.inject({
-    method: 'OPTIONS', url: '/graphql',
+    method: 'OPTIONS',
+    url: '/graphql',
     headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' }
   })
   const good = await preflight('https://app.inboxgate.example')
@@ -144,7 +153,9 @@ test('production switch: no GraphiQL, no introspection', async (t) => {
 test('oversized bodies are refused with a clear error', async (t) => {
   const { app } = await buildTestApp(t)
   const big = await app.inject({
-    method: 'POST', url: '/graphql', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    url: '/graphql',
+    headers: { 'content-type': 'application/json' },
     payload: JSON.stringify({ query: '{ __typename }', variables: { pad: 'x'.repeat(1024 * 1024) } })
   })
   t.equal(big.statusCode, 413)

@@ -189,7 +189,7 @@ test('after its lifetime (plus the clock skew) an access token is refused', asyn
 test('logout everywhere, and sessions listed and revoked one by one', async (t) => {
   const { app } = await buildTestApp(t)
   const a = await signUp(app, 'NATIVE')
-  const login = async () => (await gql(app, `mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken sessionId } }`,
+  const login = async () => (await gql(app, 'mutation($input: LoginInput!) { login(input: $input) { accessToken refreshToken sessionId } }',
     { input: { email: a.email, password: PASSWORD, client: 'NATIVE' } }, { headers: { 'user-agent': 'PayPulse/1.0 iOS' } })).data.login
   const b = await login()
   const c = await login()

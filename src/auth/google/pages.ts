@@ -11,6 +11,7 @@ import { AUTH_ERROR_MESSAGES } from '../../errors.ts'
  * `https://app.example.com.evil.test` or `//evil.test` never pass).
  */
 export function safeRedirectTarget (redirectTo: string, publicUrl: string, allowedOrigins: readonly string[]): string | null {
+  // eslint-disable-next-line no-control-regex -- refusing control characters is the point of this check
   if (redirectTo.length === 0 || redirectTo.length > 2048 || /[\u0000-\u001f\\]/.test(redirectTo)) return null
   if (redirectTo.startsWith('/')) {
     if (redirectTo.startsWith('//')) return null

@@ -231,7 +231,7 @@ test('gmail=1 asks for gmail.readonly offline with incremental consent and store
 
 test('post-login redirects only to the allowlist; bad start requests get a page, not a redirect', async (t) => {
   const ctx = await buildGmailApp(t, { env: ENV })
-  for (const target of ['https://evil.test/', '//evil.test/x', `${APP_ORIGIN}.evil.test/`, 'javascript:alert(1)', `http://user@localhost:4002/`, '/\\evil.test', 'https://localhost:4002/']) {
+  for (const target of ['https://evil.test/', '//evil.test/x', `${APP_ORIGIN}.evil.test/`, 'javascript:alert(1)', 'http://user@localhost:4002/', '/\\evil.test', 'https://localhost:4002/']) {
     const res = await ctx.app.inject({ url: `/auth/google?redirectTo=${encodeURIComponent(target)}` })
     t.equal(res.statusCode, 400, target)
     t.match(res.body, /REDIRECT_NOT_ALLOWED/)

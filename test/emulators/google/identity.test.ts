@@ -13,8 +13,16 @@ test('verifyIdToken: PEM certs, kid, issuer, audience and nonce', async t => {
   const idToken = tokens.id_token ?? ''
   const payload = (await client.verifyIdToken({ idToken, audience: WEB.id })).getPayload()
   t.match(payload, {
-    iss: 'https://accounts.google.com', aud: WEB.id, azp: WEB.id, sub: ALICE.sub, email: ALICE.email, email_verified: true,
-    nonce: 'nonce-123', name: ALICE.name, given_name: 'Alice', family_name: 'Liddell'
+    iss: 'https://accounts.google.com',
+    aud: WEB.id,
+    azp: WEB.id,
+    sub: ALICE.sub,
+    email: ALICE.email,
+    email_verified: true,
+    nonce: 'nonce-123',
+    name: ALICE.name,
+    given_name: 'Alice',
+    family_name: 'Liddell'
   })
   t.equal((payload?.exp ?? 0) - (payload?.iat ?? 0), 3600)
   t.ok((await client.verifyIdToken({ idToken, audience: [OTHER_WEB.id, WEB.id] })).getPayload(), 'an audience list works')

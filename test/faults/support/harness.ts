@@ -332,4 +332,3 @@ export async function waitFor (check: () => Promise<boolean> | boolean, timeoutM
     await sleep(50)
   }
 }
-
