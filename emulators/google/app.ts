@@ -115,11 +115,12 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
     state.recordRequest(endpoint, grantType)
     const fault = state.takeFault(endpoint, grantType)
     if (!fault) return
-    if (fault.kind === 'timeout') {
-      // After the delay the request is answered normally, so a short delayMs doubles as latency.
-      if (!(await hold(reply, fault.delayMs))) reply.hijack()
+    // Held first (a slow Google); `timeout` and `delay` are then answered normally, the others with their error.
+    if (fault.delayMs > 0 && !(await hold(reply, fault.delayMs))) {
+      reply.hijack()
       return
     }
+    if (fault.kind === 'timeout' || fault.kind === 'delay') return
     if (fault.kind === 'invalid_grant') return reply.code(400).send({ error: 'invalid_grant', error_description: REVOKED })
     return reply.code(fault.status).send(unavailable(fault))
   })

@@ -62,7 +62,7 @@ const nativeSchema = z.object({
 
 const faultSchema = z.object({
   endpoint,
-  kind: z.enum(['http5xx', 'timeout', 'invalid_grant']),
+  kind: z.enum(['http5xx', 'timeout', 'invalid_grant', 'delay']),
   status: z.number().int().min(500).max(599).optional(),
   times: z.number().int().positive().optional(),
   delayMs: z.number().int().nonnegative().optional()

@@ -6,6 +6,8 @@ import { GoogleInvalidGrantError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
+import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantTx } from './grant-lock.ts'
 
 export interface GmailAccessTokensDeps {
   prisma: PrismaClient
@@ -19,7 +21,7 @@ export interface GmailAccessTokensDeps {
 
 /**
  * Access tokens for connected users. Near expiry, concurrent callers share one refresh: one flight per user in
- * this process, and a row lock (SELECT … FOR UPDATE) across processes, re-checked under the lock. Only Google's
+ * this process, and the user's grant lock (grant-lock.ts) across processes, re-checked under the lock. Only Google's
  * `invalid_grant` deletes a grant (then RECONNECT_REQUIRED); a 5xx, a timeout or a vault outage deletes nothing.
  */
 export class GmailAccessTokens {
@@ -102,21 +104,21 @@ export class GmailAccessTokens {
     return flight
   }
 
-  async #refreshUnderLock (userId: string, force: boolean): Promise<string> {
+  async #refreshUnderLock (userId: string, force: boolean, retried = false): Promise<string> {
     const google = this.#google
     if (google == null) throw Errors.googleNotConfigured()
-    // Bounds the row lock: Google (up to 4 tries) plus the vault (AWS SDK: 3 tries × 3 s, read and write).
-    const timeout = google.config.timeoutMs * 4 + 30_000
-    const outcome: { token: string } | { reconnect: string } = await this.#prisma.$transaction(async (tx) => {
-      // Serialises refreshers across processes; the loser finds the winner's fresh token below.
-      await tx.$queryRaw`SELECT user_id FROM gmail_connections WHERE user_id = ${userId}::uuid FOR UPDATE`
+    // The lock is held across Google's answer. Releasing it for the call would let a second instance refresh the
+    // same grant meanwhile (two Google calls, docs/security.md item 17) unless we built a lease; holding it costs
+    // one pooled connection per user being refreshed, for at most grantLockHoldMs. Correctness first.
+    const outcome: Outcome = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (tx) => {
+      // Re-checked under the lock: the loser of a race finds the winner's fresh token below.
       const row = await tx.gmailConnection.findUnique({ where: { userId } })
       assertUsable(row)
       const bundle = await this.#vault.get(userId)
       if (bundle == null) {
         await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null } })
         this.#metrics?.gmailTokenRefresh('vault_secret_missing')
-        return { reconnect: 'VAULT_SECRET_MISSING' } as const
+        return { reconnect: 'VAULT_SECRET_MISSING' }
       }
       const now = this.#clock.now().getTime()
       if (!force && bundle.expiryDate - now > this.#marginMs) {
@@ -129,19 +131,20 @@ export class GmailAccessTokens {
         this.#metrics?.gmailTokenRefresh('already_fresh')
         return { token: bundle.accessToken }
       }
+      // The grant this refresh works on. Everything written below is conditional on it still being the current one.
+      const grant = grantHashOf(bundle.refreshToken)
       let fresh: GoogleTokens
       try {
         fresh = await google.refresh(bundle.refreshToken, bundle.clientId)
       } catch (err) {
         if (!(err instanceof GoogleInvalidGrantError)) throw err
-        // Revoked by the user, expired, password changed, token limit… Google does not say which; all
-        // mean the same: the grant is dead. Delete it and ask for a new one.
-        await this.#vault.delete(userId)
-        await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'INVALID_GRANT', accessTokenExpiresAt: null } })
-        this.#cache.delete(userId)
-        this.#metrics?.gmailTokenRefresh('invalid_grant')
-        return { reconnect: 'INVALID_GRANT' } as const
+        // Revoked by the user, expired, password changed, token limit… Google does not say which; all mean the
+        // same: this grant is dead. Delete it, and only it (compare-and-delete), then ask for a new one.
+        return await this.#dropDeadGrant(tx, userId, row, grant)
       }
+      // Google answered slowly: make sure nobody replaced the grant meanwhile (under the lock nobody can; this also
+      // fails closed if the transaction was lost, since tx refuses queries then) before the vault is written.
+      if (!(await this.#stillCurrent(tx, userId, row))) return { superseded: true }
       const next: GmailTokenBundle = {
         ...bundle,
         accessToken: fresh.accessToken,
@@ -152,23 +155,53 @@ export class GmailAccessTokens {
         obtainedAt: now
       }
       await this.#vault.put(userId, next)
-      const updated = await tx.gmailConnection.update({
-        where: { userId },
-        data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 } }
-      })
+      const data = { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 }, grantHash: grantHashOf(next.refreshToken) }
+      // Compare-and-set on the grant's identity, then read back for the cache version.
+      const stored = await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data })
+      if (stored.count !== 1) return { superseded: true }
+      const updated = await tx.gmailConnection.findUniqueOrThrow({ where: { userId } })
       this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
       this.#metrics?.gmailTokenRefresh('refreshed')
       return { token: next.accessToken }
-    }, { timeout, maxWait: timeout })
+    })
     // The RECONNECT_REQUIRED state must be committed first, so the error is raised after the transaction,
     // and the event is written outside it (on PGlite's single connection a second query inside would wait forever).
     if ('reconnect' in outcome) {
       await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: outcome.reconnect } })
       throw Errors.reconnectRequired()
     }
+    // Another writer replaced the grant while Google answered (possible only if our lock was lost): start over
+    // once on whatever is current. Not through get(): this very flight is still registered for the user.
+    if ('superseded' in outcome) {
+      if (retried) throw new Error('the Gmail grant was replaced during two refreshes in a row')
+      return await this.#refreshUnderLock(userId, force, true)
+    }
     return outcome.token
   }
+
+  /** The row is the one read before Google was asked: same connection, same grant. */
+  async #stillCurrent (tx: GrantTx, userId: string, seen: GmailConnection): Promise<boolean> {
+    const now = await tx.gmailConnection.findUnique({ where: { userId } })
+    return now != null && now.connectedAt.getTime() === seen.connectedAt.getTime() && now.grantHash === seen.grantHash
+  }
+
+  /** invalid_grant for `grant`: delete the secret only if it still holds that grant, and flag only that connection. */
+  async #dropDeadGrant (tx: GrantTx, userId: string, seen: GmailConnection, grant: string): Promise<Outcome> {
+    this.#cache.delete(userId)
+    if (!(await this.#stillCurrent(tx, userId, seen))) return { superseded: true }
+    const held = await this.#vault.get(userId)
+    if (held != null && grantHashOf(held.refreshToken) !== grant) return { superseded: true }
+    if (held != null) await this.#vault.delete(userId)
+    await tx.gmailConnection.updateMany({
+      where: { userId, connectedAt: seen.connectedAt, grantHash: seen.grantHash },
+      data: { state: 'RECONNECT_REQUIRED', stateReason: 'INVALID_GRANT', accessTokenExpiresAt: null }
+    })
+    this.#metrics?.gmailTokenRefresh('invalid_grant')
+    return { reconnect: 'INVALID_GRANT' }
+  }
 }
+
+type Outcome = { token: string } | { reconnect: string } | { superseded: true }
 
 function assertUsable (row: GmailConnection | null): asserts row is GmailConnection {
   if (row == null) throw Errors.gmailNotConnected()

@@ -9,6 +9,8 @@ import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
 import { GmailAccessTokens } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
+import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantTx } from './grant-lock.ts'
 import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
 
 export type { ConnectGmailInput, GmailStatusView, Warning } from './gmail-connect.ts'
@@ -68,17 +70,32 @@ export class GmailConnections {
     return await this.#tokens.refreshNow(userId)
   }
 
-  /** Revokes at Google first (the user asked to cut access), then deletes the secret and the row. */
+  /**
+   * Revokes at Google first (the user asked to cut access), then deletes the secret and the row. Under the user's
+   * grant lock, Google's revoke included: a connect meanwhile must not have its new grant deleted unrevoked.
+   */
   async disconnect (userId: string, meta: ConnectMeta = {}): Promise<GmailStatusView> {
-    const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
-    if (row == null) return NOT_CONNECTED
-    const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
-    if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
-    await this.#vault.delete(userId)
-    await this.#prisma.gmailConnection.delete({ where: { userId } })
+    const removed = await this.withGrantLock(userId, null, async (tx) => {
+      const row = await tx.gmailConnection.findUnique({ where: { userId } })
+      if (row == null) return false
+      const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
+      if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      await this.#vault.delete(userId)
+      await tx.gmailConnection.delete({ where: { userId } })
+      return true
+    })
+    if (!removed) return NOT_CONNECTED
     this.#tokens.forget(userId)
     await this.#events.record('GMAIL_DISCONNECTED', { userId, ...meta })
     return NOT_CONNECTED
+  }
+
+  /**
+   * Runs `work` as the only writer of the user's Gmail grant (see grant-lock.ts), for whatever else replaces or
+   * deletes grants: account deletion, vault reconciliation. `holdMs` defaults to what a refresh may take.
+   */
+  async withGrantLock<T> (userId: string, holdMs: number | null, work: (tx: GrantTx) => Promise<T>): Promise<T> {
+    return await withGrantLock(this.#prisma, userId, holdMs ?? grantLockHoldMs(this.#google?.config.timeoutMs ?? 0), work)
   }
 
   async profile (userId: string) {
