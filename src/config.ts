@@ -112,6 +112,10 @@ const envSchema = z.object({
   /** One origin serving all Google endpoints at Google's paths (the emulator, `npm run dev`); unset for Google. */
   GOOGLE_API_BASE_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
   GOOGLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Operations that call Google (connectGmail, gmailProfile, signInWithGoogle, linkGoogle, GET /auth/google), per user. */
+  GOOGLE_OPS_PER_USER_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  /** The same operations per client IP (signInWithGoogle and GET /auth/google have no user yet). */
+  GOOGLE_OPS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */

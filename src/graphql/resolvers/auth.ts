@@ -64,10 +64,13 @@ export const authResolvers: Resolvers = {
       await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
       return true
     },
-    signInWithGoogle: async (_root, { idToken, client }, ctx) =>
-      deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta)),
+    signInWithGoogle: async (_root, { idToken, client }, ctx) => {
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip })
+      return deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta))
+    },
     linkGoogle: async (_root, { idToken }, ctx) => {
       const { sub } = await ctx.viewer()
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: sub })
       return await ctx.app.googleSignIn.link(sub, idToken, ctx.meta)
     },
     changePassword: async (_root, { input, client }, ctx) => {
