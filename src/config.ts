@@ -94,6 +94,8 @@ const envSchema = z.object({
   TRUST_PROXY: bool.default(false),
   /** Argon2 hashes running at once (each takes a CPU for ~20 ms); default: CPUs available − 1, at least 1. */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  /** Hashes that may wait for a slot; beyond it logins and sign-ups answer RATE_LIMITED (reason SERVER_BUSY) at once. */
+  PASSWORD_HASH_QUEUE_MAX: z.coerce.number().int().min(0).max(10_000).default(64),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),

@@ -69,7 +69,9 @@ export const Reasons = {
   /** A request without the CSRF-preventing header or content type (Mercurius, or the cookie refresh). */
   CSRF: 'CSRF',
   /** A cookie-authenticated request from an origin not in PUBLIC_ORIGINS. */
-  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED'
+  ORIGIN_NOT_ALLOWED: 'ORIGIN_NOT_ALLOWED',
+  /** RATE_LIMITED because the server is saturated (password hashing queue full), not because of this client. */
+  SERVER_BUSY: 'SERVER_BUSY'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -154,6 +156,8 @@ export const Errors = {
 
   /** details: `{ retryAfterSeconds }`. */
   rateLimited: define(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later'),
+  /** details: `{ retryAfterSeconds }`. */
+  serverBusy: define(ErrorCodes.RATE_LIMITED, 'The server is busy, try again in a moment', Reasons.SERVER_BUSY),
   internal: define(ErrorCodes.INTERNAL, 'Internal server error'),
   googleUnavailable: define(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later'),
   vaultUnavailable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault is unavailable, try again later'),
