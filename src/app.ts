@@ -13,6 +13,7 @@ import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
+import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import metrics from './metrics/metrics.ts'
@@ -96,6 +97,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(passwords)
   await fastify.register(accessTokens)
   await fastify.register(loginThrottle)
+  await fastify.register(googleOps)
   await fastify.register(sessions)
   await fastify.register(users)
   await fastify.register(vault, { vault: opts.vault })

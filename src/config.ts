@@ -96,6 +96,8 @@ const envSchema = z.object({
   TRUST_PROXY: bool.default(false),
   /** Argon2 hashes running at once (each takes a CPU for ~20 ms); default: CPUs available − 1, at least 1. */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  /** Hashes that may wait for a slot; beyond it logins and sign-ups answer RATE_LIMITED (reason SERVER_BUSY) at once. */
+  PASSWORD_HASH_QUEUE_MAX: z.coerce.number().int().min(0).max(10_000).default(64),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
@@ -114,6 +116,10 @@ const envSchema = z.object({
   /** One origin serving all Google endpoints at Google's paths (the emulator, `npm run dev`); unset for Google. */
   GOOGLE_API_BASE_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
   GOOGLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Operations that call Google (connectGmail, gmailProfile, signInWithGoogle, linkGoogle, GET /auth/google), per user. */
+  GOOGLE_OPS_PER_USER_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  /** The same operations per client IP (signInWithGoogle and GET /auth/google have no user yet). */
+  GOOGLE_OPS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */

@@ -86,7 +86,9 @@ export const Reasons = {
   /** unlinkGoogle on an account without a password: it could no longer sign in. */
   PASSWORD_REQUIRED: 'PASSWORD_REQUIRED',
   /** deleteAccount: signed out everywhere and unusable; removing the Gmail grant or data failed and finishes later. */
-  DELETION_PENDING: 'DELETION_PENDING'
+  DELETION_PENDING: 'DELETION_PENDING',
+  /** RATE_LIMITED because the server is saturated (password hashing queue full), not because of this client. */
+  SERVER_BUSY: 'SERVER_BUSY'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -184,6 +186,8 @@ export const Errors = {
 
   /** details: `{ retryAfterSeconds }`. */
   rateLimited: define(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later'),
+  /** details: `{ retryAfterSeconds }`. */
+  serverBusy: define(ErrorCodes.RATE_LIMITED, 'The server is busy, try again in a moment', Reasons.SERVER_BUSY),
   internal: define(ErrorCodes.INTERNAL, 'Internal server error'),
   googleUnavailable: define(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later'),
   vaultUnavailable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault is unavailable, try again later'),

@@ -40,13 +40,19 @@ export class LoginThrottle {
   }
 
   stop (): void {
-    for (const l of [this.#perIp, this.#perAccount, this.#signUpPerIp, this.#googlePerIp]) {
-      clearTimeout((l as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })._clearExpiredTimeoutId)
-    }
+    stopLimiters([this.#perIp, this.#perAccount, this.#signUpPerIp, this.#googlePerIp])
   }
 }
 
-async function consume (limiter: RateLimiterPrisma, key: string): Promise<void> {
+/** Stops the limiters' timers that sweep expired rows, so a closing app does not wait for them. */
+export function stopLimiters (limiters: RateLimiterPrisma[]): void {
+  for (const l of limiters) {
+    clearTimeout((l as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })._clearExpiredTimeoutId)
+  }
+}
+
+/** Spends one point of `key`; RATE_LIMITED with retryAfterSeconds when none is left. */
+export async function consume (limiter: RateLimiterPrisma, key: string): Promise<void> {
   try {
     await limiter.consume(key)
   } catch (err) {
