@@ -130,8 +130,10 @@ const envSchema = z.object({
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */
   TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
   TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
-  /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset. */
+  /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset (not in PRODUCTION). */
   LOCAL_VAULT_KEY: z.string().optional(),
+  /** Earlier local vault keys: records sealed with them stay readable and are resealed with LOCAL_VAULT_KEY on their next write. */
+  LOCAL_VAULT_PREVIOUS_KEYS: list.default([]),
   /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
   METRICS_ENABLED: bool.default(false),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
@@ -148,17 +150,38 @@ const envSchema = z.object({
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
   }
+  if (env.PRODUCTION) productionProblems(env, (name, message) => ctx.addIssue({ code: 'custom', path: [name], message }))
 })
+
+/**
+ * What PRODUCTION=true refuses: conveniences of development that would weaken a real deployment. A generated key
+ * file lives and dies with one machine's disk (another instance makes its own: tokens and grants stop matching),
+ * and an http: Google base URL is where the ID-token signing keys are fetched from, so whoever answers it mints
+ * identities.
+ */
+function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined }, issue: (name: string, message: string) => void): void {
+  if (env.GOOGLE_API_BASE_URL != null && new URL(env.GOOGLE_API_BASE_URL).protocol !== 'https:') {
+    issue('GOOGLE_API_BASE_URL', 'must be https: with PRODUCTION=true (Google\'s signing keys for ID tokens are fetched from it); unset it for Google')
+  }
+  if (env.JWT_SECRET == null) {
+    issue('JWT_SECRET', 'is required with PRODUCTION=true (a generated key file is per machine); set 32 random bytes as base64 or hex')
+  }
+  if (env.TOKEN_VAULT === 'local' && env.LOCAL_VAULT_KEY == null) {
+    issue('LOCAL_VAULT_KEY', 'is required with PRODUCTION=true and TOKEN_VAULT=local (a generated key file is per machine); set 32 random bytes as base64 or hex, or use TOKEN_VAULT=aws')
+  }
+}
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
   PUBLIC_URL: string
   PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
   AUTH_REDIRECT_ORIGINS: string[]
   /** The current signing key and the keys still accepted, by key id. */
   jwtKeys: { current: { kid: string, key: Buffer }, accepted: Map<string, Buffer> }
+  /** LOCAL_VAULT_KEY (null: the generated DATA_DIR/vault.key) and LOCAL_VAULT_PREVIOUS_KEYS, decoded and checked. */
+  localVaultKeys: { current: Buffer | null, previous: Buffer[] }
 }
 
 export class ConfigError extends Error {
@@ -210,7 +233,17 @@ async function loadOrCreateSecret (dataDir: string, file: string): Promise<strin
 
 export async function loadConfig (env: Record<string, string | undefined> = process.env): Promise<Config> {
   const parsed = parseEnv(env)
-  const { JWT_SECRET, JWT_PREVIOUS_SECRETS, ...rest } = parsed
+  const { JWT_SECRET, JWT_PREVIOUS_SECRETS, LOCAL_VAULT_KEY, LOCAL_VAULT_PREVIOUS_KEYS, ...rest } = parsed
+  // AES-256 takes exactly 32 bytes: a longer value would be a different key, not a stronger one.
+  const vaultKey = (name: string, value: string) => {
+    const key = decodeKey(name, value)
+    if (key.length !== 32) throw new ConfigError(`Invalid configuration:\n  ${name}: must encode exactly 32 bytes as hex or base64`)
+    return key
+  }
+  const localVaultKeys = {
+    current: LOCAL_VAULT_KEY == null ? null : vaultKey('LOCAL_VAULT_KEY', LOCAL_VAULT_KEY),
+    previous: LOCAL_VAULT_PREVIOUS_KEYS.map((k, i) => vaultKey(`LOCAL_VAULT_PREVIOUS_KEYS[${i}]`, k))
+  }
   const currentKey = decodeKey('JWT_SECRET', JWT_SECRET ?? await loadOrCreateSecret(parsed.DATA_DIR, 'jwt-secret'))
   const current = { kid: kidOf(currentKey), key: currentKey }
   const accepted = new Map<string, Buffer>([[current.kid, currentKey]])
@@ -230,6 +263,7 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
     AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
-    jwtKeys: { current, accepted }
+    jwtKeys: { current, accepted },
+    localVaultKeys
   }
 }
