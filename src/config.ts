@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import path from 'node:path'
 import { z } from 'zod'
 import { sha256Hex } from './crypto/hashing.ts'
@@ -14,6 +15,37 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes')
 const seconds = (dflt: number, min = 1) => z.coerce.number().int().min(min).default(dflt)
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+
+const TRUST_PROXY_FORMS = 'write false, a hop count (1 = one load balancer in front), or the proxies\' addresses/CIDRs (e.g. 10.0.0.0/8,fd00::/8)'
+
+/** An address or CIDR as proxy-addr (Fastify's trustProxy) understands it. */
+function isProxyAddress (value: string): boolean {
+  const [address, bits, extra] = value.split('/')
+  if (extra !== undefined || address == null || isIP(address) === 0) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy` takes it: false, a hop count, or a list of addresses/CIDRs. `true` is
+ * refused: Fastify would then key every per-IP limit by the left-most X-Forwarded-For entry, chosen by the client.
+ */
+const trustProxy = z.string().transform((raw, ctx): false | number | string[] => {
+  const v = raw.trim().toLowerCase()
+  if (v === 'false' || v === '0' || v === 'no') return false
+  if (v === 'true' || v === 'yes') {
+    ctx.addIssue({ code: 'custom', message: `'${raw}' trusts whatever X-Forwarded-For the client sends (its left-most entry); ${TRUST_PROXY_FORMS}` })
+    return z.NEVER
+  }
+  if (/^\d+$/.test(v)) return Number(v)
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
+  const bad = entries.filter((e) => !isProxyAddress(e))
+  if (entries.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `'${bad.join(',') || raw}' is not an address or CIDR; ${TRUST_PROXY_FORMS}` })
+    return z.NEVER
+  }
+  return entries
+})
 
 /**
  * Why a value is not an origin as browsers send it in `Origin` (scheme://host[:port], lowercase, no default port,
@@ -90,8 +122,11 @@ const envSchema = z.object({
   REFRESH_COOKIE_SAMESITE: z.enum(['strict', 'lax']).default('strict'),
   /** Turns GraphiQL and introspection off and keeps error messages terse. */
   PRODUCTION: bool.default(false),
-  /** Trust X-Forwarded-For from a proxy in front (needed for per-IP rate limits behind a load balancer). */
-  TRUST_PROXY: bool.default(false),
+  /**
+   * Which X-Forwarded-For entries to believe (per-IP limits behind a load balancer): `false`, a hop count, or
+   * the proxies' addresses/CIDRs. Never `true`: that takes the left-most entry, which the client writes itself.
+   */
+  TRUST_PROXY: trustProxy.default(false),
   /** Argon2 hashes running at once (each takes a CPU for ~20 ms); default: CPUs available − 1, at least 1. */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
