@@ -16,6 +16,7 @@ import google from './google/google-gateway.ts'
 import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
+import { trustProxyOption } from './http/client-ip.ts'
 import metrics from './metrics/metrics.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
@@ -65,7 +66,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
             censor: '[redacted]'
           }
         },
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Bound the time a slow client can hold a connection (slowloris) and the size of URLs.
     requestTimeout: 30_000,

@@ -13,7 +13,7 @@ import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/googl
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
 import type { IssuedTokens, RequestMeta } from '../../sessions/sessions-service.ts'
 import type { LoginThrottle } from '../../users/login-throttle.ts'
-import { safeRedirectTarget } from './pages.ts'
+import { safeRedirectTarget } from './redirect-destination.ts'
 import type { GoogleSignIn } from './sign-in.ts'
 
 /**
@@ -118,6 +118,11 @@ export class GoogleWebFlow {
       return { page: 503, code: AuthErrorCodes.INTERNAL }
     }
     if (pending.expiresAt.getTime() <= this.#clock.now().getTime()) return { page: 400, code: AuthErrorCodes.STATE_EXPIRED }
+    // Judged again before Google's code is spent: a row stored by an older release (or anything else writing
+    // OAuthState) must not send the browser off-site, whatever the outcome.
+    if (safeRedirectTarget(pending.redirectTo, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS) == null) {
+      return { page: 400, code: AuthErrorCodes.REDIRECT_NOT_ALLOWED }
+    }
 
     const back = (params: Record<string, string>, issued?: IssuedTokens): BackOutcome =>
       issued == null ? { back: pending.redirectTo, params } : { back: pending.redirectTo, params, issued }
