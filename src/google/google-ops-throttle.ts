@@ -1,6 +1,7 @@
 import fp from 'fastify-plugin'
 import { RateLimiterPrisma } from 'rate-limiter-flexible'
 import { consume, stopLimiters } from '../users/login-throttle.ts'
+import { clientIpKey } from '../http/client-ip.ts'
 
 /**
  * Per-user and per-IP bounds on the operations that call Google (connectGmail, gmailProfile, signInWithGoogle,
@@ -21,7 +22,7 @@ export class GoogleOpsThrottle {
 
   /** One operation that will call Google; RATE_LIMITED (with retryAfterSeconds) beyond either limit. */
   async attempt (who: { ip: string, userId?: string | null }): Promise<void> {
-    await consume(this.#perIp, who.ip)
+    await consume(this.#perIp, clientIpKey(who.ip))
     if (who.userId != null) await consume(this.#perUser, who.userId)
   }
 
