@@ -5,7 +5,7 @@ import { test } from 'tap'
 import { buildGoogleEmulator } from '../../../emulators/google/app.ts'
 import { createClock } from '../../../emulators/google/state.ts'
 import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../../emulators/google/seeds.ts'
-import { ALICE, BOB, WEB, consent, control, signIn, startEmulator } from './helpers.ts'
+import { ALICE, WEB, consent, control, signIn, startEmulator } from './helpers.ts'
 
 test('clients and users are added and updated over HTTP; identity follows sub, not email', async t => {
   const emulator = await startEmulator(t, { clients: [], users: [] })
@@ -110,7 +110,7 @@ test('dev mode CLI: seeds the documented defaults, honours env overrides, exits 
   const state = await (await fetch(`${base}/__emulator/state`)).json() as { clients: Array<{ id: string, secret: string | null, redirectUris: string[] }>, users: Array<{ email: string, emailVerified: boolean }> }
   t.same(state.clients.map(c => [c.id, c.secret]), [[DEFAULT_WEB_CLIENT.id, 'overridden'], [DEFAULT_IOS_CLIENT.id, null]])
   t.same(state.clients[0]?.redirectUris, DEFAULT_WEB_CLIENT.redirectUris)
-  t.same(state.users.map(u => u.email), [ALICE.email, BOB.email, 'carol@unverified.example', 'erin@example.com'])
+  t.same(state.users.map(u => u.email), ['alice@example.com', 'bob@example.com', 'carol@unverified.example', 'erin@example.com'])
   t.equal(state.users.filter(u => !u.emailVerified).length, 1, 'one user with an unverified email')
   child.kill('SIGTERM')
   const [code] = await once(child, 'exit')
