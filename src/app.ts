@@ -16,6 +16,7 @@ import google from './google/google-gateway.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import metrics from './metrics/metrics.ts'
+import oauth from './oauth/plugin.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
@@ -104,6 +105,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
+  await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
 
