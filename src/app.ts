@@ -18,6 +18,7 @@ import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
 import metrics from './metrics/metrics.ts'
+import oauth from './oauth/plugin.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
@@ -107,6 +108,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
+  await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
 

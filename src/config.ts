@@ -139,6 +139,9 @@ const envSchema = z.object({
   LOGIN_WINDOW_SECONDS: seconds(15 * 60),
   SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
   SIGNUP_WINDOW_SECONDS: seconds(3600),
+  /** POST /oauth/token: token exchanges per service client per window (every process counts together). */
+  OAUTH_TOKEN_MAX_PER_CLIENT: z.coerce.number().int().min(1).default(600),
+  OAUTH_TOKEN_WINDOW_SECONDS: seconds(60),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(8),
   GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(100).default(10),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),

@@ -77,6 +77,17 @@ export class GmailAccessTokens {
     return await this.#singleFlight(userId)
   }
 
+  /** As `get`, with the token's expiry (ms): what POST /oauth/token hands out as `expires_in`. */
+  async getWithExpiry (userId: string): Promise<{ accessToken: string, expiryDate: number }> {
+    const accessToken = await this.get(userId)
+    // Every way `get` succeeds leaves the token it served in the cache; a concurrent refresh may have replaced it
+    // since, and then the row (written with the same expiry as the vault) says when this one ends.
+    const cached = this.#cache.get(userId)
+    if (cached?.accessToken === accessToken) return { accessToken, expiryDate: cached.expiryDate }
+    const row = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { accessTokenExpiresAt: true } })
+    return { accessToken, expiryDate: row?.accessTokenExpiresAt?.getTime() ?? this.#clock.now().getTime() + this.#marginMs }
+  }
+
   // Keyed by the row version the caller saw: the vault is written before the row, so a read started after seeing
   // version v returns bundle v or a newer one, never an older grant (say, of the Google account connected before a switch).
   #sharedRead (userId: string, version: string): Promise<GmailTokenBundle | null> {

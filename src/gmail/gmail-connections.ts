@@ -65,6 +65,11 @@ export class GmailConnections {
     return await this.#tokens.get(userId)
   }
 
+  /** The same always-valid token with its expiry (ms), for handing out to service clients (src/oauth/). */
+  async getGmailAccessTokenWithExpiry (userId: string): Promise<{ accessToken: string, expiryDate: number }> {
+    return await this.#tokens.getWithExpiry(userId)
+  }
+
   /** Forces a refresh (e.g. Gmail answered 401 for a token we thought valid), still one at a time. */
   async refreshNow (userId: string): Promise<string> {
     return await this.#tokens.refreshNow(userId)

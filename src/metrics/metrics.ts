@@ -46,6 +46,7 @@ export class Metrics implements ServiceMetrics {
   readonly #refreshes: Counter<'outcome'>
   readonly #logins: Counter<'outcome'>
   readonly #gmailTokenRefreshes: Counter<'outcome'>
+  readonly #tokenExchanges: Counter<'client' | 'outcome'>
   readonly #vaultCounters: { calls: Counter<'operation'>, errors: Counter }
   #vault: (() => TokenVault | undefined) | undefined
   #vaultSeen: TokenVaultStats = { reads: 0, writes: 0, deletes: 0, errors: 0 }
@@ -69,6 +70,12 @@ export class Metrics implements ServiceMetrics {
       name: 'inboxgate_gmail_token_refreshes_total',
       help: 'Gmail access-token refresh flights (one per user and process at a time) by outcome',
       labelNames: ['outcome'] as const,
+      registers
+    })
+    this.#tokenExchanges = new Counter({
+      name: 'inboxgate_oauth_token_exchanges_total',
+      help: 'POST /oauth/token by service client (its name; "unauthenticated" before the client is known) and outcome (issued, or the OAuth error code)',
+      labelNames: ['client', 'outcome'] as const,
       registers
     })
     // The vaults count their own calls (TokenVault.stats()): read at scrape time rather than counted twice.
@@ -100,6 +107,11 @@ export class Metrics implements ServiceMetrics {
 
   gmailTokenRefresh (outcome: GmailTokenRefreshOutcome): void {
     this.#gmailTokenRefreshes.inc({ outcome })
+  }
+
+  /** Labels are an operator-chosen client name and a fixed word: never a token or a user id. */
+  tokenExchange (client: string, outcome: string): void {
+    this.#tokenExchanges.inc({ client, outcome })
   }
 
   /** The vault whose stats() the vault counters follow (looked up at scrape time). */

@@ -27,6 +27,8 @@ export type SecurityEventType =
   | 'USER_ENABLED'
   | 'ACCOUNT_DELETION_REQUESTED'
   | 'ACCOUNT_DELETED'
+  /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
+  | 'GMAIL_TOKEN_ISSUED'
 
 export interface SecurityEventInput {
   userId?: string | null
