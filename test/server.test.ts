@@ -66,7 +66,8 @@ test('signUp → login → me → refresh → reuse → logout over HTTP', async
   t.match(out.body.errors[0].extensions, { code: 'UNAUTHENTICATED', reason: 'SESSION_REVOKED' }, 'the access token of a revoked family is refused at once')
 
   // WEB: the refresh token only in the cookie.
-  const web = await post(`mutation($i: SignUpInput!) { signUp(input: $i) { ${AUTH} } }`, { i: { email: `web${Date.now()}@example.com`, password: 'correct horse battery' } })
+  const webEmail = `web${Date.now()}@example.com`
+  const web = await post(`mutation($i: SignUpInput!) { signUp(input: $i) { ${AUTH} } }`, { i: { email: webEmail, password: 'correct horse battery' } })
   t.equal(web.body.data.signUp.refreshToken, null)
   const setCookie = cookieOf(web.res)
   t.match(setCookie, /HttpOnly/)
@@ -81,7 +82,12 @@ test('signUp → login → me → refresh → reuse → logout over HTTP', async
   await new Promise((resolve) => setTimeout(resolve, 1500))
   const webReuse = await post(`mutation { refresh { ${AUTH} } }`, {}, browser)
   t.equal(webReuse.body.errors[0].extensions.reason, 'REFRESH_TOKEN_REUSED')
-  const webOut = await post('mutation { logout }', {}, { authorization: `Bearer ${webRefresh.body.data.refresh.accessToken}` })
+  const webDead = await post('mutation { logout }', {}, { authorization: `Bearer ${webRefresh.body.data.refresh.accessToken}` })
+  t.equal(webDead.body.errors[0].extensions.reason, 'SESSION_REVOKED', 'the reused family\'s access token is refused at once')
+  // A live WEB session's logout clears the cookie.
+  const webAgain = await post(`mutation($i: LoginInput!) { login(input: $i) { ${AUTH} } }`, { i: { email: webEmail, password: 'correct horse battery' } })
+  const webOut = await post('mutation { logout }', {}, { authorization: `Bearer ${webAgain.body.data.login.accessToken}` })
+  t.equal(webOut.body.data.logout, true)
   t.match(cookieOf(webOut.res), /__Host-inboxgate_rt=;/, 'logout clears the cookie')
 
   child.kill('SIGTERM')
