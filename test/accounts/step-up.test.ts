@@ -60,11 +60,14 @@ test('linkGoogle within the window; another Google account is refused until unli
 test('unlinkGoogle: step-up, and refused for an account without a password', async (t) => {
   const ctx = await buildGmailApp(t, { env })
   await gql(ctx.app, LINK, { idToken: idTokenOf(ctx, ALICE.email) }, { token: ctx.user.accessToken })
+  // Minted before the test clock moves: the emulator dates tokens by that clock, and an `iat` more than the clock
+  // skew ahead of the wall clock is refused (docs/security.md item 13a).
+  const bobIdToken = ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email }).idToken
   ctx.clock.advance(61_000)
   t.match(errorOf(await gql(ctx.app, UNLINK, {}, { token: ctx.user.accessToken })), { code: 'REAUTH_REQUIRED', reason: 'SIGN_IN_TOO_OLD' })
   t.equal((await gql(ctx.app, UNLINK, { password: PASSWORD }, { token: ctx.user.accessToken })).data?.unlinkGoogle.hasGoogle, false)
 
-  const googleOnly = await gql(ctx.app, SIGN_IN_GOOGLE, { idToken: ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email }).idToken })
+  const googleOnly = await gql(ctx.app, SIGN_IN_GOOGLE, { idToken: bobIdToken })
   const token = googleOnly.data.signInWithGoogle.accessToken
   t.match(errorOf(await gql(ctx.app, UNLINK, {}, { token })), { code: 'FORBIDDEN', reason: 'PASSWORD_REQUIRED' }, 'would lock the user out')
   t.match(errorOf(await gql(ctx.app, UNLINK, { password: 'whatever password' }, { token })), { code: 'FORBIDDEN', reason: 'PASSWORD_REQUIRED' })
