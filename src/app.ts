@@ -13,6 +13,7 @@ import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
+import googleRisc from './google/risc/plugin.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import metrics from './metrics/metrics.ts'
@@ -106,6 +107,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(accounts)
 
   await fastify.register(googleRedirect)
+  await fastify.register(googleRisc)
 
   await fastify.register(health)
   await fastify.register(graphql)

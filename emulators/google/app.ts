@@ -1,6 +1,7 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { googleEndpointsAt } from '../../src/google/google-gateway.ts'
 import { registerControlRoutes } from './control.ts'
+import { registerRiscRoutes } from './risc-routes.ts'
 import { consentPage, errorPage } from './pages.ts'
 import {
   GMAIL_PROFILE_SCOPES, GoogleEmulatorState, ISSUER, OAuthError, REVOKED, SIGN_IN_SCOPES,
@@ -278,6 +279,7 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
   }))
 
   registerControlRoutes(app, state)
+  registerRiscRoutes(app, state)
   return app as GoogleEmulator
 }
 

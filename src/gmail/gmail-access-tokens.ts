@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts'
+import { googleTokenIdentifiers } from '../crypto/hashing.ts'
 import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
@@ -55,6 +56,32 @@ export class GmailAccessTokens {
 
   /** Drops what this process remembers of a user's token (after a connect or a disconnect). */
   forget (userId: string): void {
+    this.#cache.delete(userId)
+  }
+
+  /**
+   * Google told us (Cross-Account Protection) that the grant is dead: the same deletion as on `invalid_grant`, under
+   * the same row lock, so it cannot interleave with a refresh. False when there was no live grant to delete.
+   */
+  async revokedByGoogle (userId: string, reason: string): Promise<boolean> {
+    const deleted = await this.#prisma.$transaction(async (tx) => {
+      await tx.$queryRaw`SELECT user_id FROM gmail_connections WHERE user_id = ${userId}::uuid FOR UPDATE`
+      const row = await tx.gmailConnection.findUnique({ where: { userId } })
+      if (row == null || row.state === 'RECONNECT_REQUIRED') return false
+      await this.#deleteDeadGrant(tx, userId, reason)
+      return true
+    }, { timeout: 60_000, maxWait: 60_000 })
+    if (deleted) await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason } })
+    return deleted
+  }
+
+  // The one way a dead grant goes: the vault secret first, then the row says why.
+  async #deleteDeadGrant (tx: Pick<PrismaClient, 'gmailConnection'>, userId: string, reason: string): Promise<void> {
+    await this.#vault.delete(userId)
+    await tx.gmailConnection.update({
+      where: { userId },
+      data: { state: 'RECONNECT_REQUIRED', stateReason: reason, accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
+    })
     this.#cache.delete(userId)
   }
 
@@ -136,9 +163,7 @@ export class GmailAccessTokens {
         if (!(err instanceof GoogleInvalidGrantError)) throw err
         // Revoked by the user, expired, password changed, token limit… Google does not say which; all
         // mean the same: the grant is dead. Delete it and ask for a new one.
-        await this.#vault.delete(userId)
-        await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'INVALID_GRANT', accessTokenExpiresAt: null } })
-        this.#cache.delete(userId)
+        await this.#deleteDeadGrant(tx, userId, 'INVALID_GRANT')
         this.#metrics?.gmailTokenRefresh('invalid_grant')
         return { reconnect: 'INVALID_GRANT' } as const
       }
@@ -154,7 +179,7 @@ export class GmailAccessTokens {
       await this.#vault.put(userId, next)
       const updated = await tx.gmailConnection.update({
         where: { userId },
-        data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 } }
+        data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 }, ...googleTokenIdentifiers(next.refreshToken) }
       })
       this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
       this.#metrics?.gmailTokenRefresh('refreshed')

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
+import { googleTokenIdentifiers } from '../crypto/hashing.ts'
 import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
@@ -138,8 +139,8 @@ export class GmailConnect {
     await this.#vault.put(userId, bundle)
     const row = await this.#prisma.gmailConnection.upsert({
       where: { userId },
-      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1 },
-      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 } }
+      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), ...googleTokenIdentifiers(tokens.refreshToken), vaultVersion: 1 },
+      update: { ...this.#rowFor(tokens, 'ACTIVE'), ...googleTokenIdentifiers(tokens.refreshToken), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 } }
     })
     this.#tokens.forget(userId)
 

@@ -68,6 +68,11 @@ export class GmailConnections {
     return await this.#tokens.refreshNow(userId)
   }
 
+  /** Google revoked the grant (RISC event): deleted like an `invalid_grant`, state RECONNECT_REQUIRED with `reason`. */
+  async revokedByGoogle (userId: string, reason: string): Promise<boolean> {
+    return await this.#tokens.revokedByGoogle(userId, reason)
+  }
+
   /** Revokes at Google first (the user asked to cut access), then deletes the secret and the row. */
   async disconnect (userId: string, meta: ConnectMeta = {}): Promise<GmailStatusView> {
     const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
