@@ -46,7 +46,9 @@ const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString(
 export class RiscTransmitter {
   stream: Stream | undefined
   readonly deliveries: Delivery[] = []
-  readonly #signing: { kid: string, privateKey: KeyObject, publicKey: KeyObject }
+  #signing: { kid: string, privateKey: KeyObject, publicKey: KeyObject }
+  // Published beside the signing key after a rotation, as Google keeps old keys published for a while.
+  #previous: Array<{ kid: string, publicKey: KeyObject }> = []
   readonly #serviceAccount: { keyId: string, email: string, privateKey: KeyObject, publicKey: KeyObject }
   readonly #retryDelaysMs: number[]
   readonly #timers = new Set<NodeJS.Timeout>()
@@ -62,8 +64,20 @@ export class RiscTransmitter {
   }
 
   jwks (): { keys: Record<string, string>[] } {
-    const { n = '', e = '' } = this.#signing.publicKey.export({ format: 'jwk' })
-    return { keys: [{ kty: 'RSA', alg: 'RS256', use: 'sig', kid: this.#signing.kid, n, e }] }
+    return {
+      keys: [...this.#previous, this.#signing].map(k => {
+        const { n = '', e = '' } = k.publicKey.export({ format: 'jwk' })
+        return { kty: 'RSA', alg: 'RS256', use: 'sig', kid: k.kid, n, e }
+      })
+    }
+  }
+
+  /** A new key signs from now on; the old one stays published. Returns the new kid. */
+  rotate (): string {
+    this.#previous.push({ kid: this.#signing.kid, publicKey: this.#signing.publicKey })
+    const { privateKey, publicKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
+    this.#signing = { kid: randomBytes(20).toString('hex'), privateKey, publicKey }
+    return this.#signing.kid
   }
 
   /** The JSON key of a service account with the RISC Configuration Admin role, as the Cloud console hands it out. */
