@@ -14,9 +14,12 @@ import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import googleRisc from './google/risc/plugin.ts'
+import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
+import { trustProxyOption } from './http/client-ip.ts'
 import metrics from './metrics/metrics.ts'
+import oauth from './oauth/plugin.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
@@ -65,7 +68,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
             censor: '[redacted]'
           }
         },
-    trustProxy: config.TRUST_PROXY,
+    trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Bound the time a slow client can hold a connection (slowloris) and the size of URLs.
     requestTimeout: 30_000,
@@ -97,6 +100,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(passwords)
   await fastify.register(accessTokens)
   await fastify.register(loginThrottle)
+  await fastify.register(googleOps)
   await fastify.register(sessions)
   await fastify.register(users)
   await fastify.register(vault, { vault: opts.vault })
@@ -105,6 +109,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
+  await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
   await fastify.register(googleRisc)

@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { isIP } from 'node:net'
 import path from 'node:path'
 import { z } from 'zod'
 import { sha256Hex } from './crypto/hashing.ts'
@@ -14,6 +15,37 @@ const bool = z
   .transform((v) => v === 'true' || v === '1' || v === 'yes')
 const seconds = (dflt: number, min = 1) => z.coerce.number().int().min(min).default(dflt)
 const list = z.string().transform((v) => v.split(',').map((s) => s.trim()).filter(Boolean))
+
+const TRUST_PROXY_FORMS = 'write false, a hop count (1 = one load balancer in front), or the proxies\' addresses/CIDRs (e.g. 10.0.0.0/8,fd00::/8)'
+
+/** An address or CIDR as proxy-addr (Fastify's trustProxy) understands it. */
+function isProxyAddress (value: string): boolean {
+  const [address, bits, extra] = value.split('/')
+  if (extra !== undefined || address == null || isIP(address) === 0) return false
+  if (bits === undefined) return true
+  return /^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(address) === 4 ? 32 : 128)
+}
+
+/**
+ * TRUST_PROXY as Fastify's `trustProxy` takes it: false, a hop count, or a list of addresses/CIDRs. `true` is
+ * refused: Fastify would then key every per-IP limit by the left-most X-Forwarded-For entry, chosen by the client.
+ */
+const trustProxy = z.string().transform((raw, ctx): false | number | string[] => {
+  const v = raw.trim().toLowerCase()
+  if (v === 'false' || v === '0' || v === 'no') return false
+  if (v === 'true' || v === 'yes') {
+    ctx.addIssue({ code: 'custom', message: `'${raw}' trusts whatever X-Forwarded-For the client sends (its left-most entry); ${TRUST_PROXY_FORMS}` })
+    return z.NEVER
+  }
+  if (/^\d+$/.test(v)) return Number(v)
+  const entries = raw.split(',').map((e) => e.trim()).filter(Boolean)
+  const bad = entries.filter((e) => !isProxyAddress(e))
+  if (entries.length === 0 || bad.length > 0) {
+    ctx.addIssue({ code: 'custom', message: `'${bad.join(',') || raw}' is not an address or CIDR; ${TRUST_PROXY_FORMS}` })
+    return z.NEVER
+  }
+  return entries
+})
 
 /**
  * Why a value is not an origin as browsers send it in `Origin` (scheme://host[:port], lowercase, no default port,
@@ -92,16 +124,24 @@ const envSchema = z.object({
   REFRESH_COOKIE_SAMESITE: z.enum(['strict', 'lax']).default('strict'),
   /** Turns GraphiQL and introspection off and keeps error messages terse. */
   PRODUCTION: bool.default(false),
-  /** Trust X-Forwarded-For from a proxy in front (needed for per-IP rate limits behind a load balancer). */
-  TRUST_PROXY: bool.default(false),
+  /**
+   * Which X-Forwarded-For entries to believe (per-IP limits behind a load balancer): `false`, a hop count, or
+   * the proxies' addresses/CIDRs. Never `true`: that takes the left-most entry, which the client writes itself.
+   */
+  TRUST_PROXY: trustProxy.default(false),
   /** Argon2 hashes running at once (each takes a CPU for ~20 ms); default: CPUs available − 1, at least 1. */
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
+  /** Hashes that may wait for a slot; beyond it logins and sign-ups answer RATE_LIMITED (reason SERVER_BUSY) at once. */
+  PASSWORD_HASH_QUEUE_MAX: z.coerce.number().int().min(0).max(10_000).default(64),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
   LOGIN_WINDOW_SECONDS: seconds(15 * 60),
   SIGNUP_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
   SIGNUP_WINDOW_SECONDS: seconds(3600),
+  /** POST /oauth/token: token exchanges per service client per window (every process counts together). */
+  OAUTH_TOKEN_MAX_PER_CLIENT: z.coerce.number().int().min(1).default(600),
+  OAUTH_TOKEN_WINDOW_SECONDS: seconds(60),
   GRAPHQL_MAX_DEPTH: z.coerce.number().int().min(2).max(50).default(8),
   GRAPHQL_MAX_ALIASES: z.coerce.number().int().min(0).max(100).default(10),
   BODY_LIMIT_BYTES: z.coerce.number().int().min(1024).default(64 * 1024),
@@ -114,6 +154,10 @@ const envSchema = z.object({
   /** One origin serving all Google endpoints at Google's paths (the emulator, `npm run dev`); unset for Google. */
   GOOGLE_API_BASE_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').optional(),
   GOOGLE_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** Operations that call Google (connectGmail, gmailProfile, signInWithGoogle, linkGoogle, GET /auth/google), per user. */
+  GOOGLE_OPS_PER_USER_PER_MINUTE: z.coerce.number().int().min(1).default(20),
+  /** The same operations per client IP (signInWithGoogle and GET /auth/google have no user yet). */
+  GOOGLE_OPS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */
@@ -134,8 +178,10 @@ const envSchema = z.object({
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */
   TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
   TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
-  /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset. */
+  /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset (not in PRODUCTION). */
   LOCAL_VAULT_KEY: z.string().optional(),
+  /** Earlier local vault keys: records sealed with them stay readable and are resealed with LOCAL_VAULT_KEY on their next write. */
+  LOCAL_VAULT_PREVIOUS_KEYS: list.default([]),
   /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
   METRICS_ENABLED: bool.default(false),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
@@ -152,17 +198,38 @@ const envSchema = z.object({
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
   }
+  if (env.PRODUCTION) productionProblems(env, (name, message) => ctx.addIssue({ code: 'custom', path: [name], message }))
 })
+
+/**
+ * What PRODUCTION=true refuses: conveniences of development that would weaken a real deployment. A generated key
+ * file lives and dies with one machine's disk (another instance makes its own: tokens and grants stop matching),
+ * and an http: Google base URL is where the ID-token signing keys are fetched from, so whoever answers it mints
+ * identities.
+ */
+function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined }, issue: (name: string, message: string) => void): void {
+  if (env.GOOGLE_API_BASE_URL != null && new URL(env.GOOGLE_API_BASE_URL).protocol !== 'https:') {
+    issue('GOOGLE_API_BASE_URL', 'must be https: with PRODUCTION=true (Google\'s signing keys for ID tokens are fetched from it); unset it for Google')
+  }
+  if (env.JWT_SECRET == null) {
+    issue('JWT_SECRET', 'is required with PRODUCTION=true (a generated key file is per machine); set 32 random bytes as base64 or hex')
+  }
+  if (env.TOKEN_VAULT === 'local' && env.LOCAL_VAULT_KEY == null) {
+    issue('LOCAL_VAULT_KEY', 'is required with PRODUCTION=true and TOKEN_VAULT=local (a generated key file is per machine); set 32 random bytes as base64 or hex, or use TOKEN_VAULT=aws')
+  }
+}
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
   PUBLIC_URL: string
   PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
   AUTH_REDIRECT_ORIGINS: string[]
   /** The current signing key and the keys still accepted, by key id. */
   jwtKeys: { current: { kid: string, key: Buffer }, accepted: Map<string, Buffer> }
+  /** LOCAL_VAULT_KEY (null: the generated DATA_DIR/vault.key) and LOCAL_VAULT_PREVIOUS_KEYS, decoded and checked. */
+  localVaultKeys: { current: Buffer | null, previous: Buffer[] }
 }
 
 export class ConfigError extends Error {
@@ -214,7 +281,17 @@ async function loadOrCreateSecret (dataDir: string, file: string): Promise<strin
 
 export async function loadConfig (env: Record<string, string | undefined> = process.env): Promise<Config> {
   const parsed = parseEnv(env)
-  const { JWT_SECRET, JWT_PREVIOUS_SECRETS, ...rest } = parsed
+  const { JWT_SECRET, JWT_PREVIOUS_SECRETS, LOCAL_VAULT_KEY, LOCAL_VAULT_PREVIOUS_KEYS, ...rest } = parsed
+  // AES-256 takes exactly 32 bytes: a longer value would be a different key, not a stronger one.
+  const vaultKey = (name: string, value: string) => {
+    const key = decodeKey(name, value)
+    if (key.length !== 32) throw new ConfigError(`Invalid configuration:\n  ${name}: must encode exactly 32 bytes as hex or base64`)
+    return key
+  }
+  const localVaultKeys = {
+    current: LOCAL_VAULT_KEY == null ? null : vaultKey('LOCAL_VAULT_KEY', LOCAL_VAULT_KEY),
+    previous: LOCAL_VAULT_PREVIOUS_KEYS.map((k, i) => vaultKey(`LOCAL_VAULT_PREVIOUS_KEYS[${i}]`, k))
+  }
   const currentKey = decodeKey('JWT_SECRET', JWT_SECRET ?? await loadOrCreateSecret(parsed.DATA_DIR, 'jwt-secret'))
   const current = { kid: kidOf(currentKey), key: currentKey }
   const accepted = new Map<string, Buffer>([[current.kid, currentKey]])
@@ -234,6 +311,7 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
     AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
-    jwtKeys: { current, accepted }
+    jwtKeys: { current, accepted },
+    localVaultKeys
   }
 }

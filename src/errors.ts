@@ -69,6 +69,8 @@ export const Reasons = {
   ACCOUNT_EXISTS: 'ACCOUNT_EXISTS',
   /** Google told us (Cross-Account Protection `account-disabled`) to refuse Sign in with Google for this account. */
   GOOGLE_ACCOUNT_BLOCKED: 'GOOGLE_ACCOUNT_BLOCKED',
+  /** A Gmail connection's stateReason after Google revoked its grant (Cross-Account Protection `token(s)-revoked`). */
+  REVOKED_BY_GOOGLE: 'REVOKED_BY_GOOGLE',
   /** A request without the CSRF-preventing header or content type (Mercurius, or the cookie refresh). */
   CSRF: 'CSRF',
   /** A cookie-authenticated request from an origin not in PUBLIC_ORIGINS. */
@@ -88,7 +90,9 @@ export const Reasons = {
   /** unlinkGoogle on an account without a password: it could no longer sign in. */
   PASSWORD_REQUIRED: 'PASSWORD_REQUIRED',
   /** deleteAccount: signed out everywhere and unusable; removing the Gmail grant or data failed and finishes later. */
-  DELETION_PENDING: 'DELETION_PENDING'
+  DELETION_PENDING: 'DELETION_PENDING',
+  /** RATE_LIMITED because the server is saturated (password hashing queue full), not because of this client. */
+  SERVER_BUSY: 'SERVER_BUSY'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -187,6 +191,8 @@ export const Errors = {
 
   /** details: `{ retryAfterSeconds }`. */
   rateLimited: define(ErrorCodes.RATE_LIMITED, 'Too many attempts, try again later'),
+  /** details: `{ retryAfterSeconds }`. */
+  serverBusy: define(ErrorCodes.RATE_LIMITED, 'The server is busy, try again in a moment', Reasons.SERVER_BUSY),
   internal: define(ErrorCodes.INTERNAL, 'Internal server error'),
   googleUnavailable: define(ErrorCodes.GOOGLE_UNAVAILABLE, 'Google is unavailable right now, try again later'),
   vaultUnavailable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault is unavailable, try again later'),
@@ -245,3 +251,68 @@ export type AuthErrorCode = keyof typeof AUTH_ERROR_TEXT
 export const AuthErrorCodes = Object.fromEntries(Object.keys(AUTH_ERROR_TEXT).map((k) => [k, k])) as { readonly [K in AuthErrorCode]: K }
 
 export const AUTH_ERROR_MESSAGES: ReadonlyMap<string, string> = new Map(Object.entries(AUTH_ERROR_TEXT))
+
+/**
+ * POST /oauth/token speaks OAuth (RFC 6749 §5.2, RFC 8693 §2.2.2), not GraphQL: its errors are `{ error,
+ * error_description }` with these codes and HTTP statuses, defined once here like the rest.
+ */
+export const OAuthErrorCodes = {
+  INVALID_REQUEST: 'invalid_request',
+  INVALID_CLIENT: 'invalid_client',
+  INVALID_GRANT: 'invalid_grant',
+  UNAUTHORIZED_CLIENT: 'unauthorized_client',
+  UNSUPPORTED_GRANT_TYPE: 'unsupported_grant_type',
+  INVALID_SCOPE: 'invalid_scope',
+  TEMPORARILY_UNAVAILABLE: 'temporarily_unavailable',
+  SERVER_ERROR: 'server_error'
+} as const
+
+export type OAuthErrorCode = (typeof OAuthErrorCodes)[keyof typeof OAuthErrorCodes]
+
+/** `gmail_state` of an invalid_grant: why the user's Gmail grant cannot serve a token. */
+export type GmailGrantState = 'NOT_CONNECTED' | 'RECONNECT_REQUIRED' | 'SCOPE_MISSING'
+
+export class OAuthError extends Error {
+  readonly error: OAuthErrorCode
+  readonly status: number
+  /** Extra, non-secret members of the JSON body (`gmail_state`) . */
+  readonly extra: Record<string, string>
+  readonly retryAfterSeconds: number | undefined
+
+  constructor (error: OAuthErrorCode, status: number, description: string, options: { extra?: Record<string, string>, retryAfterSeconds?: number, cause?: unknown } = {}) {
+    super(description, options.cause === undefined ? undefined : { cause: options.cause })
+    this.name = 'OAuthError'
+    this.error = error
+    this.status = status
+    this.extra = options.extra ?? {}
+    this.retryAfterSeconds = options.retryAfterSeconds
+  }
+}
+
+const O = OAuthErrorCodes
+const oauth = (error: OAuthErrorCode, status: number, description: string) =>
+  Object.assign((options?: ConstructorParameters<typeof OAuthError>[3]) => new OAuthError(error, status, description, options), { error })
+
+export const OAuthErrors = {
+  /** RFC 6749: a 401 with WWW-Authenticate whatever way the client tried to authenticate. */
+  invalidClient: oauth(O.INVALID_CLIENT, 401, 'Client authentication failed'),
+  /** Both client_secret_basic and client_secret_post, or none (RFC 6749 §2.3: one method per request). */
+  clientAuthAmbiguous: oauth(O.INVALID_REQUEST, 400, 'Authenticate the client with exactly one method: HTTP Basic or client_id and client_secret in the body'),
+  notForm: oauth(O.INVALID_REQUEST, 400, 'Send the request as application/x-www-form-urlencoded'),
+  repeatedParameter: oauth(O.INVALID_REQUEST, 400, 'A parameter was sent more than once'),
+  missingParameter: (name: string) => new OAuthError(O.INVALID_REQUEST, 400, `Missing parameter: ${name}`),
+  unsupportedTokenType: (name: string) => new OAuthError(O.INVALID_REQUEST, 400, `Unsupported ${name}`),
+  unsupportedGrantType: oauth(O.UNSUPPORTED_GRANT_TYPE, 400, 'Only urn:ietf:params:oauth:grant-type:token-exchange is supported'),
+  userIdNeedsWorker: oauth(O.UNAUTHORIZED_CLIENT, 400, 'Only worker clients may exchange a user id; send the user\'s access token instead'),
+  subjectTokenInvalid: oauth(O.INVALID_GRANT, 400, 'The subject token is invalid, expired, or its session has ended'),
+  unknownUser: oauth(O.INVALID_GRANT, 400, 'No such user'),
+  gmailNotConnected: () => new OAuthError(O.INVALID_GRANT, 400, 'The user has not connected Gmail', { extra: { gmail_state: 'NOT_CONNECTED' } }),
+  gmailReconnectRequired: () => new OAuthError(O.INVALID_GRANT, 400, 'The user must connect Gmail again', { extra: { gmail_state: 'RECONNECT_REQUIRED' } }),
+  gmailScopeMissing: () => new OAuthError(O.INVALID_GRANT, 400, 'The user did not grant Gmail read access', { extra: { gmail_state: 'SCOPE_MISSING' } }),
+  invalidScope: oauth(O.INVALID_SCOPE, 400, 'The requested scope exceeds what the user granted'),
+  /** Google, the vault or the database is down: nothing was deleted, retry after `retryAfterSeconds`. */
+  unavailable: (retryAfterSeconds: number, cause?: unknown) => new OAuthError(O.TEMPORARILY_UNAVAILABLE, 503, 'Try again later', { retryAfterSeconds, cause }),
+  /** Per-client rate limit (429 with Retry-After: RFC 6749 has no code for it; RFC 6585 has the status). */
+  rateLimited: (retryAfterSeconds: number) => new OAuthError(O.TEMPORARILY_UNAVAILABLE, 429, 'Too many token requests from this client', { retryAfterSeconds }),
+  serverError: (cause?: unknown) => new OAuthError(O.SERVER_ERROR, 500, 'Internal server error', { cause })
+}

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import t0, { test } from 'tap'
@@ -12,6 +13,10 @@ async function tempDir (): Promise<string> {
   return dir
 }
 t0.teardown(async () => { await Promise.all(dirs.map(async (d) => await rm(d, { recursive: true, force: true }))) })
+
+const key32 = () => randomBytes(32).toString('base64')
+/** What PRODUCTION=true needs besides: keys from configuration, not generated files. */
+const PRODUCTION_KEYS = { JWT_SECRET: key32(), LOCAL_VAULT_KEY: key32() }
 
 test('defaults need no external service', async (t) => {
   const env = parseEnv({})
@@ -86,7 +91,7 @@ test('PUBLIC_ORIGINS defaults to the server\'s own origin, following PORT, with 
   t.same(dev.AUTH_REDIRECT_ORIGINS, dev.PUBLIC_ORIGINS)
   const named = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'http://localhost:5000' })
   t.same(named.PUBLIC_ORIGINS, ['http://localhost:5000', 'http://127.0.0.1:5000'])
-  const prod = await loadConfig({ DATA_DIR: dir, PORT: '5000', PRODUCTION: 'true' })
+  const prod = await loadConfig({ DATA_DIR: dir, PORT: '5000', PRODUCTION: 'true', ...PRODUCTION_KEYS })
   t.same(prod.PUBLIC_ORIGINS, ['http://127.0.0.1:5000'], 'no twin in production')
   const site = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'https://api.example.com' })
   t.same(site.PUBLIC_ORIGINS, ['https://api.example.com'], 'a real host has no twin')
@@ -94,4 +99,38 @@ test('PUBLIC_ORIGINS defaults to the server\'s own origin, following PORT, with 
   t.same(explicit.PUBLIC_ORIGINS, ['https://app.example.com'], 'a list that is set is taken as it is')
   const v6 = await loadConfig({ DATA_DIR: dir, HOST: '::1', PORT: '5000' })
   t.equal(v6.PUBLIC_URL, 'http://[::1]:5000', 'an IPv6 HOST is bracketed')
+})
+
+// docs/security.md item 27 (production posture): PRODUCTION=true refuses what only development may use.
+test('PRODUCTION=true refuses an http: Google base URL, a generated JWT key or a generated local vault key, naming each', async (t) => {
+  const dir = await tempDir()
+  const prod = { DATA_DIR: dir, PRODUCTION: 'true' }
+  await t.rejects(loadConfig(prod), { name: 'ConfigError', message: /JWT_SECRET: is required with PRODUCTION=true[\s\S]*LOCAL_VAULT_KEY: is required with PRODUCTION=true/ },
+    'both missing keys are named at once')
+  await t.rejects(loadConfig({ ...prod, ...PRODUCTION_KEYS, GOOGLE_API_BASE_URL: 'http://127.0.0.1:4100' }),
+    { name: 'ConfigError', message: /GOOGLE_API_BASE_URL: must be https: with PRODUCTION=true/ })
+  await t.rejects(loadConfig({ ...prod, LOCAL_VAULT_KEY: key32() }), /JWT_SECRET: is required/)
+  await t.rejects(loadConfig({ ...prod, JWT_SECRET: key32() }), /LOCAL_VAULT_KEY: is required with PRODUCTION=true and TOKEN_VAULT=local/)
+  t.same(await readdir(dir), [], 'no key file was generated on the way')
+
+  const ok = await loadConfig({ ...prod, ...PRODUCTION_KEYS, GOOGLE_API_BASE_URL: 'https://google.internal.example' })
+  t.equal(ok.PRODUCTION, true)
+  t.equal(ok.localVaultKeys.current?.toString('base64'), PRODUCTION_KEYS.LOCAL_VAULT_KEY)
+  const aws = await loadConfig({ ...prod, JWT_SECRET: key32(), TOKEN_VAULT: 'aws' })
+  t.equal(aws.localVaultKeys.current, null, 'the AWS vault needs no local key')
+  // Development keeps its conveniences.
+  const dev = await loadConfig({ DATA_DIR: dir, GOOGLE_API_BASE_URL: 'http://127.0.0.1:4100' })
+  t.equal(dev.GOOGLE_API_BASE_URL, 'http://127.0.0.1:4100')
+})
+
+test('LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS are 32-byte keys, hex or base64, named when wrong', async (t) => {
+  const dir = await tempDir()
+  const hex = randomBytes(32).toString('hex')
+  const previous = [key32(), randomBytes(32).toString('base64url')]
+  const c = await loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: hex, LOCAL_VAULT_PREVIOUS_KEYS: previous.join(', ') })
+  t.equal(c.localVaultKeys.current?.toString('hex'), hex)
+  t.same(c.localVaultKeys.previous.map((k) => k.length), [32, 32])
+  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(16).toString('hex') }), /LOCAL_VAULT_KEY: must encode at least 32 bytes/)
+  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(48).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
+  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_PREVIOUS_KEYS: `${key32()},${randomBytes(8).toString('hex')}` }), /LOCAL_VAULT_PREVIOUS_KEYS\[1\]/)
 })

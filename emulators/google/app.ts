@@ -1,8 +1,9 @@
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify'
 import { googleEndpointsAt } from '../../src/google/google-gateway.ts'
 import { registerControlRoutes } from './control.ts'
-import { registerRiscRoutes } from './risc-routes.ts'
+import { registerMailbox } from './mailbox.ts'
 import { consentPage, errorPage } from './pages.ts'
+import { registerRiscRoutes } from './risc-routes.ts'
 import {
   GMAIL_PROFILE_SCOPES, GoogleEmulatorState, ISSUER, OAuthError, REVOKED, SIGN_IN_SCOPES,
   type AuthParams, type Endpoint, type Fault, type StateOptions
@@ -31,7 +32,9 @@ const ENDPOINTS: Record<string, Endpoint> = {
   '/oauth2/v3/userinfo': 'userinfo',
   '/oauth2/v2/userinfo': 'userinfo',
   '/userinfo/v2/me': 'userinfo',
-  '/gmail/v1/users/:userId/profile': 'gmail'
+  '/gmail/v1/users/:userId/profile': 'gmail',
+  '/gmail/v1/users/:userId/messages': 'gmail',
+  '/gmail/v1/users/:userId/messages/:id': 'gmail'
 }
 
 const AUTH_PARAMS = [
@@ -116,11 +119,12 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
     state.recordRequest(endpoint, grantType)
     const fault = state.takeFault(endpoint, grantType)
     if (!fault) return
-    if (fault.kind === 'timeout') {
-      // After the delay the request is answered normally, so a short delayMs doubles as latency.
-      if (!(await hold(reply, fault.delayMs))) reply.hijack()
+    // Held first (a slow Google); `timeout` and `delay` are then answered normally, the others with their error.
+    if (fault.delayMs > 0 && !(await hold(reply, fault.delayMs))) {
+      reply.hijack()
       return
     }
+    if (fault.kind === 'timeout' || fault.kind === 'delay') return
     if (fault.kind === 'invalid_grant') return reply.code(400).send({ error: 'invalid_grant', error_description: REVOKED })
     return reply.code(fault.status).send(unavailable(fault))
   })
@@ -246,29 +250,33 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
 
   // ---- gmail.googleapis.com ----
 
+  const insufficientScope = (reply: FastifyReply, method: string) => reply.code(403)
+    .header('www-authenticate', `${REALM}, error="insufficient_scope", scope="${GMAIL_PROFILE_SCOPES.join(' ')}"`)
+    .send(apiError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.', { message: 'Insufficient Permission', reason: 'insufficientPermissions' }, {
+      details: [{
+        '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
+        reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT',
+        domain: 'googleapis.com',
+        metadata: { service: 'gmail.googleapis.com', method }
+      }]
+    }))
+
   app.get('/gmail/v1/users/:userId/profile', async (request, reply) => {
     const at = accessToken(request)
     const user = at && state.users.get(at.sub)
     if (!at || !user) return unauthenticated(reply)
     // Granular consent: the token may well lack every Gmail scope.
-    if (!at.scopes.some(s => GMAIL_PROFILE_SCOPES.includes(s))) {
-      return reply.code(403)
-        .header('www-authenticate', `${REALM}, error="insufficient_scope", scope="${GMAIL_PROFILE_SCOPES.join(' ')}"`)
-        .send(apiError(403, 'PERMISSION_DENIED', 'Request had insufficient authentication scopes.', { message: 'Insufficient Permission', reason: 'insufficientPermissions' }, {
-          details: [{
-            '@type': 'type.googleapis.com/google.rpc.ErrorInfo',
-            reason: 'ACCESS_TOKEN_SCOPE_INSUFFICIENT',
-            domain: 'googleapis.com',
-            metadata: { service: 'gmail.googleapis.com', method: 'caribou.api.proto.MailboxService.GetProfile' }
-          }]
-        }))
-    }
+    if (!at.scopes.some(s => GMAIL_PROFILE_SCOPES.includes(s))) return insufficientScope(reply, 'caribou.api.proto.MailboxService.GetProfile')
     const { userId } = request.params as { userId: string }
     if (userId !== 'me' && userId.toLowerCase() !== user.email.toLowerCase()) {
       const message = `Delegation denied for ${user.email}`
       return reply.code(403).send(apiError(403, 'PERMISSION_DENIED', message, { reason: 'forbidden' }))
     }
     return { emailAddress: user.email, messagesTotal: user.messagesTotal, threadsTotal: user.threadsTotal, historyId: user.historyId }
+  })
+
+  registerMailbox(app, {
+    users: state.users, now: () => state.now(), accessToken, unauthenticated, insufficientScope, apiError, readScopes: GMAIL_PROFILE_SCOPES
   })
 
   app.get('/', async () => ({

@@ -60,9 +60,19 @@ const nativeSchema = z.object({
   prompt: z.string().optional()
 })
 
+const idTokenSchema = z.object({
+  user: z.string(),
+  aud: z.string(),
+  azp: z.string().optional(),
+  scopes: z.array(z.string()).optional(),
+  nonce: z.string().optional(),
+  /** Claims over Google's (a future `iat`, a foreign `azp`); null leaves one out. */
+  claims: z.record(z.string(), z.unknown()).optional()
+})
+
 const faultSchema = z.object({
   endpoint,
-  kind: z.enum(['http5xx', 'timeout', 'invalid_grant']),
+  kind: z.enum(['http5xx', 'timeout', 'invalid_grant', 'delay']),
   status: z.number().int().min(500).max(599).optional(),
   times: z.number().int().positive().optional(),
   delayMs: z.number().int().nonnegative().optional()
@@ -139,6 +149,9 @@ export const registerControlRoutes = (app: FastifyInstance, state: GoogleEmulato
     const removed = state.removeKey((request.params as { kid: string }).kid)
     return removed ? { kids: state.kids } : reply.code(404).send({ error: 'not_found', error_description: 'Unknown kid' })
   })
+
+  // An ID token signed with the current key, with any claims: for testing a verifier's claims checks.
+  app.post(`${p}/id-token`, async request => ({ idToken: state.mintIdToken(parse(idTokenSchema, request.body)) }))
 
   // Consent without a browser: same checks as the auth page, then the user's answer.
   app.post(`${p}/authorize`, async request => {

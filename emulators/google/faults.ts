@@ -1,7 +1,7 @@
 // Fault switches and request counters: what the control API uses to make Google misbehave and to count calls.
 
 export type Endpoint = 'auth' | 'token' | 'tokeninfo' | 'revoke' | 'userinfo' | 'gmail' | 'certs'
-export type FaultKind = 'http5xx' | 'timeout' | 'invalid_grant'
+export type FaultKind = 'http5xx' | 'timeout' | 'invalid_grant' | 'delay'
 
 export interface Fault {
   endpoint: Endpoint | '*'
@@ -9,6 +9,10 @@ export interface Fault {
   status: number
   /** Remaining applications; null = until cleared. */
   times: number | null
+  /**
+   * How long the request is held first. `timeout` and `delay` then answer normally (default 30 s and 1 s);
+   * `http5xx` and `invalid_grant` then give their error (default 0: at once).
+   */
   delayMs: number
 }
 
@@ -19,6 +23,8 @@ export interface Stats {
   grantTypes: Record<string, number>
   faultsInjected: number
 }
+
+const DEFAULT_DELAY_MS: Record<FaultKind, number> = { timeout: 30_000, delay: 1000, http5xx: 0, invalid_grant: 0 }
 
 const emptyStats = (): Stats => ({ requests: {}, grantTypes: {}, faultsInjected: 0 })
 
@@ -32,7 +38,7 @@ export class Faults {
       kind: input.kind,
       status: input.status ?? 503,
       times: input.times ?? null,
-      delayMs: input.delayMs ?? 30_000
+      delayMs: input.delayMs ?? DEFAULT_DELAY_MS[input.kind]
     }
     this.faults.push(fault)
     return fault

@@ -21,6 +21,11 @@ export interface IdTokenInput {
   scopes: string[]
   nonce?: string
   accessToken?: string
+  /**
+   * Tests only: claims set over Google's (e.g. a future `iat`, a foreign `azp`); `null` leaves a claim out.
+   * Still signed with the current key, so only the claims checks can tell it apart.
+   */
+  claims?: Record<string, unknown>
 }
 
 const b64json = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url')
@@ -52,9 +57,11 @@ export class SigningKeys {
       iat,
       exp: iat + ID_TOKEN_TTL_SECONDS
     }
+    const overridden: Record<string, unknown> = { ...claims, ...o.claims }
+    for (const [k, v] of Object.entries(overridden)) if (v === null) Reflect.deleteProperty(overridden, k)
     const key = this.keys.at(-1)
     if (!key) throw new Error('no signing key')
-    const signed = `${b64json({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${b64json(claims)}`
+    const signed = `${b64json({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${b64json(overridden)}`
     return `${signed}.${sign('RSA-SHA256', Buffer.from(signed), key.privateKey).toString('base64url')}`
   }
 

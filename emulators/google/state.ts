@@ -1,4 +1,5 @@
 import { Authorizations, type AuthParams, type AuthRequest, type NativeSignInInput, type NativeSignInResult } from './authorization.ts'
+import { OAuthError, SIGN_IN_SCOPES } from './oauth.ts'
 import { createClock, millisOf, type Clock } from './clock.ts'
 import { Directory, type ClientInput, type EmulatorClient, type EmulatorUser, type UserInput } from './directory.ts'
 import { Faults, type Endpoint, type Fault, type FaultInput, type Stats } from './faults.ts'
@@ -137,6 +138,16 @@ export class GoogleEmulatorState {
   grantsOf (filter?: { user?: string, clientId?: string }): GrantView[] { return this.tokens.grantsOf(filter) }
 
   // ---- keys ----
+
+  /**
+   * An ID token for `user` minted directly (tests and the control API), with claims overridden at will; the
+   * normal flows (auth code, native sign-in) mint theirs themselves.
+   */
+  mintIdToken (input: { user: string, aud: string, azp?: string, scopes?: string[], nonce?: string, claims?: Record<string, unknown> }): string {
+    const user = this.findUser(input.user)
+    if (!user) throw new OAuthError(400, 'invalid_request', `Unknown user ${input.user}`)
+    return this.keys.idToken({ user, aud: input.aud, azp: input.azp ?? input.aud, scopes: input.scopes ?? [...SIGN_IN_SCOPES], nonce: input.nonce, claims: input.claims })
+  }
 
   /** Adds a key that signs from now on; older keys stay published until removed. Returns its kid. */
   rotateKeys (): string { return this.keys.rotate() }

@@ -15,6 +15,12 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
                              also finishes a deletion left pending (Google or the vault was down)
   finish-deletions           finishes every pending deletion (run it from cron)
   prune-deletion-records     deletes the deletion records kept in the security log past their retention
+  create-service-client <name> [--worker]
+                             registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
+                             once (only a hash is kept). --worker: may act for any user by id (background jobs)
+  list-service-clients       every service client (never a secret)
+  revoke-service-client <clientId>
+                             refuses the client from its next request on
   google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
                              (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE`
 
@@ -90,7 +96,25 @@ async function deleteUser (app: FastifyInstance, email: string | undefined) {
   }
 }
 
-/** Runs one command against a ready app; returns what is printed. */
+async function createServiceClient (app: FastifyInstance, args: string[]) {
+  const worker = args.includes('--worker')
+  const rest = args.filter((a) => a !== '--worker')
+  if (rest.length !== 1 || rest[0]!.startsWith('--')) throw new AdminError('usage: create-service-client <name> [--worker]')
+  try {
+    return await app.serviceClients.create(rest[0]!, worker)
+  } catch (err) {
+    if (err instanceof RangeError) throw new AdminError(err.message)
+    throw err
+  }
+}
+
+async function revokeServiceClient (app: FastifyInstance, clientId: string | undefined) {
+  if (clientId == null) throw new AdminError('usage: revoke-service-client <clientId>')
+  const revoked = await app.serviceClients.revoke(clientId)
+  if (revoked == null) throw new AdminError(`no service client ${clientId}`)
+  return revoked
+}
+
 async function riscRegister (app: FastifyInstance, receiverUrl: string | undefined) {
   if (receiverUrl == null) throw new AdminError('Usage: google-risc-register <receiver URL>, e.g. https://api.example.com/google/risc')
   const file = app.config.GOOGLE_RISC_SERVICE_ACCOUNT_FILE
@@ -103,9 +127,13 @@ async function riscRegister (app: FastifyInstance, receiverUrl: string | undefin
   }
 }
 
+/** Runs one command against a ready app; returns what is printed. */
 export async function runAdminCommand (app: FastifyInstance, argv: string[]): Promise<unknown> {
   const [command, arg] = argv
   switch (command) {
+    case 'create-service-client': return await createServiceClient(app, argv.slice(1))
+    case 'list-service-clients': return { clients: await app.serviceClients.list() }
+    case 'revoke-service-client': return await revokeServiceClient(app, arg)
     case 'show-user': return await showUser(app, arg)
     case 'disable-user': return await disableUser(app, arg)
     case 'enable-user': return await enableUser(app, arg)

@@ -228,6 +228,8 @@ export type QuerySessionsArgs = {
 /** An entry of the signed-in user's own security log (sign-ins, logouts, linking, failed step-ups, …). */
 export type SecurityEvent = {
   __typename?: 'SecurityEvent';
+  /** The app backend (registered service client) the event concerns: who was handed a Gmail token on GMAIL_TOKEN_ISSUED. */
+  clientName?: Maybe<Scalars['String']['output']>;
   /** ISO-8601 instant. */
   createdAt: Scalars['String']['output'];
   ip?: Maybe<Scalars['String']['output']>;
@@ -450,6 +452,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 };
 
 export type SecurityEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SecurityEvent'] = ResolversParentTypes['SecurityEvent']> = {
+  clientName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   ip?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

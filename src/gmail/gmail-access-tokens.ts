@@ -7,6 +7,8 @@ import { GoogleInvalidGrantError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
+import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantTx } from './grant-lock.ts'
 
 export interface GmailAccessTokensDeps {
   prisma: PrismaClient
@@ -20,7 +22,7 @@ export interface GmailAccessTokensDeps {
 
 /**
  * Access tokens for connected users. Near expiry, concurrent callers share one refresh: one flight per user in
- * this process, and a row lock (SELECT … FOR UPDATE) across processes, re-checked under the lock. Only Google's
+ * this process, and the user's grant lock (grant-lock.ts) across processes, re-checked under the lock. Only Google's
  * `invalid_grant` deletes a grant (then RECONNECT_REQUIRED); a 5xx, a timeout or a vault outage deletes nothing.
  */
 export class GmailAccessTokens {
@@ -60,29 +62,21 @@ export class GmailAccessTokens {
   }
 
   /**
-   * Google told us (Cross-Account Protection) that the grant is dead: the same deletion as on `invalid_grant`, under
-   * the same row lock, so it cannot interleave with a refresh. False when there was no live grant to delete.
+   * Google told us (Cross-Account Protection) that a grant is dead: deleted like on `invalid_grant`, under the same
+   * grant lock and through the same compare-and-delete (docs/security.md item 29), so it cannot interleave with a
+   * refresh or a connect, and a grant that replaced the revoked one meanwhile is kept. False when nothing was deleted.
    */
-  async revokedByGoogle (userId: string, reason: string): Promise<boolean> {
-    const deleted = await this.#prisma.$transaction(async (tx) => {
-      await tx.$queryRaw`SELECT user_id FROM gmail_connections WHERE user_id = ${userId}::uuid FOR UPDATE`
-      const row = await tx.gmailConnection.findUnique({ where: { userId } })
-      if (row == null || row.state === 'RECONNECT_REQUIRED') return false
-      await this.#deleteDeadGrant(tx, userId, reason)
-      return true
-    }, { timeout: 60_000, maxWait: 60_000 })
-    if (deleted) await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason } })
-    return deleted
-  }
-
-  // The one way a dead grant goes: the vault secret first, then the row says why.
-  async #deleteDeadGrant (tx: Pick<PrismaClient, 'gmailConnection'>, userId: string, reason: string): Promise<void> {
-    await this.#vault.delete(userId)
-    await tx.gmailConnection.update({
-      where: { userId },
-      data: { state: 'RECONNECT_REQUIRED', stateReason: reason, accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
+  async revokedByGoogle (userId: string, reason: string, revoked: RevokedGrant): Promise<boolean> {
+    const holdMs = grantLockHoldMs(this.#google?.config.timeoutMs ?? 0)
+    const outcome = await withGrantLock(this.#prisma, userId, holdMs, async (tx): Promise<Outcome | null> => {
+      // Matched again under the lock: the row found before it may have been replaced by a new connect since.
+      const row = await tx.gmailConnection.findFirst({ where: { userId, ...revoked } })
+      if (row == null || row.state === 'RECONNECT_REQUIRED') return null
+      return await this.#dropDeadGrant(tx, userId, row, (held) => namesGrant(revoked, held), reason)
     })
-    this.#cache.delete(userId)
+    if (outcome == null || !('reconnect' in outcome)) return false
+    await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason } })
+    return true
   }
 
   /** An access token valid for at least the refresh margin. Every Gmail call goes through here. */
@@ -100,6 +94,17 @@ export class GmailAccessTokens {
       }
     }
     return await this.#singleFlight(userId)
+  }
+
+  /** As `get`, with the token's expiry (ms): what POST /oauth/token hands out as `expires_in`. */
+  async getWithExpiry (userId: string): Promise<{ accessToken: string, expiryDate: number }> {
+    const accessToken = await this.get(userId)
+    // Every way `get` succeeds leaves the token it served in the cache; a concurrent refresh may have replaced it
+    // since, and then the row (written with the same expiry as the vault) says when this one ends.
+    const cached = this.#cache.get(userId)
+    if (cached?.accessToken === accessToken) return { accessToken, expiryDate: cached.expiryDate }
+    const row = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { accessTokenExpiresAt: true } })
+    return { accessToken, expiryDate: row?.accessTokenExpiresAt?.getTime() ?? this.#clock.now().getTime() + this.#marginMs }
   }
 
   // Keyed by the row version the caller saw: the vault is written before the row, so a read started after seeing
@@ -129,21 +134,21 @@ export class GmailAccessTokens {
     return flight
   }
 
-  async #refreshUnderLock (userId: string, force: boolean): Promise<string> {
+  async #refreshUnderLock (userId: string, force: boolean, retried = false): Promise<string> {
     const google = this.#google
     if (google == null) throw Errors.googleNotConfigured()
-    // Bounds the row lock: Google (up to 4 tries) plus the vault (AWS SDK: 3 tries × 3 s, read and write).
-    const timeout = google.config.timeoutMs * 4 + 30_000
-    const outcome: { token: string } | { reconnect: string } = await this.#prisma.$transaction(async (tx) => {
-      // Serialises refreshers across processes; the loser finds the winner's fresh token below.
-      await tx.$queryRaw`SELECT user_id FROM gmail_connections WHERE user_id = ${userId}::uuid FOR UPDATE`
+    // The lock is held across Google's answer. Releasing it for the call would let a second instance refresh the
+    // same grant meanwhile (two Google calls, docs/security.md item 17) unless we built a lease; holding it costs
+    // one pooled connection per user being refreshed, for at most grantLockHoldMs. Correctness first.
+    const outcome: Outcome = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (tx) => {
+      // Re-checked under the lock: the loser of a race finds the winner's fresh token below.
       const row = await tx.gmailConnection.findUnique({ where: { userId } })
       assertUsable(row)
       const bundle = await this.#vault.get(userId)
       if (bundle == null) {
         await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null } })
         this.#metrics?.gmailTokenRefresh('vault_secret_missing')
-        return { reconnect: 'VAULT_SECRET_MISSING' } as const
+        return { reconnect: 'VAULT_SECRET_MISSING' }
       }
       const now = this.#clock.now().getTime()
       if (!force && bundle.expiryDate - now > this.#marginMs) {
@@ -156,17 +161,22 @@ export class GmailAccessTokens {
         this.#metrics?.gmailTokenRefresh('already_fresh')
         return { token: bundle.accessToken }
       }
+      // The grant this refresh works on. Everything written below is conditional on it still being the current one.
+      const grant = grantHashOf(bundle.refreshToken)
       let fresh: GoogleTokens
       try {
         fresh = await google.refresh(bundle.refreshToken, bundle.clientId)
       } catch (err) {
         if (!(err instanceof GoogleInvalidGrantError)) throw err
-        // Revoked by the user, expired, password changed, token limit… Google does not say which; all
-        // mean the same: the grant is dead. Delete it and ask for a new one.
-        await this.#deleteDeadGrant(tx, userId, 'INVALID_GRANT')
-        this.#metrics?.gmailTokenRefresh('invalid_grant')
-        return { reconnect: 'INVALID_GRANT' } as const
+        // Revoked by the user, expired, password changed, token limit… Google does not say which; all mean the
+        // same: this grant is dead. Delete it, and only it (compare-and-delete), then ask for a new one.
+        const dropped = await this.#dropDeadGrant(tx, userId, row, (held) => grantHashOf(held.refreshToken) === grant, 'INVALID_GRANT')
+        if ('reconnect' in dropped) this.#metrics?.gmailTokenRefresh('invalid_grant')
+        return dropped
       }
+      // Google answered slowly: make sure nobody replaced the grant meanwhile (under the lock nobody can; this also
+      // fails closed if the transaction was lost, since tx refuses queries then) before the vault is written.
+      if (!(await this.#stillCurrent(tx, userId, row))) return { superseded: true }
       const next: GmailTokenBundle = {
         ...bundle,
         accessToken: fresh.accessToken,
@@ -177,22 +187,70 @@ export class GmailAccessTokens {
         obtainedAt: now
       }
       await this.#vault.put(userId, next)
-      const updated = await tx.gmailConnection.update({
-        where: { userId },
-        data: { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 }, ...googleTokenIdentifiers(next.refreshToken) }
-      })
+      const data = {
+        accessTokenExpiresAt: new Date(next.expiryDate),
+        lastRefreshedAt: new Date(now),
+        grantedScopes: next.scope,
+        vaultVersion: { increment: 1 },
+        grantHash: grantHashOf(next.refreshToken),
+        ...googleTokenIdentifiers(next.refreshToken)
+      }
+      // Compare-and-set on the grant's identity, then read back for the cache version.
+      const stored = await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data })
+      if (stored.count !== 1) return { superseded: true }
+      const updated = await tx.gmailConnection.findUniqueOrThrow({ where: { userId } })
       this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
       this.#metrics?.gmailTokenRefresh('refreshed')
       return { token: next.accessToken }
-    }, { timeout, maxWait: timeout })
+    })
     // The RECONNECT_REQUIRED state must be committed first, so the error is raised after the transaction,
     // and the event is written outside it (on PGlite's single connection a second query inside would wait forever).
     if ('reconnect' in outcome) {
       await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: outcome.reconnect } })
       throw Errors.reconnectRequired()
     }
+    // Another writer replaced the grant while Google answered (possible only if our lock was lost): start over
+    // once on whatever is current. Not through get(): this very flight is still registered for the user.
+    if ('superseded' in outcome) {
+      if (retried) throw new Error('the Gmail grant was replaced during two refreshes in a row')
+      return await this.#refreshUnderLock(userId, force, true)
+    }
     return outcome.token
   }
+
+  /** The row is the one read before Google was asked: same connection, same grant. */
+  async #stillCurrent (tx: GrantTx, userId: string, seen: GmailConnection): Promise<boolean> {
+    const now = await tx.gmailConnection.findUnique({ where: { userId } })
+    return now != null && now.connectedAt.getTime() === seen.connectedAt.getTime() && now.grantHash === seen.grantHash
+  }
+
+  /**
+   * The one way a dead grant goes (invalid_grant, or Google's RISC revocation): delete the secret only if it still
+   * holds the dead grant (`isDead`), and flag only that connection, with `reason`.
+   */
+  async #dropDeadGrant (tx: GrantTx, userId: string, seen: GmailConnection, isDead: (held: GmailTokenBundle) => boolean, reason: string): Promise<Outcome> {
+    this.#cache.delete(userId)
+    if (!(await this.#stillCurrent(tx, userId, seen))) return { superseded: true }
+    const held = await this.#vault.get(userId)
+    if (held != null && !isDead(held)) return { superseded: true }
+    if (held != null) await this.#vault.delete(userId)
+    await tx.gmailConnection.updateMany({
+      where: { userId, connectedAt: seen.connectedAt, grantHash: seen.grantHash },
+      data: { state: 'RECONNECT_REQUIRED', stateReason: reason, accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
+    })
+    return { reconnect: reason }
+  }
+}
+
+type Outcome = { token: string } | { reconnect: string } | { superseded: true }
+
+/** Which grant a RISC event names: by Google account (`tokens-revoked`) or by a refresh token identifier (`token-revoked`). */
+export type RevokedGrant = { googleSub: string } | { refreshTokenPrefix: string } | { refreshTokenHash: string }
+
+function namesGrant (revoked: RevokedGrant, held: GmailTokenBundle): boolean {
+  if ('googleSub' in revoked) return held.googleSub === revoked.googleSub
+  const ids = googleTokenIdentifiers(held.refreshToken)
+  return 'refreshTokenPrefix' in revoked ? ids.refreshTokenPrefix === revoked.refreshTokenPrefix : ids.refreshTokenHash === revoked.refreshTokenHash
 }
 
 function assertUsable (row: GmailConnection | null): asserts row is GmailConnection {

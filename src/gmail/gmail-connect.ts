@@ -9,6 +9,8 @@ import { GMAIL_READONLY, GoogleInvalidGrantError, GoogleRejectedError, grantsGma
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import type { GmailAccessTokens } from './gmail-access-tokens.ts'
+import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantTx } from './grant-lock.ts'
 
 export interface ConnectGmailInput {
   serverAuthCode?: string | null
@@ -38,6 +40,10 @@ function refusal (err: unknown): unknown {
   if (err instanceof GoogleRejectedError) return Errors.googleRejectedCredentials()
   return err
 }
+
+type Stored =
+  | { refused: 'in_use' | 'scope_missing' }
+  | { row: GmailConnection, previous: GmailConnection | null, oldBundle: GmailTokenBundle | null }
 
 interface ValidatedTokens extends GoogleTokens {
   expiryDate: number
@@ -95,32 +101,69 @@ export class GmailConnect {
   }
 
   async #store (google: GoogleGateway, userId: string, tokens: ValidatedTokens, meta: ConnectMeta): Promise<Connected> {
-    const warnings: Warning[] = []
-
-    if (!grantsGmailRead(tokens.scope)) {
-      const existing = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
-      // A working connection is not given up because a new attempt lacked the scope.
-      if (existing == null || existing.state !== 'ACTIVE') {
-        await this.#prisma.gmailConnection.upsert({
-          where: { userId },
-          create: { userId, ...this.#rowFor(tokens, 'SCOPE_MISSING') },
-          update: { ...this.#rowFor(tokens, 'SCOPE_MISSING') }
-        }).catch((err) => { if (!isUniqueViolation(err)) throw err })
-      }
-      throw Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] })
-    }
-
-    const owner = await this.#prisma.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
-    if (owner != null && owner.userId !== userId) {
-      if (owner.state === 'ACTIVE') {
+    // Google has validated the tokens already (outside the lock: those calls need none). From here on this is
+    // the user's only grant writer, so a refresh of the previous grant still waiting on Google finishes (and
+    // stores, or cleans up its own dead grant) before this one replaces it, never after.
+    const stored = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (tx) => await this.#storeLocked(tx, userId, tokens))
+      .catch((err: unknown): Stored => {
+        // Another user took this Google account for a row without the scope at the same moment: nothing to keep.
+        if (isUniqueViolation(err) && !grantsGmailRead(tokens.scope)) return { refused: 'scope_missing' }
+        throw err
+      })
+    if ('refused' in stored) {
+      if (stored.refused === 'in_use') {
         await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: 'GOOGLE_ACCOUNT_IN_USE' } })
         throw Errors.gmailConnectedToAnother()
       }
-      // The other user's grant is already gone (reconnect required / scope missing): the account is free.
-      await this.#prisma.gmailConnection.delete({ where: { userId: owner.userId } })
+      throw Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] })
+    }
+    this.#tokens.forget(userId)
+    const { row, previous, oldBundle } = stored
+    const warnings: Warning[] = []
+    if (previous != null && previous.googleSub !== tokens.sub) {
+      warnings.push({
+        code: 'ACCOUNT_SWITCHED',
+        message: `Gmail is now connected to ${tokens.email ?? 'another Google account'} instead of ${previous.googleEmail ?? 'the account connected before'}`
+      })
+      await this.#events.record('GMAIL_ACCOUNT_SWITCHED', { userId, ...meta, detail: { from: previous.googleEmail, to: tokens.email } })
+      if (oldBundle != null) {
+        // Best effort, after the lock: the new grant is in place whatever happens here; a grant left at Google is logged.
+        await google.revoke(oldBundle.refreshToken).catch((err: unknown) => {
+          this.#log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'could not revoke the previous Gmail grant at Google')
+        })
+      }
+    }
+    await this.#events.record('GMAIL_CONNECTED', { userId, ...meta, detail: { googleEmail: tokens.email, clientId: tokens.clientId } })
+    return { status: row, warnings }
+  }
+
+  async #storeLocked (tx: GrantTx, userId: string, tokens: ValidatedTokens): Promise<Stored> {
+    if (!grantsGmailRead(tokens.scope)) {
+      const existing = await tx.gmailConnection.findUnique({ where: { userId } })
+      // A working connection is not given up because a new attempt lacked the scope.
+      if (existing == null || existing.state !== 'ACTIVE') {
+        const owner = await tx.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
+        if (owner == null || owner.userId === userId) {
+          await tx.gmailConnection.upsert({
+            where: { userId },
+            create: { userId, ...this.#rowFor(tokens, 'SCOPE_MISSING') },
+            update: { ...this.#rowFor(tokens, 'SCOPE_MISSING') }
+          })
+        }
+      }
+      return { refused: 'scope_missing' }
     }
 
-    const previous = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
+    const owner = await tx.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
+    if (owner != null && owner.userId !== userId) {
+      if (owner.state === 'ACTIVE') return { refused: 'in_use' }
+      // The other user's grant is already gone (reconnect required / scope missing): the account is free. Only if
+      // it still is so: that user's lock is not ours, so the delete is conditional instead.
+      const freed = await tx.gmailConnection.deleteMany({ where: { userId: owner.userId, googleSub: tokens.sub, state: { not: 'ACTIVE' } } })
+      if (freed.count === 0) return { refused: 'in_use' }
+    }
+
+    const previous = await tx.gmailConnection.findUnique({ where: { userId } })
     const oldBundle = previous != null && previous.googleSub !== tokens.sub ? await this.#vault.get(userId) : null
 
     const bundle: GmailTokenBundle = {
@@ -137,28 +180,13 @@ export class GmailConnect {
     // Vault first, then the row: a failure in between leaves a secret without an ACTIVE row, which the
     // next connect overwrites; never an ACTIVE row without its secret.
     await this.#vault.put(userId, bundle)
-    const row = await this.#prisma.gmailConnection.upsert({
+    const grantHash = grantHashOf(tokens.refreshToken)
+    const row = await tx.gmailConnection.upsert({
       where: { userId },
-      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), ...googleTokenIdentifiers(tokens.refreshToken), vaultVersion: 1 },
-      update: { ...this.#rowFor(tokens, 'ACTIVE'), ...googleTokenIdentifiers(tokens.refreshToken), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 } }
+      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) },
+      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) }
     })
-    this.#tokens.forget(userId)
-
-    if (previous != null && previous.googleSub !== tokens.sub) {
-      warnings.push({
-        code: 'ACCOUNT_SWITCHED',
-        message: `Gmail is now connected to ${tokens.email ?? 'another Google account'} instead of ${previous.googleEmail ?? 'the account connected before'}`
-      })
-      await this.#events.record('GMAIL_ACCOUNT_SWITCHED', { userId, ...meta, detail: { from: previous.googleEmail, to: tokens.email } })
-      if (oldBundle != null) {
-        // Best effort: the new grant is in place whatever happens here; a grant left at Google is logged.
-        await google.revoke(oldBundle.refreshToken).catch((err: unknown) => {
-          this.#log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'could not revoke the previous Gmail grant at Google')
-        })
-      }
-    }
-    await this.#events.record('GMAIL_CONNECTED', { userId, ...meta, detail: { googleEmail: tokens.email, clientId: tokens.clientId } })
-    return { status: row, warnings }
+    return { row, previous, oldBundle }
   }
 
   #rowFor (tokens: ValidatedTokens, state: GmailConnection['state']) {

@@ -8,7 +8,10 @@ import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
 import { GmailAccessTokens } from './gmail-access-tokens.ts'
+import type { RevokedGrant } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
+import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantTx } from './grant-lock.ts'
 import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
 
 export type { ConnectGmailInput, GmailStatusView, Warning } from './gmail-connect.ts'
@@ -63,27 +66,47 @@ export class GmailConnections {
     return await this.#tokens.get(userId)
   }
 
+  /** The same always-valid token with its expiry (ms), for handing out to service clients (src/oauth/). */
+  async getGmailAccessTokenWithExpiry (userId: string): Promise<{ accessToken: string, expiryDate: number }> {
+    return await this.#tokens.getWithExpiry(userId)
+  }
+
   /** Forces a refresh (e.g. Gmail answered 401 for a token we thought valid), still one at a time. */
   async refreshNow (userId: string): Promise<string> {
     return await this.#tokens.refreshNow(userId)
   }
 
-  /** Google revoked the grant (RISC event): deleted like an `invalid_grant`, state RECONNECT_REQUIRED with `reason`. */
-  async revokedByGoogle (userId: string, reason: string): Promise<boolean> {
-    return await this.#tokens.revokedByGoogle(userId, reason)
+  /** Google revoked a grant (RISC event): deleted like an `invalid_grant`, state RECONNECT_REQUIRED with `reason`. */
+  async revokedByGoogle (userId: string, reason: string, revoked: RevokedGrant): Promise<boolean> {
+    return await this.#tokens.revokedByGoogle(userId, reason, revoked)
   }
 
-  /** Revokes at Google first (the user asked to cut access), then deletes the secret and the row. */
+  /**
+   * Revokes at Google first (the user asked to cut access), then deletes the secret and the row. Under the user's
+   * grant lock, Google's revoke included: a connect meanwhile must not have its new grant deleted unrevoked.
+   */
   async disconnect (userId: string, meta: ConnectMeta = {}): Promise<GmailStatusView> {
-    const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
-    if (row == null) return NOT_CONNECTED
-    const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
-    if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
-    await this.#vault.delete(userId)
-    await this.#prisma.gmailConnection.delete({ where: { userId } })
+    const removed = await this.withGrantLock(userId, null, async (tx) => {
+      const row = await tx.gmailConnection.findUnique({ where: { userId } })
+      if (row == null) return false
+      const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
+      if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      await this.#vault.delete(userId)
+      await tx.gmailConnection.delete({ where: { userId } })
+      return true
+    })
+    if (!removed) return NOT_CONNECTED
     this.#tokens.forget(userId)
     await this.#events.record('GMAIL_DISCONNECTED', { userId, ...meta })
     return NOT_CONNECTED
+  }
+
+  /**
+   * Runs `work` as the only writer of the user's Gmail grant (see grant-lock.ts), for whatever else replaces or
+   * deletes grants: account deletion, vault reconciliation. `holdMs` defaults to what a refresh may take.
+   */
+  async withGrantLock<T> (userId: string, holdMs: number | null, work: (tx: GrantTx) => Promise<T>): Promise<T> {
+    return await withGrantLock(this.#prisma, userId, holdMs ?? grantLockHoldMs(this.#google?.config.timeoutMs ?? 0), work)
   }
 
   async profile (userId: string) {

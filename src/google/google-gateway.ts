@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
 import { google } from 'googleapis'
 import { AppError, Errors } from '../errors.ts'
+import { SigningCerts } from './signing-certs.ts'
 
 /**
  * The one module that talks to Google (google-auth-library and googleapis). Everything else sees plain
@@ -26,6 +27,8 @@ export interface GoogleConfig {
   /** One origin serving every Google endpoint at Google's paths (the emulator); unset for real Google. */
   baseUrl?: string
   timeoutMs: number
+  /** How far in the future an ID token's `iat` may be (our clock and Google's disagree a little). */
+  clockSkewSeconds?: number
 }
 
 export interface GoogleTokens {
@@ -111,12 +114,15 @@ export class GoogleGateway {
   readonly config: GoogleConfig
   readonly #endpoints: Record<string, string> | undefined
   readonly #rootUrl: string | undefined
+  /** Google's signing certificates, kept for their Cache-Control max-age by one long-lived client. */
+  readonly #certs: SigningCerts
 
   constructor (config: GoogleConfig) {
     this.config = config
     const base = config.baseUrl?.replace(/\/+$/, '')
     this.#rootUrl = base != null ? `${base}/` : undefined
     this.#endpoints = base != null ? googleEndpointsAt(base) : undefined
+    this.#certs = new SigningCerts(() => this.client())
   }
 
   /** Every client id whose tokens we accept: the web (server) client and the public iOS clients. */
@@ -222,7 +228,8 @@ export class GoogleGateway {
   async verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
     let payload
     try {
-      payload = (await this.client().verifyIdToken({ idToken, audience })).getPayload()
+      const { verifier, certs } = await this.#certs.for(idToken)
+      payload = (await verifier.verifySignedJwtWithCertsAsync(idToken, certs, audience, ISSUERS)).getPayload()
     } catch (err) {
       // Fetching the certificates failed (an HTTP or network error): Google is down. Anything else
       // (signature, audience, issuer, expiry, "used too early"): the token itself is bad.
@@ -232,6 +239,15 @@ export class GoogleGateway {
     }
     if (payload == null || payload.sub == null) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token has no subject', 400)
     if (nonce != null && payload.nonce !== nonce) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token nonce does not match', 400)
+    // `azp` is the client the token was issued to when it differs from `aud` (an iOS app with GIDServerClientID):
+    // the library checks only `aud`, so a token another app obtained for our audience would pass.
+    if (payload.azp != null && !this.acceptedClientIds.includes(payload.azp)) {
+      throw new GoogleRejectedError('invalid_id_token', 'The Google ID token was issued to another client (azp)', 400)
+    }
+    // The library allows `iat` 300 s ahead; we allow our own clock skew (on the wall clock, as the library's checks).
+    if (payload.iat > Date.now() / 1000 + (this.config.clockSkewSeconds ?? 300)) {
+      throw new GoogleRejectedError('invalid_id_token', 'The Google ID token was issued in the future (iat)', 400)
+    }
     return {
       sub: payload.sub,
       email: payload.email ?? null,
@@ -287,6 +303,7 @@ export default fp(async (app) => {
       clientSecret: c.GOOGLE_CLIENT_SECRET ?? '',
       iosClientIds: c.GOOGLE_IOS_CLIENT_IDS,
       baseUrl: c.GOOGLE_API_BASE_URL,
-      timeoutMs: c.GOOGLE_TIMEOUT_MS
+      timeoutMs: c.GOOGLE_TIMEOUT_MS,
+      clockSkewSeconds: c.JWT_CLOCK_SKEW_SECONDS
     }))
 }, { name: 'google', dependencies: ['config'] })

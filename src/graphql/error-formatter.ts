@@ -10,6 +10,11 @@ type Log = { error: (obj: object, msg: string) => void, warn: (obj: object, msg:
 // Outages of a dependency: the client is told to retry; the operator needs the cause, which only the log gets.
 const OUTAGES = new Set<string>([ErrorCodes.VAULT_UNAVAILABLE, ErrorCodes.GOOGLE_UNAVAILABLE, ErrorCodes.DATABASE_UNAVAILABLE])
 
+// graphql-js ends some validation and coercion messages with a guess ("Did you mean \"me\"?", "… the enum value
+// \"ACTIVE\"?"): with introspection off it would still let anyone read the schema one typo at a time.
+const SUGGESTION = /\s*Did you mean [^]*\?$/
+const withoutSuggestion = (message: string, hide: boolean) => hide ? message.replace(SUGGESTION, '') : message
+
 /** The cause's name and message only: the vault and Google gateways build causes that carry no token by design. */
 const causeOf = (err: Error) => err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message.slice(0, 300)}` : undefined
 
@@ -18,7 +23,8 @@ const causeOf = (err: Error) => err.cause instanceof Error ? `${err.cause.name}:
  * Fastify/Mercurius before execution (bad JSON, CSRF, body too large) keep their 4xx meaning; anything else
  * is masked as INTERNAL and logged server-side only (its message may quote a token, SQL or a stack).
  */
-export function formatError (error: GraphQLError, log: Log): FormattedError[] {
+export function formatError (error: GraphQLError, log: Log, opts: { hideSuggestions?: boolean } = {}): FormattedError[] {
+  const hide = opts.hideSuggestions === true
   const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: unknown[] }) | undefined
   const base = { locations: error.locations, path: error.path }
 
@@ -29,7 +35,7 @@ export function formatError (error: GraphQLError, log: Log): FormattedError[] {
   }
   // Mercurius wraps schema-validation failures in one MER_ERR_GQL_VALIDATION error carrying the list.
   if (original != null && Array.isArray(original.errors)) {
-    return original.errors.flatMap((e) => formatError(e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message ?? e)), log))
+    return original.errors.flatMap((e) => formatError(e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message ?? e)), log, opts))
   }
   if (original == null || original instanceof GraphQLError) {
     // Errors graphql-js raised itself: syntax, validation, variable coercion. Their messages describe the query, not secrets.
@@ -41,14 +47,14 @@ export function formatError (error: GraphQLError, log: Log): FormattedError[] {
       : error.message.startsWith('Variable "$')
         ? ErrorCodes.BAD_USER_INPUT
         : ErrorCodes.GRAPHQL_VALIDATION_FAILED
-    return [{ ...base, message: error.message, extensions: { code } }]
+    return [{ ...base, message: withoutSuggestion(error.message, hide), extensions: { code } }]
   }
   if (original.code === FrameworkCodes.MERCURIUS_CSRF) {
     return [{ ...base, message: original.message, extensions: { code: ErrorCodes.FORBIDDEN, reason: Reasons.CSRF } }]
   }
   if (typeof original.statusCode === 'number' && original.statusCode >= 400 && original.statusCode < 500 &&
       typeof original.code === 'string' && /^(FST_|MER_)/.test(original.code)) {
-    return [{ ...base, message: original.message, extensions: { code: ErrorCodes.BAD_USER_INPUT, reason: original.code } }]
+    return [{ ...base, message: withoutSuggestion(original.message, hide), extensions: { code: ErrorCodes.BAD_USER_INPUT, reason: original.code } }]
   }
   if (isDatabaseUnavailable(original)) {
     log.warn({ code: Errors.databaseUnavailable.code, path: error.path, err: original }, 'database unavailable')
@@ -60,7 +66,9 @@ export function formatError (error: GraphQLError, log: Log): FormattedError[] {
 
 export function errorFormatter (execution: ExecutionResult & { statusCode?: number }, ctx: MercuriusContext) {
   const log = ctx.reply?.log ?? ctx.app.log
-  const errors = (execution.errors ?? []).flatMap((e) => formatError(e, log))
+  // In production the schema is not published (no introspection, no GraphiQL): errors do not guess at it either.
+  const hideSuggestions = ctx.app.config.PRODUCTION
+  const errors = (execution.errors ?? []).flatMap((e) => formatError(e, log, { hideSuggestions }))
   let statusCode = execution.data != null ? 200 : (execution.statusCode ?? 200)
   if (execution.data == null && execution.statusCode === undefined && execution.errors?.length === 1) {
     const sc = (execution.errors[0]?.originalError as { statusCode?: unknown } | undefined)?.statusCode

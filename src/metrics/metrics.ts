@@ -48,6 +48,7 @@ export class Metrics implements ServiceMetrics {
   readonly #logins: Counter<'outcome'>
   readonly #gmailTokenRefreshes: Counter<'outcome'>
   readonly #riscEvents: Counter<'event' | 'outcome'>
+  readonly #tokenExchanges: Counter<'client' | 'outcome'>
   readonly #vaultCounters: { calls: Counter<'operation'>, errors: Counter }
   #vault: (() => TokenVault | undefined) | undefined
   #vaultSeen: TokenVaultStats = { reads: 0, writes: 0, deletes: 0, errors: 0 }
@@ -77,6 +78,12 @@ export class Metrics implements ServiceMetrics {
       name: 'inboxgate_google_risc_events_total',
       help: 'Security events Google pushed (Cross-Account Protection) by event (the event type\'s last path segment, or rejected) and outcome',
       labelNames: ['event', 'outcome'] as const,
+      registers
+    })
+    this.#tokenExchanges = new Counter({
+      name: 'inboxgate_oauth_token_exchanges_total',
+      help: 'POST /oauth/token by service client (its name; "unauthenticated" before the client is known) and outcome (issued, or the OAuth error code)',
+      labelNames: ['client', 'outcome'] as const,
       registers
     })
     // The vaults count their own calls (TokenVault.stats()): read at scrape time rather than counted twice.
@@ -113,6 +120,11 @@ export class Metrics implements ServiceMetrics {
   /** `event` and `outcome` are fixed words from src/google/risc/ (never a value from the token). */
   riscEvent (event: string, outcome: string): void {
     this.#riscEvents.inc({ event, outcome })
+  }
+
+  /** Labels are an operator-chosen client name and a fixed word: never a token or a user id. */
+  tokenExchange (client: string, outcome: string): void {
+    this.#tokenExchanges.inc({ client, outcome })
   }
 
   /** The vault whose stats() the vault counters follow (looked up at scrape time). */

@@ -29,6 +29,8 @@ export type SecurityEventType =
   | 'ACCOUNT_DELETED'
   /** An event Google pushed about the user's Google account (Cross-Account Protection); detail: { event, outcome }. */
   | 'GOOGLE_RISC_EVENT'
+  /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
+  | 'GMAIL_TOKEN_ISSUED'
 
 export interface SecurityEventInput {
   userId?: string | null

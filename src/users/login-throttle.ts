@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin'
 import { RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible'
 import { Errors } from '../errors.ts'
+import { clientIpKey } from '../http/client-ip.ts'
 
 /**
  * Attempt counters for login and sign-up, per client IP and per account (ASVS 6.3.1). They live in the
  * database (rate-limiter-flexible's Prisma store) so that every server process counts together, and they
- * are consumed per resolver call: 100 aliased `login` fields in one request are 100 attempts.
+ * are consumed per resolver call: 100 aliased `login` fields in one request are 100 attempts. Client IPs are
+ * counted by clientIpKey (an IPv6 client by its /64).
  */
 export class LoginThrottle {
   readonly #perIp: RateLimiterPrisma
@@ -21,7 +23,7 @@ export class LoginThrottle {
   }
 
   async loginAttempt (ip: string, email: string): Promise<void> {
-    await consume(this.#perIp, ip)
+    await consume(this.#perIp, clientIpKey(ip))
     await consume(this.#perAccount, email)
   }
 
@@ -31,22 +33,28 @@ export class LoginThrottle {
   }
 
   async signUpAttempt (ip: string): Promise<void> {
-    await consume(this.#signUpPerIp, ip)
+    await consume(this.#signUpPerIp, clientIpKey(ip))
   }
 
   /** Starting a Google sign-in in a browser (each start stores a pending state until used or expired). */
   async googleSignInAttempt (ip: string): Promise<void> {
-    await consume(this.#googlePerIp, ip)
+    await consume(this.#googlePerIp, clientIpKey(ip))
   }
 
   stop (): void {
-    for (const l of [this.#perIp, this.#perAccount, this.#signUpPerIp, this.#googlePerIp]) {
-      clearTimeout((l as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })._clearExpiredTimeoutId)
-    }
+    stopLimiters([this.#perIp, this.#perAccount, this.#signUpPerIp, this.#googlePerIp])
   }
 }
 
-async function consume (limiter: RateLimiterPrisma, key: string): Promise<void> {
+/** Stops the limiters' timers that sweep expired rows, so a closing app does not wait for them. */
+export function stopLimiters (limiters: RateLimiterPrisma[]): void {
+  for (const l of limiters) {
+    clearTimeout((l as unknown as { _clearExpiredTimeoutId?: NodeJS.Timeout })._clearExpiredTimeoutId)
+  }
+}
+
+/** Spends one point of `key`; RATE_LIMITED with retryAfterSeconds when none is left. */
+export async function consume (limiter: RateLimiterPrisma, key: string): Promise<void> {
   try {
     await limiter.consume(key)
   } catch (err) {

@@ -27,6 +27,8 @@ export interface TokenVaultConfig {
    */
   dataDir?: string | null
   localKey?: Buffer
+  /** Earlier local vault keys (rotation): still read, replaced by the current key on each record's next write. */
+  localPreviousKeys?: Buffer[]
 }
 
 export type ClosableTokenVault = TokenVault & { close (): Promise<void> }
@@ -46,5 +48,5 @@ export async function createTokenVault (config: TokenVaultConfig): Promise<Closa
   const dataDir = config.dataDir
   const key = config.localKey ?? (dataDir === null ? undefined : await loadOrCreateLocalVaultKey(dataDir))
   if (key === undefined) throw new TypeError('createTokenVault: an in-memory local vault needs localKey')
-  return new LocalTokenVault({ key, dir: dataDir === null ? null : path.join(dataDir, 'vault'), prefix })
+  return new LocalTokenVault({ key, previousKeys: config.localPreviousKeys ?? [], dir: dataDir === null ? null : path.join(dataDir, 'vault'), prefix })
 }

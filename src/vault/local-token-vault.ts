@@ -18,15 +18,21 @@ import type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vaul
 export interface LocalTokenVaultOptions {
   /** 32 bytes (AES-256). Losing it loses every stored grant: users then reconnect Gmail. */
   key: Buffer
+  /** Earlier keys (rotation): their records stay readable and are sealed with `key` on their next write. */
+  previousKeys?: Buffer[]
   /** Directory holding one encrypted file per user; null keeps the encrypted records in memory (tests, benchmarks). */
   dir: string | null
   prefix?: string
 }
 
-/** What is stored for each user: AES-256-GCM, every binary field base64url. */
+/**
+ * What is stored for each user: AES-256-GCM, every binary field base64url. `kid` names the key that sealed it;
+ * records written before key ids existed have none and are read with the current key, then the previous ones.
+ */
 interface LocalVaultRecord {
   v: 1
   alg: 'A256GCM'
+  kid?: string
   iv: string
   ct: string
   tag: string
@@ -37,6 +43,9 @@ const KEY_FILE = 'vault.key'
 export class LocalTokenVault implements TokenVault {
   readonly kind = 'local' as const
   readonly #key: Buffer
+  readonly #kid: string
+  /** Every key that may open a record, by key id, the current one first. */
+  readonly #keys = new Map<string, Buffer>()
   readonly #dir: string | null
   readonly #prefix: string
   readonly #memory = new Map<string, string>()
@@ -49,6 +58,12 @@ export class LocalTokenVault implements TokenVault {
     }
     // A private copy: the caller zeroing or reusing its buffer must not change our key.
     this.#key = Buffer.from(options.key)
+    this.#kid = keyId(this.#key)
+    this.#keys.set(this.#kid, this.#key)
+    for (const previous of options.previousKeys ?? []) {
+      if (!Buffer.isBuffer(previous) || previous.length !== 32) throw new TypeError('LocalTokenVault: previous keys must be 32-byte Buffers')
+      if (!this.#keys.has(keyId(previous))) this.#keys.set(keyId(previous), Buffer.from(previous))
+    }
     this.#dir = options.dir === null ? null : path.resolve(options.dir)
     this.#prefix = options.prefix ?? DEFAULT_SECRET_PREFIX
     secretName(this.#prefix, '00000000-0000-0000-0000-000000000000') // fail fast on a bad prefix
@@ -107,6 +122,7 @@ export class LocalTokenVault implements TokenVault {
     const record: LocalVaultRecord = {
       v: 1,
       alg: 'A256GCM',
+      kid: this.#kid,
       iv: iv.toString('base64url'),
       ct: ct.toString('base64url'),
       tag: tag.toString('base64url')
@@ -122,7 +138,7 @@ export class LocalTokenVault implements TokenVault {
       throw vaultUnavailable(new Error('Local vault record is not JSON'), Errors.vaultUndecryptable)
     }
     if (record.v !== 1 || record.alg !== 'A256GCM' || typeof record.iv !== 'string' ||
-      typeof record.ct !== 'string' || typeof record.tag !== 'string') {
+      typeof record.ct !== 'string' || typeof record.tag !== 'string' || (record.kid !== undefined && typeof record.kid !== 'string')) {
       throw vaultUnavailable(new Error('Local vault record has an unknown format'), Errors.vaultUndecryptable)
     }
     const iv = Buffer.from(record.iv, 'base64url')
@@ -131,12 +147,19 @@ export class LocalTokenVault implements TokenVault {
     if (iv.length !== IV_BYTES || tag.length !== TAG_BYTES) {
       throw vaultUnavailable(new Error('Local vault record has a bad IV or tag length'), Errors.vaultUndecryptable)
     }
-    try {
-      return openSealed(this.#key, { iv, tag, ct: Buffer.from(record.ct, 'base64url') }, name)
-    } catch {
-      // OpenSSL's message here is only "Unsupported state or unable to authenticate data"; nothing to keep.
-      throw vaultUnavailable(new Error('Local vault record failed authentication'), Errors.vaultUndecryptable)
+    const sealed = { iv, tag, ct: Buffer.from(record.ct, 'base64url') }
+    // A key id picks its key (a record sealed with a key we no longer hold fails like a wrong key); a record
+    // without one predates key ids and tries each key, the current one first.
+    const keyed = record.kid === undefined ? undefined : this.#keys.get(record.kid)
+    const candidates = record.kid === undefined ? [...this.#keys.values()] : keyed === undefined ? [] : [keyed]
+    for (const key of candidates) {
+      try {
+        return openSealed(key, sealed, name)
+      } catch {
+        // OpenSSL's message here is only "Unsupported state or unable to authenticate data"; nothing to keep.
+      }
     }
+    throw vaultUnavailable(new Error('Local vault record failed authentication'), Errors.vaultUndecryptable)
   }
 
   #ensureDir (dir: string): Promise<void> {
@@ -199,6 +222,11 @@ export class LocalTokenVault implements TokenVault {
       throw fsFailure(err)
     }
   }
+}
+
+/** Names a key without revealing it: a prefix of the SHA-256 of a domain-separated label and the key. */
+function keyId (key: Buffer): string {
+  return sha256Hex(`inboxgate-local-vault-key:${key.toString('base64')}`).slice(0, 16)
 }
 
 // Hashing the secret name keeps user ids out of directory listings and gives a fixed, path-safe file name.

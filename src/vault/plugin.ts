@@ -1,5 +1,4 @@
 import fp from 'fastify-plugin'
-import { decodeKey } from '../config.ts'
 import { createTokenVault } from './index.ts'
 import type { ClosableTokenVault } from './index.ts'
 
@@ -17,7 +16,8 @@ export default fp(async (app, opts: { vault?: ClosableTokenVault }) => {
     prefix: c.TOKEN_VAULT_PREFIX,
     kmsKeyId: c.TOKEN_VAULT_KMS_KEY_ID,
     dataDir: c.DATA_DIR,
-    localKey: c.LOCAL_VAULT_KEY != null ? decodeKey('LOCAL_VAULT_KEY', c.LOCAL_VAULT_KEY) : undefined
+    localKey: c.localVaultKeys.current ?? undefined,
+    localPreviousKeys: c.localVaultKeys.previous
   })
   app.decorate('vault', vault)
   app.addHook('onClose', async () => { await vault.close() })

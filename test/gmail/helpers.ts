@@ -2,26 +2,14 @@ import type { FastifyInstance } from 'fastify'
 import { ManualClock } from '../../src/clock.ts'
 import { startGoogleEmulator } from '../../emulators/google/app.ts'
 import type { RunningGoogleEmulator } from '../../emulators/google/app.ts'
-import type { ClientInput, UserInput } from '../../emulators/google/state.ts'
+import type { UserInput } from '../../emulators/google/state.ts'
 import { buildTestApp, gql, signUp } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
-
-export const WEB = {
-  id: 'web.apps.googleusercontent.com',
-  secret: 'web-secret',
-  type: 'web',
-  redirectUris: ['http://localhost:4000/auth/google/callback']
-} satisfies ClientInput
-export const IOS = { id: 'ios.apps.googleusercontent.com', secret: null, type: 'ios', redirectUris: ['com.googleusercontent.apps.ios:/oauth2redirect'] } satisfies ClientInput
-/** Somebody else's app: its tokens must never be accepted. */
-export const FOREIGN_IOS = { id: 'foreign-ios.apps.googleusercontent.com', secret: null, type: 'ios', redirectUris: ['com.example.foreign:/cb'] } satisfies ClientInput
-
-export const ALICE = { sub: '100000000000000000001', email: 'alice@gmail.example', name: 'Alice', messagesTotal: 42, threadsTotal: 7 } satisfies UserInput
-export const BOB = { sub: '100000000000000000002', email: 'bob@gmail.example', name: 'Bob' } satisfies UserInput
+export { ALICE, BOB, FOREIGN_IOS, GMAIL_READONLY, IOS, WEB } from '../support/fixtures.ts'
+import { ALICE, BOB, FOREIGN_IOS, GMAIL_READONLY, IOS, WEB } from '../support/fixtures.ts'
 
 export interface GmailTestContext {
   app: FastifyInstance

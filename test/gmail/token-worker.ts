@@ -5,7 +5,8 @@
  * prints what came back as one RESULT line of JSON. Not a test file itself (tap only runs *.test.ts).
  *
  * Environment (besides TEST_DATABASE_URL and the AWS_* variables inherited from the test):
- *   WORKER_PG_SCHEMA, WORKER_GOOGLE_BASE_URL, WORKER_USER_ID, WORKER_CALLERS (default 50).
+ *   WORKER_PG_SCHEMA, WORKER_GOOGLE_BASE_URL, WORKER_USER_ID, WORKER_CALLERS (default 50),
+ *   WORKER_GOOGLE_TIMEOUT_MS (default 1000).
  */
 import { createInterface } from 'node:readline'
 import { buildTestApp } from '../helper.ts'
@@ -36,7 +37,7 @@ const { app } = await buildTestApp({ teardown: (fn) => { teardowns.push(fn) } },
     GOOGLE_CLIENT_SECRET: WEB.secret,
     GOOGLE_IOS_CLIENT_IDS: IOS.id,
     GOOGLE_API_BASE_URL: googleBaseUrl,
-    GOOGLE_TIMEOUT_MS: '1000'
+    GOOGLE_TIMEOUT_MS: process.env.WORKER_GOOGLE_TIMEOUT_MS ?? '1000'
   }
 })
 

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { test } from 'tap'
 import { buildTestApp, browserHeaders, COOKIE, gql, ME, REFRESH, refreshCookie, signUp } from '../helper.ts'
 
@@ -139,7 +140,7 @@ test('production switch: no GraphiQL, no introspection', async (t) => {
   t.ok(schema.json().__schema.types.some((ty: { name: string }) => ty.name === 'GmailStatus'), 'the schema for GraphiQL')
   t.equal((await gql(dev.app, '{ __schema { queryType { name } } }')).errors, undefined)
 
-  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true' } })
+  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true', LOCAL_VAULT_KEY: randomBytes(32).toString('base64') } })
   t.equal((await prod.app.inject({ url: '/graphiql' })).statusCode, 404)
   t.equal((await prod.app.inject({ url: '/graphiql/schema.json' })).statusCode, 404)
   t.equal((await prod.app.inject({ url: '/graphiql/assets/graphiql.min.js' })).statusCode, 404)

@@ -1,5 +1,6 @@
 import { test } from 'tap'
 import { PasswordHasher } from '../../src/users/password-hasher.ts'
+import { Errors, isError } from '../../src/errors.ts'
 
 test('at most `concurrency` Argon2 hashes at once; the rest queue in order and all complete', async (t) => {
   const hasher = new PasswordHasher(1)
@@ -17,4 +18,35 @@ test('at most `concurrency` Argon2 hashes at once; the rest queue in order and a
     hasher.verify(null, 'no such user')
   ])
   t.same(checks, [true, true, true, true, false, false])
+})
+
+test('beyond PASSWORD_HASH_QUEUE_MAX a hash is refused at once: RATE_LIMITED, reason SERVER_BUSY, retryAfterSeconds', async (t) => {
+  const hasher = new PasswordHasher(1, 2)
+  const settled: string[] = []
+  const outcomes = await Promise.allSettled(Array.from({ length: 10 }, async (_, i) => {
+    try {
+      const h = await hasher.hash(`password number ${i}`)
+      settled.push('hashed')
+      return h
+    } catch (err) {
+      settled.push('refused')
+      throw err
+    }
+  }))
+  t.equal(outcomes.filter((o) => o.status === 'fulfilled').length, 3, '1 running + 2 queued are hashed')
+  const refused = outcomes.filter((o): o is PromiseRejectedResult => o.status === 'rejected').map((o) => o.reason)
+  t.equal(refused.length, 7)
+  for (const err of refused) {
+    t.ok(isError(err, Errors.serverBusy), 'RATE_LIMITED / SERVER_BUSY')
+    t.ok(err.details.retryAfterSeconds >= 1)
+  }
+  t.same(settled.slice(0, 7), Array(7).fill('refused'), 'refusals answer before any hash finishes (no waiting, no CPU)')
+  t.equal(hasher.queued, 0)
+
+  // verify() refuses the same way, rather than answering "wrong password"; the dummy hash recovers afterwards.
+  const stored = await hasher.hash('correct horse')
+  const burst = await Promise.allSettled([...Array(6)].map(async (_, i) => await hasher.verify(i % 2 === 0 ? stored : null, 'correct horse')))
+  t.ok(burst.some((o) => o.status === 'rejected' && isError(o.reason, Errors.serverBusy)), 'some verifies refused as busy')
+  t.ok(burst.every((o) => o.status === 'rejected' || typeof o.value === 'boolean'))
+  t.same(await Promise.all([hasher.verify(stored, 'correct horse'), hasher.verify(null, 'correct horse')]), [true, false], 'then all is well')
 })

@@ -4,9 +4,11 @@ import path from 'node:path'
 import { inspect } from 'node:util'
 import { test } from 'tap'
 import type { Test } from 'tap'
+import { sha256Hex } from '../../src/crypto/hashing.ts'
 import { ErrorCodes } from '../../src/errors.ts'
 import { createTokenVault } from '../../src/vault/index.ts'
 import { LocalTokenVault, loadOrCreateLocalVaultKey } from '../../src/vault/local-token-vault.ts'
+import { DEFAULT_SECRET_PREFIX, secretName } from '../../src/vault/token-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
 
 function makeBundle (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle {
@@ -81,7 +83,8 @@ test('records are encrypted, private and named without the user id', async (t) =
     t.notOk(files[0]?.includes(secret), 'nor in the file name')
   }
   const record = JSON.parse(content) as Record<string, unknown>
-  t.same(Object.keys(record).sort(), ['alg', 'ct', 'iv', 'tag', 'v'])
+  t.same(Object.keys(record).sort(), ['alg', 'ct', 'iv', 'kid', 'tag', 'v'])
+  t.match(record.kid, /^[0-9a-f]{16}$/, 'a key id that names the key without revealing it')
   t.equal(record.alg, 'A256GCM')
 
   t.equal((await stat(file)).mode & 0o777, 0o600, 'record is 0600')
@@ -262,4 +265,68 @@ test('stats count calls and failures', async (t) => {
   await vault.get('nope').catch(() => {})
   await vault.delete(userId)
   t.same(vault.stats(), { reads: 3, writes: 1, deletes: 1, errors: 1 })
+})
+
+// docs/security.md item 10 (keys from configuration, rotatable) for the local vault: LOCAL_VAULT_KEY and
+// LOCAL_VAULT_PREVIOUS_KEYS.
+test('key rotation: records name their key; old records stay readable and are resealed with the new key on their next write', async (t) => {
+  const dir = path.join(t.testdir(), 'vault')
+  const oldKey = randomBytes(32)
+  const newKey = randomBytes(32)
+  const alice = randomUUID()
+  const bob = randomUUID()
+  const before = new LocalTokenVault({ key: oldKey, dir })
+  await before.put(alice, makeBundle({ email: 'alice@example.com' }))
+  await before.put(bob, makeBundle({ email: 'bob@example.com' }))
+  const kidOf = async (userId: string) => {
+    const file = `${sha256Hex(secretName(DEFAULT_SECRET_PREFIX, userId))}.json`
+    return (JSON.parse(await readFile(path.join(dir, file), 'utf8')) as { kid?: string }).kid
+  }
+  const oldKid = await kidOf(alice)
+  t.match(oldKid, /^[0-9a-f]{16}$/)
+  t.equal(await kidOf(bob), oldKid, 'one key, one id')
+
+  const rotated = new LocalTokenVault({ key: newKey, previousKeys: [oldKey], dir })
+  t.equal((await rotated.get(alice))?.email, 'alice@example.com', 'a record under the previous key reads')
+  t.equal((await rotated.get(bob))?.email, 'bob@example.com')
+  const fresh = makeBundle({ email: 'alice@example.com' })
+  await rotated.put(alice, fresh)
+  t.not(await kidOf(alice), oldKid, "Alice's record, written again, names the new key")
+  t.equal(await kidOf(bob), oldKid, "Bob's record, only read, still names the old key")
+
+  // Once the previous key is dropped, what was rewritten reads and what was not is refused.
+  const onlyNew = new LocalTokenVault({ key: newKey, dir })
+  t.same(await onlyNew.get(alice), fresh, 'rewritten with the new key on its next write')
+  const err = await rejection(onlyNew.get(bob))
+  t.equal((err as { code?: string }).code, ErrorCodes.VAULT_UNAVAILABLE, 'a record under a key no longer held is refused')
+})
+
+test('records written before key ids existed stay readable with the current key (or a previous one)', async (t) => {
+  const { vault, dir, key } = makeVault(t)
+  const userId = randomUUID()
+  const bundle = makeBundle()
+  await vault.put(userId, bundle)
+  const file = path.join(dir, (await filesIn(dir))[0]!)
+  const { kid: _kid, ...legacy } = JSON.parse(await readFile(file, 'utf8')) as Record<string, string>
+  await writeFile(file, JSON.stringify(legacy))
+  t.same(await new LocalTokenVault({ key, dir }).get(userId), bundle, 'legacy record, current key')
+  t.same(await new LocalTokenVault({ key: randomBytes(32), previousKeys: [key], dir }).get(userId), bundle, 'legacy record, previous key')
+  const err = await rejection(new LocalTokenVault({ key: randomBytes(32), dir }).get(userId))
+  t.equal((err as { code?: string }).code, ErrorCodes.VAULT_UNAVAILABLE, 'and no other key opens it')
+  t.throws(() => new LocalTokenVault({ key, previousKeys: [randomBytes(16)], dir }), TypeError, 'previous keys are AES-256 keys too')
+})
+
+test('the app reads LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS from configuration', async (t) => {
+  const { buildTestApp } = await import('../helper.ts')
+  const oldKey = randomBytes(32)
+  const newKey = randomBytes(32)
+  const dataDir = t.testdir()
+  const userId = randomUUID()
+  const bundle = makeBundle()
+  await new LocalTokenVault({ key: oldKey, dir: path.join(dataDir, 'vault') }).put(userId, bundle)
+  const { app } = await buildTestApp(t, { env: { DATA_DIR: dataDir, LOCAL_VAULT_KEY: newKey.toString('hex'), LOCAL_VAULT_PREVIOUS_KEYS: oldKey.toString('base64') } })
+  t.same(await app.vault.get(userId), bundle, 'read with the previous key from configuration')
+  await app.vault.put(userId, bundle)
+  t.same(await new LocalTokenVault({ key: newKey, dir: path.join(dataDir, 'vault') }).get(userId), bundle, 'rewritten with LOCAL_VAULT_KEY')
+  t.same((await readdir(dataDir)).sort(), ['vault'], 'no vault.key file generated')
 })

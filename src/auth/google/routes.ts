@@ -3,6 +3,7 @@ import fp from 'fastify-plugin'
 import { AuthErrorCodes } from '../../errors.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { resultPage } from './pages.ts'
+import { safeRedirectTarget } from './redirect-destination.ts'
 import { DEFAULT_DESTINATION } from './web-flow.ts'
 
 /**
@@ -69,8 +70,11 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
       (err, what) => request.log.error({ err }, what)
     )
     if ('page' in outcome) return page(reply, outcome.page, outcome.code)
+    // The final Location, with our parameters added, passes the same check as redirectTo did at the start.
+    const location = safeRedirectTarget(withParams(outcome.back, config.PUBLIC_URL, outcome.params), config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
+    if (location == null) return page(reply, 400, AuthErrorCodes.REDIRECT_NOT_ALLOWED)
     if (outcome.issued != null) setRefreshCookie(reply, config, outcome.issued.refreshToken, outcome.issued.session.expiresAt)
-    return noStore(reply).redirect(withParams(outcome.back, config.PUBLIC_URL, outcome.params), 303)
+    return noStore(reply).redirect(location, 303)
   })
 
   app.get<{ Querystring: { auth_error?: string } }>(DEFAULT_DESTINATION, async (request, reply) =>

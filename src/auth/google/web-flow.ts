@@ -8,11 +8,12 @@ import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError } fro
 import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
 import type { PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
+import type { GoogleOpsThrottle } from '../../google/google-ops-throttle.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
 import type { IssuedTokens, RequestMeta } from '../../sessions/sessions-service.ts'
 import type { LoginThrottle } from '../../users/login-throttle.ts'
-import { safeRedirectTarget } from './pages.ts'
+import { safeRedirectTarget } from './redirect-destination.ts'
 import type { GoogleSignIn } from './sign-in.ts'
 
 /**
@@ -52,15 +53,17 @@ export class GoogleWebFlow {
   readonly #signIn: GoogleSignIn
   readonly #gmail: GmailConnections
   readonly #throttle: LoginThrottle
+  readonly #googleOps: GoogleOpsThrottle
   readonly #clock: Clock
   readonly #config: Config
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, loginThrottle: LoginThrottle, clock: Clock, config: Config }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, loginThrottle: LoginThrottle, googleOps: GoogleOpsThrottle, clock: Clock, config: Config }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#signIn = deps.googleSignIn
     this.#gmail = deps.gmail
     this.#throttle = deps.loginThrottle
+    this.#googleOps = deps.googleOps
     this.#clock = deps.clock
     this.#config = deps.config
   }
@@ -75,6 +78,7 @@ export class GoogleWebFlow {
     try {
       // Each start writes a row: bounded per client IP like logins, and expired rows are swept here.
       await this.#throttle.googleSignInAttempt(input.ip)
+      await this.#googleOps.attempt({ ip: input.ip })
       const now = this.#clock.now()
       await this.#prisma.oAuthState.deleteMany({ where: { expiresAt: { lt: now } } })
       const state = randomToken()
@@ -114,6 +118,11 @@ export class GoogleWebFlow {
       return { page: 503, code: AuthErrorCodes.INTERNAL }
     }
     if (pending.expiresAt.getTime() <= this.#clock.now().getTime()) return { page: 400, code: AuthErrorCodes.STATE_EXPIRED }
+    // Judged again before Google's code is spent: a row stored by an older release (or anything else writing
+    // OAuthState) must not send the browser off-site, whatever the outcome.
+    if (safeRedirectTarget(pending.redirectTo, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS) == null) {
+      return { page: 400, code: AuthErrorCodes.REDIRECT_NOT_ALLOWED }
+    }
 
     const back = (params: Record<string, string>, issued?: IssuedTokens): BackOutcome =>
       issued == null ? { back: pending.redirectTo, params } : { back: pending.redirectTo, params, issued }
@@ -168,7 +177,8 @@ export default fp(async (app) => {
     googleSignIn: app.googleSignIn,
     gmail: app.gmail,
     loginThrottle: app.loginThrottle,
+    googleOps: app.googleOps,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'login-throttle'] })
+}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'login-throttle', 'google-ops-throttle'] })

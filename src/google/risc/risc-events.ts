@@ -1,5 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { isUniqueViolation } from '../../db/prisma-errors.ts'
+import { Reasons } from '../../errors.ts'
 import type { PrismaClient } from '../../generated/prisma/client.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
 import type { ServiceMetrics } from '../../metrics/metrics.ts'
@@ -25,7 +26,7 @@ export type RiscEventName = keyof typeof RiscEventTypes
 const NAME_OF = new Map<string, RiscEventName>(Object.entries(RiscEventTypes).map(([name, uri]) => [uri, name as RiscEventName]))
 
 /** The Gmail connection's stateReason after Google revoked the grant (tokens-revoked / token-revoked). */
-export const REVOKED_BY_GOOGLE = 'REVOKED_BY_GOOGLE'
+export const REVOKED_BY_GOOGLE = Reasons.REVOKED_BY_GOOGLE
 
 /** What an event did, as counted in /metrics and written in the security log. Fixed words only. */
 export type RiscOutcome =
@@ -108,7 +109,7 @@ export class RiscEventHandler {
     switch (name) {
       case 'tokens-revoked': {
         if (connection == null) return { outcome: userIds.length === 0 ? 'unknown_subject' : 'no_grant', userIds, googleSub }
-        const deleted = await gmail.revokedByGoogle(connection.userId, REVOKED_BY_GOOGLE)
+        const deleted = await gmail.revokedByGoogle(connection.userId, REVOKED_BY_GOOGLE, { googleSub })
         return { outcome: deleted ? 'grant_deleted' : 'no_grant', userIds, googleSub }
       }
       case 'sessions-revoked':
@@ -146,7 +147,7 @@ export class RiscEventHandler {
     const rows = await this.#d.prisma.gmailConnection.findMany({ where, select: { userId: true } })
     if (rows.length === 0) return { outcome: 'unknown_subject', userIds: [] }
     let deleted = false
-    for (const { userId } of rows) deleted = (await this.#d.gmail.revokedByGoogle(userId, REVOKED_BY_GOOGLE)) || deleted
+    for (const { userId } of rows) deleted = (await this.#d.gmail.revokedByGoogle(userId, REVOKED_BY_GOOGLE, where)) || deleted
     return { outcome: deleted ? 'grant_deleted' : 'no_grant', userIds: rows.map((r) => r.userId) }
   }
 }

@@ -5,10 +5,18 @@ const iso = (d: Date | null) => d?.toISOString() ?? null
 export const gmailResolvers: Resolvers = {
   Query: {
     gmailStatus: async (_root, _args, ctx) => await ctx.app.gmail.status((await ctx.viewer()).sub),
-    gmailProfile: async (_root, _args, ctx) => await ctx.app.gmail.profile((await ctx.viewer()).sub)
+    gmailProfile: async (_root, _args, ctx) => {
+      const { sub } = await ctx.viewer()
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: sub })
+      return await ctx.app.gmail.profile(sub)
+    }
   },
   Mutation: {
-    connectGmail: async (_root, { input }, ctx) => await ctx.app.gmail.connect((await ctx.viewer()).sub, input, ctx.meta),
+    connectGmail: async (_root, { input }, ctx) => {
+      const { sub } = await ctx.viewer()
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: sub })
+      return await ctx.app.gmail.connect(sub, input, ctx.meta)
+    },
     disconnectGmail: async (_root, _args, ctx) => await ctx.app.gmail.disconnect((await ctx.viewer()).sub, ctx.meta)
   },
   GmailStatus: {

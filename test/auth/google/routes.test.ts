@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
-import { safeRedirectTarget } from '../../../src/auth/google/pages.ts'
+import { safeRedirectTarget } from '../../../src/auth/google/redirect-destination.ts'
 import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../../gmail/helpers.ts'
 import type { GmailTestContext } from '../../gmail/helpers.ts'
 import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../../helper.ts'

@@ -179,7 +179,7 @@ test('the token endpoint authenticates the client and checks the code', async t 
   t.equal(noClient.status, 400)
   t.equal(noClient.body.error, 'invalid_request')
 
-  const otherRedirect = await failure(oauthClient(emulator).getToken({ code, redirect_uri: 'http://localhost:4000/auth/google/callback' }))
+  const otherRedirect = await failure(oauthClient(emulator).getToken({ code, redirect_uri: 'http://localhost:4999/auth/google/callback' }))
   t.equal(otherRedirect.status, 400)
   t.equal(otherRedirect.data.error, 'redirect_uri_mismatch')
 

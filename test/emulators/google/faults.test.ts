@@ -73,6 +73,32 @@ test('a short timeout delay is plain latency', async t => {
   t.ok(Date.now() - started >= 190)
 })
 
+test('delay fault: a slow Google; set through the control API, also in front of an invalid_grant', async t => {
+  const emulator = await startEmulator(t)
+  const { tokens } = await signIn(emulator)
+  const form = { grant_type: 'refresh_token', client_id: WEB.id, client_secret: WEB.secret, refresh_token: tokens.refresh_token ?? '' }
+  const added = await control(emulator, 'POST', '/faults', { endpoint: 'token', kind: 'delay', delayMs: 300, times: 1 })
+  t.equal(added.status, 200)
+  t.equal(added.body.delayMs, 300)
+  let started = Date.now()
+  const slow = await tokenRequest(emulator, form)
+  t.equal(slow.status, 200, 'answered normally')
+  t.ok(slow.body.access_token)
+  t.ok(Date.now() - started >= 290, `after the delay (${Date.now() - started} ms)`)
+  started = Date.now()
+  t.equal((await tokenRequest(emulator, form)).status, 200)
+  t.ok(Date.now() - started < 290, 'times: 1 applied once')
+  t.equal(emulator.state.addFault({ endpoint: 'token', kind: 'delay' }).delayMs, 1000, 'default 1 s')
+  emulator.state.clearFaults()
+
+  emulator.state.addFault({ endpoint: 'token', kind: 'invalid_grant', delayMs: 300, times: 1 })
+  started = Date.now()
+  const refused = await tokenRequest(emulator, form)
+  t.same(refused.body, REVOKED, 'a slow invalid_grant')
+  t.ok(Date.now() - started >= 290)
+  t.equal(emulator.state.addFault({ endpoint: 'token', kind: 'http5xx' }).delayMs, 0, 'errors come at once by default')
+})
+
 test('held requests do not keep close() waiting', async t => {
   const emulator = await startGoogleEmulator({ users: [ALICE] })
   emulator.state.addFault({ endpoint: '*', kind: 'timeout' })

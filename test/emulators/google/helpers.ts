@@ -1,52 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { OAuth2Client, type OAuth2ClientOptions } from 'google-auth-library'
 import { googleClientOptions, startGoogleEmulator, type GoogleEmulatorOptions, type RunningGoogleEmulator } from '../../../emulators/google/app.ts'
-import type { ClientInput, UserInput } from '../../../emulators/google/state.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
-export const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
-export const USERINFO_EMAIL = 'https://www.googleapis.com/auth/userinfo.email'
-export const USERINFO_PROFILE = 'https://www.googleapis.com/auth/userinfo.profile'
-export const SCOPES = ['openid', 'email', 'profile', GMAIL_READONLY]
-export const EXPANDED = ['openid', USERINFO_EMAIL, USERINFO_PROFILE, GMAIL_READONLY]
-
-interface TestClient { id: string, secret: string | null, redirectUris: string[] }
-
-export const WEB = {
-  id: 'web.apps.googleusercontent.com',
-  secret: 'web-secret',
-  type: 'web',
-  name: 'Test web app',
-  redirectUris: ['http://127.0.0.1:4000/auth/google/callback']
-} satisfies ClientInput & TestClient
-
-export const OTHER_WEB = {
-  id: 'other-web.apps.googleusercontent.com',
-  secret: 'other-secret',
-  type: 'web',
-  redirectUris: ['http://127.0.0.1:5000/callback']
-} satisfies ClientInput & TestClient
-
-export const IOS = {
-  id: 'ios.apps.googleusercontent.com',
-  secret: null,
-  type: 'ios',
-  redirectUris: ['com.googleusercontent.apps.ios:/oauth2redirect']
-} satisfies ClientInput & TestClient
-
-export const ALICE = {
-  sub: '100000000000000000001',
-  email: 'alice@example.com',
-  name: 'Alice Liddell',
-  givenName: 'Alice',
-  familyName: 'Liddell',
-  messagesTotal: 42,
-  threadsTotal: 7,
-  historyId: '9876'
-} satisfies UserInput
-
-export const BOB = { sub: '100000000000000000002', email: 'bob@example.com' } satisfies UserInput
+export { ALICE, BOB, EXPANDED, GMAIL_READONLY, IOS, OTHER_WEB, SCOPES, USERINFO_EMAIL, USERINFO_PROFILE, WEB } from '../../support/fixtures.ts'
+import { ALICE, BOB, IOS, OTHER_WEB, SCOPES, WEB } from '../../support/fixtures.ts'
+import type { TestClient } from '../../support/fixtures.ts'
 
 export async function startEmulator (t: Teardown, options: GoogleEmulatorOptions = {}): Promise<RunningGoogleEmulator> {
   const emulator = await startGoogleEmulator({ clients: [WEB, OTHER_WEB, IOS], users: [ALICE, BOB], ...options })

@@ -140,7 +140,7 @@ test('gmail users.getProfile: me, own email, someone else\'s', async t => {
   const gmail = google.gmail({ version: 'v1', auth: client, rootUrl: `${emulator.baseUrl}/` })
   const { data } = await gmail.users.getProfile({ userId: 'me' })
   t.same(data, { emailAddress: ALICE.email, messagesTotal: 42, threadsTotal: 7, historyId: '9876' })
-  t.same((await gmail.users.getProfile({ userId: 'ALICE@example.com' })).data, data)
+  t.same((await gmail.users.getProfile({ userId: ALICE.email.toUpperCase() })).data, data)
   const other = await failure(gmail.users.getProfile({ userId: BOB.email }))
   t.equal(other.status, 403)
   t.equal(other.data.error.status, 'PERMISSION_DENIED')

@@ -1,0 +1,2 @@
+-- AlterTable
+ALTER TABLE "gmail_connections" ADD COLUMN     "grant_hash" TEXT;
