@@ -2,6 +2,8 @@ import { startGoogleEmulator } from '../emulators/google/app.ts'
 import type { RunningGoogleEmulator } from '../emulators/google/app.ts'
 import { EmulatorEnvError, emulatorSettingsFromEnv } from '../emulators/google/env.ts'
 import { GMAIL_READONLY } from '../emulators/google/state.ts'
+import { registerRiscReceiver } from '../src/google/risc/risc-registration.ts'
+import type { ServiceAccountKey } from '../src/google/risc/risc-registration.ts'
 import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
 import { startWebExample } from '../examples/web/serve.ts'
 
@@ -82,6 +84,18 @@ async function main (): Promise<void> {
   }
 
   const base = emulator.baseUrl
+  // Cross-Account Protection: the emulator pushes revocations, sign-outs and hijackings to the server, as Google
+  // does once `npm run admin -- google-risc-register` ran (here with the emulator's own service account key).
+  let risc = 'not registered (GOOGLE_API_BASE_URL points elsewhere)'
+  if (config.GOOGLE_API_BASE_URL === base) {
+    const receiverUrl = `${config.PUBLIC_URL}/google/risc`
+    try {
+      await registerRiscReceiver({ key: emulator.state.risc.serviceAccountKey(base) as unknown as ServiceAccountKey, receiverUrl, baseUrl: base })
+      risc = `${receiverUrl} registered with the emulator (revocations arrive without a Gmail call)`
+    } catch (err) {
+      risc = `registration failed: ${(err as Error).message}`
+    }
+  }
   const margin = config.GMAIL_REFRESH_MARGIN_SECONDS
   const refreshAfter = accessTokenTtlSeconds - margin
   const pointsElsewhere = config.GOOGLE_API_BASE_URL !== base
@@ -96,6 +110,7 @@ inboxgate dev mode: Gmail without a Google account
   Google emulator  ${base}   (state: ${base}/__emulator/state)
   Google users     ${[...emulator.state.users.values()].map(u => `${u.email}${u.emailVerified ? '' : ' (unverified)'}`).join(', ')}
   Google clients   web ${web.id}, iOS ${ios.id}
+  RISC receiver    ${risc}
   Gmail tokens     live ${accessTokenTtlSeconds} s (GOOGLE_EMULATOR_ACCESS_TOKEN_TTL); the server refreshes ${margin} s before expiry, ${refreshAfter > 0 ? `so ${refreshAfter} s after each refresh` : 'so on every use'}
 ${pointsElsewhere}
 Next steps (README.md, "Dev mode: Gmail without a Google account"):

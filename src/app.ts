@@ -13,6 +13,7 @@ import prisma from './db/prisma.ts'
 import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
+import googleRisc from './google/risc/plugin.ts'
 import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
@@ -111,6 +112,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
+  await fastify.register(googleRisc)
 
   await fastify.register(health)
   await fastify.register(graphql)

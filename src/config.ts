@@ -171,6 +171,8 @@ const envSchema = z.object({
   AUTH_REDIRECT_ORIGINS: list.optional(),
   /** How long a started Google sign-in may take (the `state` lifetime). */
   AUTH_STATE_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
+  /** A service account's JSON key (RISC Configuration Admin role): `npm run admin -- google-risc-register <url>` uses it. */
+  GOOGLE_RISC_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
   /** `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager. */
   TOKEN_VAULT: z.enum(['local', 'aws']).default('local'),
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */

@@ -67,6 +67,10 @@ export const Reasons = {
   GOOGLE_EMAIL_UNVERIFIED: 'GOOGLE_EMAIL_UNVERIFIED',
   ACCOUNT_DISABLED: 'ACCOUNT_DISABLED',
   ACCOUNT_EXISTS: 'ACCOUNT_EXISTS',
+  /** Google told us (Cross-Account Protection `account-disabled`) to refuse Sign in with Google for this account. */
+  GOOGLE_ACCOUNT_BLOCKED: 'GOOGLE_ACCOUNT_BLOCKED',
+  /** A Gmail connection's stateReason after Google revoked its grant (Cross-Account Protection `token(s)-revoked`). */
+  REVOKED_BY_GOOGLE: 'REVOKED_BY_GOOGLE',
   /** A request without the CSRF-preventing header or content type (Mercurius, or the cookie refresh). */
   CSRF: 'CSRF',
   /** A cookie-authenticated request from an origin not in PUBLIC_ORIGINS. */
@@ -145,6 +149,7 @@ export const Errors = {
   userDisabledSession: define(FORBIDDEN, 'This account is disabled', Reasons.USER_DISABLED),
   passwordRequiredToUnlink: define(FORBIDDEN, 'Set a password first: without Google this account could not sign in', Reasons.PASSWORD_REQUIRED),
   googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
+  googleAccountBlocked: define(FORBIDDEN, 'Google has disabled this Google account: sign in another way', Reasons.GOOGLE_ACCOUNT_BLOCKED),
   googleEmailUnverified: define(FORBIDDEN, 'Your Google account has no verified email address', Reasons.GOOGLE_EMAIL_UNVERIFIED),
   cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json', Reasons.CSRF),
   cookieWithoutOperationName: define(FORBIDDEN, 'Cookie-authenticated requests need the x-mercurius-operation-name header', Reasons.CSRF),
@@ -236,6 +241,7 @@ const AUTH_ERROR_TEXT = {
   ACCOUNT_EXISTS: 'An account with this email already exists: log in with your password, then link Google.',
   GOOGLE_EMAIL_UNVERIFIED: 'Your Google account has no verified email address.',
   ACCOUNT_DISABLED: 'This account is disabled.',
+  GOOGLE_ACCOUNT_BLOCKED: 'Google has disabled this Google account. Sign in another way.',
   RATE_LIMITED: 'Too many attempts. Try again later.',
   INTERNAL: 'Something went wrong on our side. Try again later.'
 } as const

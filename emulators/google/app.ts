@@ -3,6 +3,7 @@ import { googleEndpointsAt } from '../../src/google/google-gateway.ts'
 import { registerControlRoutes } from './control.ts'
 import { registerMailbox } from './mailbox.ts'
 import { consentPage, errorPage } from './pages.ts'
+import { registerRiscRoutes } from './risc-routes.ts'
 import {
   GMAIL_PROFILE_SCOPES, GoogleEmulatorState, ISSUER, OAuthError, REVOKED, SIGN_IN_SCOPES,
   type AuthParams, type Endpoint, type Fault, type StateOptions
@@ -286,6 +287,7 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
   }))
 
   registerControlRoutes(app, state)
+  registerRiscRoutes(app, state)
   return app as GoogleEmulator
 }
 

@@ -4,6 +4,7 @@ import { createClock, millisOf, type Clock } from './clock.ts'
 import { Directory, type ClientInput, type EmulatorClient, type EmulatorUser, type UserInput } from './directory.ts'
 import { Faults, type Endpoint, type Fault, type FaultInput, type Stats } from './faults.ts'
 import { SigningKeys } from './keys.ts'
+import { RISC_ISSUER, RiscTransmitter, type RiscEventName, type RiscOptions } from './risc.ts'
 import { ACCESS_TOKEN_TTL_SECONDS, TokenStore, type AccessToken, type GrantView, type TokenResponse } from './tokens.ts'
 
 // The emulator's whole state, composed from its parts: clients and users (directory.ts), authorization
@@ -27,6 +28,7 @@ export interface StateOptions {
    * server, which dates tokens on the wall clock, refreshes one within minutes instead of an hour.
    */
   accessTokenTtlSeconds?: number
+  risc?: RiscOptions
 }
 
 export class GoogleEmulatorState {
@@ -40,6 +42,8 @@ export class GoogleEmulatorState {
   private readonly tokens: TokenStore
   private readonly authorizations: Authorizations
   private readonly faults = new Faults()
+  /** Cross-Account Protection: events pushed to the receiver registered with stream:update. */
+  readonly risc: RiscTransmitter
 
   constructor (options: StateOptions = {}) {
     this.clock = options.clock ?? createClock()
@@ -54,6 +58,7 @@ export class GoogleEmulatorState {
     this.tokens = new TokenStore({
       directory, keys: this.keys, now, accessTokenTtlSeconds: ttl, onGrantRevoked: (sub, clientId) => this.authorizations.dropCodes(sub, clientId)
     })
+    this.risc = new RiscTransmitter(now, options.risc)
     this.authorizations = new Authorizations({ directory, tokens: this.tokens, keys: this.keys, now, accessTokenTtlSeconds: ttl })
     for (const client of options.clients ?? []) this.upsertClient(client)
     for (const user of options.users ?? []) this.upsertUser(user)
@@ -107,7 +112,27 @@ export class GoogleEmulatorState {
   revokeToken (value: string): boolean { return this.tokens.revokeToken(value) }
   revokeGrant (sub: string, clientId: string): boolean { return this.tokens.revokeGrant(sub, clientId) }
   /** What the user does in their Google Account "third-party access" page: all clients unless one is named. */
-  revokeUserAccess (userRef: string, clientId?: string): number { return this.tokens.revokeUserAccess(userRef, clientId) }
+  revokeUserAccess (userRef: string, clientId?: string): number {
+    const user = this.findUser(userRef)
+    const clients = [...new Set(this.grantsOf({ user: userRef, clientId }).map(g => g.clientId))]
+    const revoked = this.tokens.revokeUserAccess(userRef, clientId)
+    // Google tells the app (Cross-Account Protection) that the user removed its access: one event per client.
+    if (user != null) for (const aud of clients) this.risc.push('tokens-revoked', this.riscSubject(user.sub), aud)
+    return revoked
+  }
+
+  /** The user signs out of every Google session, or Google marks the account hijacked/disabled/enabled: a RISC event. */
+  accountEvent (userRef: string, name: Exclude<RiscEventName, 'token-revoked' | 'tokens-revoked' | 'verification'>, extra: Record<string, unknown> = {}): string | undefined {
+    const user = this.directory.requireUser(userRef)
+    const aud = this.grantsOf({ user: userRef })[0]?.clientId ?? [...this.clients.values()].find(c => c.type === 'web')?.id ?? [...this.clients.keys()][0]
+    if (aud == null) return undefined
+    return this.risc.push(name, this.riscSubject(user.sub), aud, extra)?.jti
+  }
+
+  riscSubject (sub: string): Record<string, string> {
+    return { subject_type: 'iss-sub', iss: RISC_ISSUER, sub }
+  }
+
   /** A password change kills refresh tokens that carry Gmail scopes; access tokens live on until they expire. */
   passwordChange (userRef: string): number { return this.tokens.passwordChange(userRef) }
   grantsOf (filter?: { user?: string, clientId?: string }): GrantView[] { return this.tokens.grantsOf(filter) }

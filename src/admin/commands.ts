@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify'
+import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
 import { normaliseEmail } from '../users/users-service.ts'
 
 /** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
@@ -19,7 +20,9 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
                              once (only a hash is kept). --worker: may act for any user by id (background jobs)
   list-service-clients       every service client (never a secret)
   revoke-service-client <clientId>
-                             refuses the client from its next request on`
+                             refuses the client from its next request on
+  google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
+                             (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE`
 
 type UserState = 'ACTIVE' | 'DISABLED' | 'DELETION_PENDING'
 
@@ -112,6 +115,18 @@ async function revokeServiceClient (app: FastifyInstance, clientId: string | und
   return revoked
 }
 
+async function riscRegister (app: FastifyInstance, receiverUrl: string | undefined) {
+  if (receiverUrl == null) throw new AdminError('Usage: google-risc-register <receiver URL>, e.g. https://api.example.com/google/risc')
+  const file = app.config.GOOGLE_RISC_SERVICE_ACCOUNT_FILE
+  if (file == null) throw new AdminError('GOOGLE_RISC_SERVICE_ACCOUNT_FILE is not set (a service account JSON key with the RISC Configuration Admin role)')
+  try {
+    return await registerRiscReceiver({ key: await readServiceAccountKey(file), receiverUrl, baseUrl: app.config.GOOGLE_API_BASE_URL, timeoutMs: app.config.GOOGLE_TIMEOUT_MS })
+  } catch (err) {
+    if (err instanceof RiscRegistrationError) throw new AdminError(err.message)
+    throw err
+  }
+}
+
 /** Runs one command against a ready app; returns what is printed. */
 export async function runAdminCommand (app: FastifyInstance, argv: string[]): Promise<unknown> {
   const [command, arg] = argv
@@ -124,6 +139,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[]): Pr
     case 'enable-user': return await enableUser(app, arg)
     case 'delete-user': return await deleteUser(app, arg)
     case 'finish-deletions': return { results: await app.accountDeletion.finishPending() }
+    case 'google-risc-register': return await riscRegister(app, arg)
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
     default: throw new AdminError(ADMIN_USAGE)
   }

@@ -1,4 +1,5 @@
 import type { Clock } from '../clock.ts'
+import { googleTokenIdentifiers } from '../crypto/hashing.ts'
 import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
@@ -58,6 +59,24 @@ export class GmailAccessTokens {
   /** Drops what this process remembers of a user's token (after a connect or a disconnect). */
   forget (userId: string): void {
     this.#cache.delete(userId)
+  }
+
+  /**
+   * Google told us (Cross-Account Protection) that a grant is dead: deleted like on `invalid_grant`, under the same
+   * grant lock and through the same compare-and-delete (docs/security.md item 29), so it cannot interleave with a
+   * refresh or a connect, and a grant that replaced the revoked one meanwhile is kept. False when nothing was deleted.
+   */
+  async revokedByGoogle (userId: string, reason: string, revoked: RevokedGrant): Promise<boolean> {
+    const holdMs = grantLockHoldMs(this.#google?.config.timeoutMs ?? 0)
+    const outcome = await withGrantLock(this.#prisma, userId, holdMs, async (tx): Promise<Outcome | null> => {
+      // Matched again under the lock: the row found before it may have been replaced by a new connect since.
+      const row = await tx.gmailConnection.findFirst({ where: { userId, ...revoked } })
+      if (row == null || row.state === 'RECONNECT_REQUIRED') return null
+      return await this.#dropDeadGrant(tx, userId, row, (held) => namesGrant(revoked, held), reason)
+    })
+    if (outcome == null || !('reconnect' in outcome)) return false
+    await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason } })
+    return true
   }
 
   /** An access token valid for at least the refresh margin. Every Gmail call goes through here. */
@@ -151,7 +170,9 @@ export class GmailAccessTokens {
         if (!(err instanceof GoogleInvalidGrantError)) throw err
         // Revoked by the user, expired, password changed, token limit… Google does not say which; all mean the
         // same: this grant is dead. Delete it, and only it (compare-and-delete), then ask for a new one.
-        return await this.#dropDeadGrant(tx, userId, row, grant)
+        const dropped = await this.#dropDeadGrant(tx, userId, row, (held) => grantHashOf(held.refreshToken) === grant, 'INVALID_GRANT')
+        if ('reconnect' in dropped) this.#metrics?.gmailTokenRefresh('invalid_grant')
+        return dropped
       }
       // Google answered slowly: make sure nobody replaced the grant meanwhile (under the lock nobody can; this also
       // fails closed if the transaction was lost, since tx refuses queries then) before the vault is written.
@@ -166,7 +187,14 @@ export class GmailAccessTokens {
         obtainedAt: now
       }
       await this.#vault.put(userId, next)
-      const data = { accessTokenExpiresAt: new Date(next.expiryDate), lastRefreshedAt: new Date(now), grantedScopes: next.scope, vaultVersion: { increment: 1 }, grantHash: grantHashOf(next.refreshToken) }
+      const data = {
+        accessTokenExpiresAt: new Date(next.expiryDate),
+        lastRefreshedAt: new Date(now),
+        grantedScopes: next.scope,
+        vaultVersion: { increment: 1 },
+        grantHash: grantHashOf(next.refreshToken),
+        ...googleTokenIdentifiers(next.refreshToken)
+      }
       // Compare-and-set on the grant's identity, then read back for the cache version.
       const stored = await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data })
       if (stored.count !== 1) return { superseded: true }
@@ -196,23 +224,34 @@ export class GmailAccessTokens {
     return now != null && now.connectedAt.getTime() === seen.connectedAt.getTime() && now.grantHash === seen.grantHash
   }
 
-  /** invalid_grant for `grant`: delete the secret only if it still holds that grant, and flag only that connection. */
-  async #dropDeadGrant (tx: GrantTx, userId: string, seen: GmailConnection, grant: string): Promise<Outcome> {
+  /**
+   * The one way a dead grant goes (invalid_grant, or Google's RISC revocation): delete the secret only if it still
+   * holds the dead grant (`isDead`), and flag only that connection, with `reason`.
+   */
+  async #dropDeadGrant (tx: GrantTx, userId: string, seen: GmailConnection, isDead: (held: GmailTokenBundle) => boolean, reason: string): Promise<Outcome> {
     this.#cache.delete(userId)
     if (!(await this.#stillCurrent(tx, userId, seen))) return { superseded: true }
     const held = await this.#vault.get(userId)
-    if (held != null && grantHashOf(held.refreshToken) !== grant) return { superseded: true }
+    if (held != null && !isDead(held)) return { superseded: true }
     if (held != null) await this.#vault.delete(userId)
     await tx.gmailConnection.updateMany({
       where: { userId, connectedAt: seen.connectedAt, grantHash: seen.grantHash },
-      data: { state: 'RECONNECT_REQUIRED', stateReason: 'INVALID_GRANT', accessTokenExpiresAt: null }
+      data: { state: 'RECONNECT_REQUIRED', stateReason: reason, accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
     })
-    this.#metrics?.gmailTokenRefresh('invalid_grant')
-    return { reconnect: 'INVALID_GRANT' }
+    return { reconnect: reason }
   }
 }
 
 type Outcome = { token: string } | { reconnect: string } | { superseded: true }
+
+/** Which grant a RISC event names: by Google account (`tokens-revoked`) or by a refresh token identifier (`token-revoked`). */
+export type RevokedGrant = { googleSub: string } | { refreshTokenPrefix: string } | { refreshTokenHash: string }
+
+function namesGrant (revoked: RevokedGrant, held: GmailTokenBundle): boolean {
+  if ('googleSub' in revoked) return held.googleSub === revoked.googleSub
+  const ids = googleTokenIdentifiers(held.refreshToken)
+  return 'refreshTokenPrefix' in revoked ? ids.refreshTokenPrefix === revoked.refreshTokenPrefix : ids.refreshTokenHash === revoked.refreshTokenHash
+}
 
 function assertUsable (row: GmailConnection | null): asserts row is GmailConnection {
   if (row == null) throw Errors.gmailNotConnected()

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
+import { googleTokenIdentifiers } from '../crypto/hashing.ts'
 import { Errors } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
@@ -182,8 +183,8 @@ export class GmailConnect {
     const grantHash = grantHashOf(tokens.refreshToken)
     const row = await tx.gmailConnection.upsert({
       where: { userId },
-      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash },
-      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash }
+      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) },
+      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) }
     })
     return { row, previous, oldBundle }
   }

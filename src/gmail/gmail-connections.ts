@@ -8,6 +8,7 @@ import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
 import { GmailAccessTokens } from './gmail-access-tokens.ts'
+import type { RevokedGrant } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
 import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
 import type { GrantTx } from './grant-lock.ts'
@@ -73,6 +74,11 @@ export class GmailConnections {
   /** Forces a refresh (e.g. Gmail answered 401 for a token we thought valid), still one at a time. */
   async refreshNow (userId: string): Promise<string> {
     return await this.#tokens.refreshNow(userId)
+  }
+
+  /** Google revoked a grant (RISC event): deleted like an `invalid_grant`, state RECONNECT_REQUIRED with `reason`. */
+  async revokedByGoogle (userId: string, reason: string, revoked: RevokedGrant): Promise<boolean> {
+    return await this.#tokens.revokedByGoogle(userId, reason, revoked)
   }
 
   /**

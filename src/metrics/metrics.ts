@@ -38,6 +38,7 @@ export interface ServiceMetrics {
   refresh (outcome: RefreshOutcome): void
   login (outcome: LoginOutcome): void
   gmailTokenRefresh (outcome: GmailTokenRefreshOutcome): void
+  riscEvent (event: string, outcome: string): void
 }
 
 export class Metrics implements ServiceMetrics {
@@ -46,6 +47,7 @@ export class Metrics implements ServiceMetrics {
   readonly #refreshes: Counter<'outcome'>
   readonly #logins: Counter<'outcome'>
   readonly #gmailTokenRefreshes: Counter<'outcome'>
+  readonly #riscEvents: Counter<'event' | 'outcome'>
   readonly #tokenExchanges: Counter<'client' | 'outcome'>
   readonly #vaultCounters: { calls: Counter<'operation'>, errors: Counter }
   #vault: (() => TokenVault | undefined) | undefined
@@ -70,6 +72,12 @@ export class Metrics implements ServiceMetrics {
       name: 'inboxgate_gmail_token_refreshes_total',
       help: 'Gmail access-token refresh flights (one per user and process at a time) by outcome',
       labelNames: ['outcome'] as const,
+      registers
+    })
+    this.#riscEvents = new Counter({
+      name: 'inboxgate_google_risc_events_total',
+      help: 'Security events Google pushed (Cross-Account Protection) by event (the event type\'s last path segment, or rejected) and outcome',
+      labelNames: ['event', 'outcome'] as const,
       registers
     })
     this.#tokenExchanges = new Counter({
@@ -107,6 +115,11 @@ export class Metrics implements ServiceMetrics {
 
   gmailTokenRefresh (outcome: GmailTokenRefreshOutcome): void {
     this.#gmailTokenRefreshes.inc({ outcome })
+  }
+
+  /** `event` and `outcome` are fixed words from src/google/risc/ (never a value from the token). */
+  riscEvent (event: string, outcome: string): void {
+    this.#riscEvents.inc({ event, outcome })
   }
 
   /** Labels are an operator-chosen client name and a fixed word: never a token or a user id. */

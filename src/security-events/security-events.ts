@@ -27,6 +27,8 @@ export type SecurityEventType =
   | 'USER_ENABLED'
   | 'ACCOUNT_DELETION_REQUESTED'
   | 'ACCOUNT_DELETED'
+  /** An event Google pushed about the user's Google account (Cross-Account Protection); detail: { event, outcome }. */
+  | 'GOOGLE_RISC_EVENT'
   /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
   | 'GMAIL_TOKEN_ISSUED'
 

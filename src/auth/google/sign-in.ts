@@ -49,6 +49,8 @@ export class GoogleSignIn {
 
   /** The user of a verified Google identity, by `sub`; created when new (see the linking rule above). */
   async findOrCreate (identity: GoogleIdentity, meta: RequestMeta): Promise<User> {
+    // Google said this account is disabled or hijacked (RISC): refused before any user is found or created.
+    if (await this.#prisma.googleAccountBlock.findUnique({ where: { googleSub: identity.sub } }) != null) throw Errors.googleAccountBlocked()
     const user = (await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })) ?? await this.#create(identity, meta)
     if (user.disabledAt != null) throw Errors.googleAccountDisabled()
     return user

@@ -1,0 +1,27 @@
+import fp from 'fastify-plugin'
+import { RiscEventHandler } from './risc-events.ts'
+import { RiscKeys } from './risc-keys.ts'
+import { RiscVerifier } from './risc-verifier.ts'
+import riscRoutes from './routes.ts'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    riscVerifier: RiscVerifier
+    riscEvents: RiscEventHandler
+  }
+}
+
+/**
+ * Google's Cross-Account Protection (RISC) receiver: revocations, sign-outs and hijackings pushed by Google instead
+ * of discovered at the next failing Gmail call. Only with Google configured (the audiences are our client ids).
+ */
+export default fp(async (app) => {
+  const google = app.google
+  if (google == null) return
+  const keys = new RiscKeys({ baseUrl: app.config.GOOGLE_API_BASE_URL ?? 'https://accounts.google.com', timeoutMs: app.config.GOOGLE_TIMEOUT_MS, clock: app.clock })
+  app.decorate('riscVerifier', new RiscVerifier(keys, google.acceptedClientIds))
+  app.decorate('riscEvents', new RiscEventHandler({
+    prisma: app.prisma, gmail: app.gmail, sessions: app.sessions, securityEvents: app.securityEvents, metrics: app.metrics, log: app.log
+  }))
+  await app.register(riscRoutes)
+}, { name: 'google-risc', dependencies: ['prisma', 'google', 'gmail', 'sessions', 'security-events', 'metrics'] })
