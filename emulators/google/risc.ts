@@ -1,3 +1,5 @@
+import { RiscEventTypes } from '../../src/google/risc/risc-events.ts'
+import type { RiscEventName } from '../../src/google/risc/risc-events.ts'
 import { generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObject } from 'node:crypto'
 
 // Cross-Account Protection (RISC) as Google runs it: a discovery document, the keys that sign Security Event
@@ -7,19 +9,9 @@ import { generateKeyPairSync, randomBytes, randomUUID, sign, verify, type KeyObj
 export const RISC_ISSUER = 'https://accounts.google.com/'
 export const RISC_MANAGEMENT_AUDIENCE = 'https://risc.googleapis.com/google.identity.risc.v1beta.RiscManagementService'
 export const PUSH_DELIVERY = 'https://schemas.openid.net/secevent/risc/delivery-method/push'
-const RISC = 'https://schemas.openid.net/secevent/risc/event-type/'
-const OAUTH = 'https://schemas.openid.net/secevent/oauth/event-type/'
-
-export const RISC_EVENTS = {
-  'sessions-revoked': `${RISC}sessions-revoked`,
-  'tokens-revoked': `${OAUTH}tokens-revoked`,
-  'token-revoked': `${OAUTH}token-revoked`,
-  'account-disabled': `${RISC}account-disabled`,
-  'account-enabled': `${RISC}account-enabled`,
-  'account-credential-change-required': `${RISC}account-credential-change-required`,
-  verification: `${RISC}verification`
-} as const
-export type RiscEventName = keyof typeof RISC_EVENTS
+// The event-type URIs are the receiver's own table: the emulator sends exactly what the product expects.
+export const RISC_EVENTS = RiscEventTypes
+export type { RiscEventName }
 
 export interface Stream {
   url: string
