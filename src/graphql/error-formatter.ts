@@ -15,6 +15,23 @@ const OUTAGES = new Set<string>([ErrorCodes.VAULT_UNAVAILABLE, ErrorCodes.GOOGLE
 const SUGGESTION = /\s*Did you mean [^]*\?$/
 const withoutSuggestion = (message: string, hide: boolean) => hide ? message.replace(SUGGESTION, '') : message
 
+// graphql-js words a variable it cannot coerce as `Variable "$input" got invalid value { email: …, password: "…" }
+// at "input.x"; <why>`, and some reasons quote the value again ("String cannot represent a non string value: …",
+// "Value "…" does not exist in …"): a password or token sent with one wrong field would come back in the error (and
+// in any log of it). graphql-jit (Mercurius compiles a query seen before) words the same errors a little
+// differently ("Expected type ClientKind."), hence the alternatives. The variable, the path and the reason stay;
+// the value goes (docs/security.md item 27a).
+const VARIABLE_VALUE = /^(Variable "\$\w+") got invalid value [^]*?(?: at "([\w.[\]]+)")?; ((?:Field "\w+" (?:is not defined by type|of required type) [^]*|Expected non-nullable type [^]*|\w+ cannot represent [^:]*|Value "[^]*" does not exist in "\w+" enum\.[^]*|Expected type "?\w+"?[.;])[^]*)$/
+const QUOTED_VALUE = [/^(\w+ cannot represent [^:]*): [^]*$/, /^Value "[^]*" (does not exist in "\w+" enum\.)[^]*$/]
+function withoutVariableValue (message: string): string {
+  if (!message.startsWith('Variable "$') || !message.includes(' got invalid value ')) return message
+  const parts = VARIABLE_VALUE.exec(message)
+  if (parts == null) return `${/^Variable "\$\w+"/.exec(message)?.[0] ?? 'A variable'} got an invalid value.`
+  let why = parts[3]!.replace(/^Expected type "?(\w+)"?[.;][^]*$/, 'Expected type "$1".')
+  why = why.replace(QUOTED_VALUE[0]!, '$1.').replace(QUOTED_VALUE[1]!, 'The value $1')
+  return `${parts[1]} got an invalid value${parts[2] != null ? ` at "${parts[2]}"` : ''}; ${why}`
+}
+
 /** The cause's name and message only: the vault and Google gateways build causes that carry no token by design. */
 const causeOf = (err: Error) => err.cause instanceof Error ? `${err.cause.name}: ${err.cause.message.slice(0, 300)}` : undefined
 
@@ -47,7 +64,7 @@ export function formatError (error: GraphQLError, log: Log, opts: { hideSuggesti
       : error.message.startsWith('Variable "$')
         ? ErrorCodes.BAD_USER_INPUT
         : ErrorCodes.GRAPHQL_VALIDATION_FAILED
-    return [{ ...base, message: withoutSuggestion(error.message, hide), extensions: { code } }]
+    return [{ ...base, message: withoutSuggestion(withoutVariableValue(error.message), hide), extensions: { code } }]
   }
   if (original.code === FrameworkCodes.MERCURIUS_CSRF) {
     return [{ ...base, message: original.message, extensions: { code: ErrorCodes.FORBIDDEN, reason: Reasons.CSRF } }]
