@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { buildTestApp, gql, LOGIN, REFRESH } from '../helper.ts'
 
-// docs/security.md item 40: a variable graphql-js cannot coerce is refused with BAD_USER_INPUT, the variable's
+// docs/security.md item 27a: a variable graphql-js cannot coerce is refused with BAD_USER_INPUT, the variable's
 // name, the path and the reason — never its value. Before, a login sent with one unknown field came back with the
 // whole input, password included, in the error message (and in any client or proxy log that keeps errors).
 // The same query is sent more than once: Mercurius answers it through graphql-jit from the second time on.
