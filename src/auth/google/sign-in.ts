@@ -73,6 +73,9 @@ export class GoogleSignIn {
       return user
     } catch (err) {
       if (isUniqueViolation(err)) {
+        // The same Google account signing in twice at once: the other request created it; this one signs in too.
+        const created = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
+        if (created != null) return created
         await this.#events.record('GOOGLE_LINK_REFUSED', { ...meta, detail: { reason: Errors.googleAccountExists.reason } })
         throw Errors.googleAccountExists()
       }
