@@ -80,16 +80,15 @@ export class AccountDeletion {
     const user = await this.#prisma.user.findUnique({ where: { id: userId }, select: { email: true, deletionRequestedAt: true } })
     if (user == null) return { gmailGrantRevoked: false }
     if (user.deletionRequestedAt == null) throw new Error('finish() on a user whose deletion was not requested')
-    // Revokes at Google, then deletes the secret, then the row: a failure keeps the row, so a retry finds the grant.
-    const hadGmail = (await this.#prisma.gmailConnection.count({ where: { userId } })) > 0
-    await this.#gmail.disconnect(userId)
-    await this.#prisma.$transaction([
-      this.#prisma.securityEvent.deleteMany({ where: { userId, type: { notIn: RETAINED_AFTER_DELETION } } }),
+    // Under the user's grant lock (the same as connect, refresh and disconnect): revokes at Google, deletes the
+    // secret and the row, and the user with them, in one hold. A failure keeps everything, so a retry finds the grant.
+    const { hadGrant: hadGmail } = await this.#gmail.removeForDeletion(userId, async (tx) => {
+      await tx.securityEvent.deleteMany({ where: { userId, type: { notIn: RETAINED_AFTER_DELETION } } })
       // Failed logins and rate limits name the email without a user id: they go too.
-      this.#prisma.securityEvent.deleteMany({ where: { userId: null, detail: { path: ['email'], equals: user.email } } }),
+      await tx.securityEvent.deleteMany({ where: { userId: null, detail: { path: ['email'], equals: user.email } } })
       // Sessions, retired refresh tokens and the Gmail row cascade; the retained events keep only the opaque id.
-      this.#prisma.user.deleteMany({ where: { id: userId } })
-    ])
+      await tx.user.deleteMany({ where: { id: userId } })
+    })
     await this.#events.record('ACCOUNT_DELETED', { detail: { userId, gmailGrantRevoked: hadGmail } })
     return { gmailGrantRevoked: hadGmail }
   }

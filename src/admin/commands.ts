@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
+import { reconcileVault } from '../gmail/vault-reconciliation.ts'
 import { normaliseEmail } from '../users/users-service.ts'
 
 /** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
@@ -15,6 +16,8 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
                              also finishes a deletion left pending (Google or the vault was down)
   finish-deletions           finishes every pending deletion (run it from cron)
   prune-deletion-records     deletes the deletion records kept in the security log past their retention
+  reconcile-vault            revokes at Google and deletes vault secrets no live Gmail connection holds, marks ACTIVE
+                             connections without a secret RECONNECT_REQUIRED; safe while the server runs (cron)
   create-service-client <name> [--worker]
                              registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
                              once (only a hash is kept). --worker: may act for any user by id (background jobs)
@@ -141,6 +144,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[]): Pr
     case 'finish-deletions': return { results: await app.accountDeletion.finishPending() }
     case 'google-risc-register': return await riscRegister(app, arg)
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
+    case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
     default: throw new AdminError(ADMIN_USAGE)
   }
 }

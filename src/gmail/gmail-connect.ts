@@ -42,7 +42,7 @@ function refusal (err: unknown): unknown {
 }
 
 type Stored =
-  | { refused: 'in_use' | 'scope_missing' }
+  | { refused: 'in_use' | 'scope_missing' | 'account_gone' }
   | { row: GmailConnection, previous: GmailConnection | null, oldBundle: GmailTokenBundle | null }
 
 interface ValidatedTokens extends GoogleTokens {
@@ -111,6 +111,14 @@ export class GmailConnect {
         throw err
       })
     if ('refused' in stored) {
+      if (stored.refused === 'account_gone') {
+        // The account was deleted (or is being deleted) while Google validated these tokens: nothing was stored, and
+        // the grant minted for it goes too (best effort: nobody is left to use it).
+        await google.revoke(tokens.refreshToken).catch((err: unknown) => {
+          this.#log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'could not revoke a Gmail grant refused for a deleted account')
+        })
+        throw Errors.sessionRevoked()
+      }
       if (stored.refused === 'in_use') {
         await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: 'GOOGLE_ACCOUNT_IN_USE' } })
         throw Errors.gmailConnectedToAnother()
@@ -138,6 +146,10 @@ export class GmailConnect {
   }
 
   async #storeLocked (tx: GrantTx, userId: string, tokens: ValidatedTokens): Promise<Stored> {
+    // Re-checked under the lock account deletion also takes: a connect that passed authentication before the
+    // deletion must not store a secret after it (the row would cascade away, the secret would stay, live).
+    const user = await tx.user.findUnique({ where: { id: userId }, select: { deletionRequestedAt: true } })
+    if (user == null || user.deletionRequestedAt != null) return { refused: 'account_gone' }
     if (!grantsGmailRead(tokens.scope)) {
       const existing = await tx.gmailConnection.findUnique({ where: { userId } })
       // A working connection is not given up because a new attempt lacked the scope.

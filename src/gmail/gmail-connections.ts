@@ -102,6 +102,25 @@ export class GmailConnections {
   }
 
   /**
+   * Account deletion's part: under the user's grant lock, revokes at Google whatever grant the vault holds for the
+   * user (with or without a row), deletes the secret and the row, then runs `then` (deleting the user) before the
+   * lock is released, so a connect or refresh waiting for the lock finds no user and stores nothing. A failure
+   * (Google or the vault down) rolls the transaction back: the secret stays for the retry to revoke.
+   */
+  async removeForDeletion<T> (userId: string, then: (tx: GrantTx) => Promise<T>): Promise<{ hadGrant: boolean, result: T }> {
+    const done = await this.withGrantLock(userId, null, async (tx) => {
+      const row = await tx.gmailConnection.findUnique({ where: { userId }, select: { userId: true } })
+      const bundle = await this.#vault.get(userId)
+      if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      await this.#vault.delete(userId)
+      if (row != null) await tx.gmailConnection.delete({ where: { userId } })
+      return { hadGrant: row != null || bundle != null, result: await then(tx) }
+    })
+    this.#tokens.forget(userId)
+    return done
+  }
+
+  /**
    * Runs `work` as the only writer of the user's Gmail grant (see grant-lock.ts), for whatever else replaces or
    * deletes grants: account deletion, vault reconciliation. `holdMs` defaults to what a refresh may take.
    */

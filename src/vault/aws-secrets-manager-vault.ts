@@ -2,6 +2,7 @@ import {
   CreateSecretCommand,
   DeleteSecretCommand,
   GetSecretValueCommand,
+  ListSecretsCommand,
   PutSecretValueCommand,
   RestoreSecretCommand,
   SecretsManagerClient
@@ -13,10 +14,11 @@ import {
   READINESS_USER_ID,
   secretName,
   serializeGmailTokenBundle,
+  userIdOfSecretName,
   VaultCounters,
   vaultUnavailable
 } from './token-vault.ts'
-import type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
+import type { GmailTokenBundle, TokenVault, TokenVaultStats, VaultListing } from './token-vault.ts'
 
 export interface SecretsManagerClientOptions {
   region?: string
@@ -40,6 +42,8 @@ export interface AwsSecretsManagerVaultOptions extends SecretsManagerClientOptio
   kmsKeyId?: string
   /** Tags for new secrets (never put user data here: tags are visible to anyone who can list secrets). */
   tags?: Record<string, string>
+  /** ListSecrets page size (AWS allows 1–100). */
+  listPageSize?: number
 }
 
 export const DEFAULT_MAX_ATTEMPTS = 3
@@ -127,6 +131,7 @@ export class AwsSecretsManagerVault implements TokenVault {
   readonly #prefix: string
   readonly #kmsKeyId: string | undefined
   readonly #tags: Array<{ Key: string, Value: string }> | undefined
+  readonly #listPageSize: number
   readonly #counters = new VaultCounters()
 
   constructor (options: AwsSecretsManagerVaultOptions = {}) {
@@ -137,6 +142,7 @@ export class AwsSecretsManagerVault implements TokenVault {
     this.#tags = options.tags === undefined
       ? undefined
       : Object.entries(options.tags).map(([Key, Value]) => ({ Key, Value }))
+    this.#listPageSize = options.listPageSize ?? 100
     secretName(this.#prefix, '00000000-0000-0000-0000-000000000000') // fail fast on a bad prefix
   }
 
@@ -186,6 +192,37 @@ export class AwsSecretsManagerVault implements TokenVault {
         if (isNotFound(err)) return
         throw translate(err)
       }
+    })
+  }
+
+  // ListSecrets needs its own IAM permission (secretsmanager:ListSecrets, which cannot be scoped to a name prefix):
+  // only the operator's reconciliation calls it, so the server's role can go without. AWS's name filter is a
+  // prefix match that ignores case, hence the exact check on each name. Secrets in their recovery window are
+  // not listed (IncludePlannedDeletion defaults to false): they were deleted on purpose.
+  list (): Promise<VaultListing> {
+    return this.#counters.count('reads', async () => {
+      const userIds: string[] = []
+      let unidentified = 0
+      let nextToken: string | undefined
+      try {
+        do {
+          const page = await this.#send('ListSecrets', () => this.#client.send(new ListSecretsCommand({
+            Filters: [{ Key: 'name', Values: [this.#prefix] }],
+            MaxResults: this.#listPageSize,
+            ...(nextToken !== undefined && { NextToken: nextToken })
+          })))
+          for (const secret of page.SecretList ?? []) {
+            if (secret.Name === undefined || !secret.Name.startsWith(this.#prefix)) continue
+            const userId = userIdOfSecretName(this.#prefix, secret.Name)
+            if (userId === null) unidentified++
+            else userIds.push(userId)
+          }
+          nextToken = page.NextToken
+        } while (nextToken !== undefined && nextToken !== '')
+      } catch (err) {
+        throw translate(err)
+      }
+      return { userIds: [...new Set(userIds)].sort(), unidentified }
     })
   }
 

@@ -4,7 +4,7 @@ import { LocalTokenVault, loadOrCreateLocalVaultKey } from './local-token-vault.
 import { DEFAULT_SECRET_PREFIX } from './token-vault.ts'
 import type { TokenVault } from './token-vault.ts'
 
-export type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
+export type { GmailTokenBundle, TokenVault, TokenVaultStats, VaultListing } from './token-vault.ts'
 export {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,

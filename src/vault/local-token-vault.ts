@@ -1,19 +1,20 @@
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
-import { access, chmod, link, mkdir, open, readFile, rename, unlink } from 'node:fs/promises'
+import { access, chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
 import path from 'node:path'
 import { sha256Hex } from '../crypto/hashing.ts'
-import { IV_BYTES, open as openSealed, seal, TAG_BYTES } from '../crypto/sealing.ts'
+import { IV_BYTES, open as openSealed, openCompact, seal, sealCompact, TAG_BYTES } from '../crypto/sealing.ts'
 import { AppError, Errors } from '../errors.ts'
 import {
   DEFAULT_SECRET_PREFIX,
   parseGmailTokenBundle,
   secretName,
   serializeGmailTokenBundle,
+  userIdOfSecretName,
   VaultCounters,
   vaultUnavailable
 } from './token-vault.ts'
-import type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
+import type { GmailTokenBundle, TokenVault, TokenVaultStats, VaultListing } from './token-vault.ts'
 
 export interface LocalTokenVaultOptions {
   /** 32 bytes (AES-256). Losing it loses every stored grant: users then reconnect Gmail. */
@@ -28,17 +29,22 @@ export interface LocalTokenVaultOptions {
 /**
  * What is stored for each user: AES-256-GCM, every binary field base64url. `kid` names the key that sealed it;
  * records written before key ids existed have none and are read with the current key, then the previous ones.
+ * `nm` is the secret name (`gmail/user/<id>`) sealed with the same key (IV ‖ tag ‖ ciphertext), so list() can tell
+ * whose record a file is (file names are hashes) while user ids stay out of the files; older records lack it.
  */
 interface LocalVaultRecord {
   v: 1
   alg: 'A256GCM'
   kid?: string
+  nm?: string
   iv: string
   ct: string
   tag: string
 }
 
 const KEY_FILE = 'vault.key'
+/** A record's file name (temporary files start with a dot). */
+const RECORD_FILE = /^[0-9a-f]{64}\.json$/
 
 export class LocalTokenVault implements TokenVault {
   readonly kind = 'local' as const
@@ -98,8 +104,62 @@ export class LocalTokenVault implements TokenVault {
     })
   }
 
+  // A record is attributed by the name it carries only if the file is that name's file: a record copied onto
+  // another file name is not anybody's (and would fail authentication when read).
+  list (): Promise<VaultListing> {
+    return this.#counters.count('reads', async () => {
+      const userIds: string[] = []
+      let unidentified = 0
+      for (const [file, content] of await this.#records()) {
+        const name = this.#nameOf(content)
+        if (name !== null && !name.startsWith(this.#prefix)) continue // another prefix's record
+        const userId = name !== null && fileNameFor(name) === file ? userIdOfSecretName(this.#prefix, name) : null
+        if (userId === null) unidentified++
+        else userIds.push(userId)
+      }
+      return { userIds: userIds.sort(), unidentified }
+    })
+  }
+
   stats (): TokenVaultStats {
     return this.#counters.snapshot()
+  }
+
+  /** The secret name a record carries, or null (no name: written before names were kept; or not ours to open). */
+  #nameOf (content: string): string | null {
+    let record: Partial<LocalVaultRecord>
+    try {
+      record = JSON.parse(content) as Partial<LocalVaultRecord>
+    } catch {
+      return null
+    }
+    if (typeof record.nm !== 'string') return null
+    const keyed = record.kid === undefined ? undefined : this.#keys.get(record.kid)
+    for (const key of keyed === undefined ? this.#keys.values() : [keyed]) {
+      try {
+        return openCompact(key, record.nm)
+      } catch {
+        // Another key, or tampered: try the next one.
+      }
+    }
+    return null
+  }
+
+  async #records (): Promise<Array<[string, string]>> {
+    if (this.#dir === null) return [...this.#memory.entries()]
+    let files: string[]
+    try {
+      files = (await readdir(this.#dir)).filter((f) => RECORD_FILE.test(f))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw fsFailure(err)
+    }
+    const records: Array<[string, string]> = []
+    for (const file of files) {
+      const content = await this.#read(file)
+      if (content !== null) records.push([file, content]) // null: deleted since the readdir
+    }
+    return records
   }
 
   async close (): Promise<void> {}
@@ -123,6 +183,7 @@ export class LocalTokenVault implements TokenVault {
       v: 1,
       alg: 'A256GCM',
       kid: this.#kid,
+      nm: sealCompact(this.#key, name),
       iv: iv.toString('base64url'),
       ct: ct.toString('base64url'),
       tag: tag.toString('base64url')

@@ -27,6 +27,11 @@ export interface TokenVaultStats {
   errors: number
 }
 
+export interface VaultListing {
+  userIds: string[]
+  unidentified: number
+}
+
 export interface TokenVault {
   readonly kind: 'aws' | 'local'
   /** The user's bundle, or null when there is none. */
@@ -35,6 +40,12 @@ export interface TokenVault {
   put (userId: string, bundle: GmailTokenBundle): Promise<void>
   /** Idempotent and immediate (no recovery window), so a reconnect right after works. */
   delete (userId: string): Promise<void>
+  /**
+   * Every user holding a secret under this vault's prefix (`gmail/user/`), for reconciliation with the database
+   * (`npm run admin -- reconcile-vault`). `unidentified` counts records under the prefix that name no user: a name
+   * that is not a user id (AWS), or a local record written before records carried their name. Counted as one read.
+   */
+  list (): Promise<VaultListing>
   /** One count per call (not per backend request); `errors` counts calls that rejected. */
   stats (): TokenVaultStats
   /**
@@ -64,6 +75,13 @@ export function assertUserId (userId: unknown): asserts userId is string {
     // The value is not echoed: it is whatever a caller passed and could be anything.
     throw new TypeError('Token vault: userId must be a lowercase UUID')
   }
+}
+
+/** The user id a secret name stands for, or null when it is not `<prefix><lowercase uuid>`. */
+export function userIdOfSecretName (prefix: string, name: string): string | null {
+  if (!name.startsWith(prefix)) return null
+  const id = name.slice(prefix.length)
+  return USER_ID.test(id) ? id : null
 }
 
 export function secretName (prefix: string = DEFAULT_SECRET_PREFIX, userId: string): string {

@@ -47,4 +47,7 @@ test('npm run admin: prints JSON with the server configuration', async (t) => {
   t.equal(missing.status, 1)
   t.same(JSON.parse(missing.stdout), { error: 'no user with email nobody@example.com' })
   t.equal(run().status, 1, 'usage without a command')
+  const reconciled = run('reconcile-vault')
+  t.equal(reconciled.status, 0, reconciled.stderr)
+  t.match(JSON.parse(reconciled.stdout), { secretsListed: 0, unidentifiedSecrets: 0, counts: { revokedAndDeleted: 0, failed: 0 }, users: {} })
 })

@@ -409,4 +409,26 @@ test('stats count calls and failures', async (t) => {
   t.same(vault.stats(), { reads: 3, writes: 1, deletes: 1, errors: 1 })
 })
 
+test('list: every user under the prefix, across pages; other names and deleted secrets are not users', async (t) => {
+  // A prefix of this test's own: moto is shared by the whole file.
+  const prefix = `list-${randomBytes(4).toString('hex')}/gmail/user/`
+  const vault = makeVault(t, { prefix, listPageSize: 2 })
+  const users = [randomUUID(), randomUUID(), randomUUID(), randomUUID(), randomUUID()]
+  for (const id of users) await vault.put(id, makeBundle())
+  await admin.send(new CreateSecretCommand({ Name: `${prefix}not-a-user`, SecretString: '{}' }))
+  await admin.send(new CreateSecretCommand({ Name: `${prefix.toUpperCase()}${randomUUID()}`, SecretString: '{}' }))
+  await admin.send(new CreateSecretCommand({ Name: `other/${prefix}${randomUUID()}`, SecretString: '{}' }))
+  await admin.send(new DeleteSecretCommand({ SecretId: `${prefix}${users[4]}`, RecoveryWindowInDays: 7 }))
+  await vault.delete(users[3]!)
+
+  const seen = recordCommands(admin)
+  const listed = await vault.list()
+  t.same(listed, { userIds: users.slice(0, 3).sort(), unidentified: 1 }, 'the live users; a name that is no user id is counted, not returned')
+  t.equal(seen.length, 0, '(the vault has its own client)')
+  const byOwnClient = new AwsSecretsManagerVault({ client: admin, prefix, listPageSize: 2 })
+  await byOwnClient.list()
+  t.ok(seen.filter((c) => c === 'ListSecretsCommand').length >= 2, 'more than one page was read')
+  t.notOk(JSON.stringify(listed).includes('1//'), 'no secret value')
+})
+
 t.end()

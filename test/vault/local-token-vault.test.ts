@@ -83,7 +83,7 @@ test('records are encrypted, private and named without the user id', async (t) =
     t.notOk(files[0]?.includes(secret), 'nor in the file name')
   }
   const record = JSON.parse(content) as Record<string, unknown>
-  t.same(Object.keys(record).sort(), ['alg', 'ct', 'iv', 'kid', 'tag', 'v'])
+  t.same(Object.keys(record).sort(), ['alg', 'ct', 'iv', 'kid', 'nm', 'tag', 'v'])
   t.match(record.kid, /^[0-9a-f]{16}$/, 'a key id that names the key without revealing it')
   t.equal(record.alg, 'A256GCM')
 
@@ -329,4 +329,31 @@ test('the app reads LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS from configura
   await app.vault.put(userId, bundle)
   t.same(await new LocalTokenVault({ key: newKey, dir: path.join(dataDir, 'vault') }).get(userId), bundle, 'rewritten with LOCAL_VAULT_KEY')
   t.same((await readdir(dataDir)).sort(), ['vault'], 'no vault.key file generated')
+})
+
+test('list: the users with a record, from sealed names; older records and copied files are counted, not named', async (t) => {
+  const { vault, dir, key } = makeVault(t)
+  t.same(await new LocalTokenVault({ key, dir: path.join(dir, 'absent') }).list(), { userIds: [], unidentified: 0 }, 'no directory yet: nothing')
+  const [alice, bob, carol] = [randomUUID(), randomUUID(), randomUUID()]
+  for (const id of [alice, bob, carol]) await vault.put(id, makeBundle())
+  await vault.delete(carol)
+  t.same(await vault.list(), { userIds: [alice, bob].sort(), unidentified: 0 })
+
+  // A record written before records carried their name, and Bob's record copied onto another user's file name.
+  const legacyUser = randomUUID()
+  await vault.put(legacyUser, makeBundle())
+  const legacyFile = path.join(dir, `${sha256Hex(secretName(DEFAULT_SECRET_PREFIX, legacyUser))}.json`)
+  const { nm: _nm, ...legacy } = JSON.parse(await readFile(legacyFile, 'utf8')) as Record<string, string>
+  await writeFile(legacyFile, JSON.stringify(legacy))
+  await copyFile(path.join(dir, `${sha256Hex(secretName(DEFAULT_SECRET_PREFIX, bob))}.json`), path.join(dir, `${sha256Hex(secretName(DEFAULT_SECRET_PREFIX, carol))}.json`))
+  await writeFile(path.join(dir, '.leftover.tmp'), 'x')
+  t.same(await vault.list(), { userIds: [alice, bob].sort(), unidentified: 2 })
+  t.same(await new LocalTokenVault({ key: randomBytes(32), previousKeys: [key], dir }).list(), { userIds: [alice, bob].sort(), unidentified: 2 }, 'names open with a previous key')
+  await vault.put(legacyUser, makeBundle())
+  t.same((await vault.list()).userIds, [alice, bob, legacyUser].sort(), 'an older record is named on its next write')
+
+  const memory = new LocalTokenVault({ key, dir: null })
+  await memory.put(alice, makeBundle())
+  t.same(await memory.list(), { userIds: [alice], unidentified: 0 }, 'in memory too')
+  t.same(await new LocalTokenVault({ key, dir, prefix: 'other/' }).list(), { userIds: [], unidentified: 0 }, 'another prefix sees none of these users (nor their copies)')
 })
