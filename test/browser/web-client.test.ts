@@ -14,7 +14,7 @@ import { freePort } from '../support/free-port.ts'
 // and the example web client (examples/web). Proves docs/security.md items 11–12 (state cookie, PKCE through a real
 // consent page), 22 (the refresh cookie is HttpOnly, Secure, SameSite=Strict, host-only: page JavaScript cannot
 // read it), 23 (a cross-site form POST to the refresh mutation is refused) and 24 (CORS: another site's fetch
-// with credentials is blocked), the client's refresh through the cookie after the access token expired, and 40
+// with credentials is blocked), the client's refresh through the cookie after the access token expired, and 19a
 // ("Connect Gmail" while signed in with a password connects Gmail to that user and keeps them signed in as themselves).
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'

@@ -6,7 +6,7 @@ import type { GmailTestContext } from '../../gmail/helpers.ts'
 import { COOKIE, gql, refreshCookie, REFRESH, signUp } from '../../helper.ts'
 
 // GET /auth/google?intent=connect_gmail: a signed-in browser connects Gmail to its own user, never signing in as
-// whoever owns the Google account picked (docs/security.md item 40). The attacks: forcing a victim's browser to
+// whoever owns the Google account picked (docs/security.md item 19a). The attacks: forcing a victim's browser to
 // connect the attacker's Google account (login CSRF through a callback URL), replaying the callback, consuming
 // user A's state with user B's cookie, and a flow whose session ended while the user was at Google.
 
