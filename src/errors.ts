@@ -243,7 +243,12 @@ const AUTH_ERROR_TEXT = {
   ACCOUNT_DISABLED: 'This account is disabled.',
   GOOGLE_ACCOUNT_BLOCKED: 'Google has disabled this Google account. Sign in another way.',
   RATE_LIMITED: 'Too many attempts. Try again later.',
-  INTERNAL: 'Something went wrong on our side. Try again later.'
+  INTERNAL: 'Something went wrong on our side. Try again later.',
+  // Connecting Gmail to the signed-in user (GET /auth/google?intent=connect_gmail), as `gmail_error`.
+  UNAUTHENTICATED: 'You are not signed in (or your session has ended). Sign in, then connect Gmail.',
+  SESSION_MISMATCH: 'Connecting Gmail was started by another sign-in than the one in this browser now. Start again.',
+  CONFLICT: 'This Google account is already connected to another user.',
+  SCOPE_MISSING: 'Gmail read access was not granted. Connect again and allow "Read your email".'
 } as const
 
 export type AuthErrorCode = keyof typeof AUTH_ERROR_TEXT

@@ -148,9 +148,13 @@ export class GoogleGateway {
    * access when asked (incremental: scopes granted before stay granted; `prompt=consent` so Google hands out the
    * refresh token we take custody of). PKCE S256 only; the caller keeps `state`, the verifier and the nonce.
    */
-  authorizationUrl (opts: { redirectUri: string, state: string, codeChallenge: string, nonce: string, gmail: boolean }): string {
+  /**
+   * `connectOnly`: a signed-in user connecting Gmail, not signing in: no `profile`; `email` still, so that tokeninfo
+   * names the mailbox connected.
+   */
+  authorizationUrl (opts: { redirectUri: string, state: string, codeChallenge: string, nonce: string, gmail: boolean, connectOnly?: boolean }): string {
     return this.client(this.config.clientId, opts.redirectUri).generateAuthUrl({
-      scope: ['openid', 'email', 'profile', ...(opts.gmail ? [GMAIL_READONLY] : [])],
+      scope: ['openid', 'email', ...(opts.connectOnly === true ? [] : ['profile']), ...(opts.gmail ? [GMAIL_READONLY] : [])],
       state: opts.state,
       code_challenge: opts.codeChallenge,
       code_challenge_method: CodeChallengeMethod.S256,

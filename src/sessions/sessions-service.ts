@@ -87,36 +87,66 @@ export class SessionsService {
     })
   }
 
-  async #rotate (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+  /**
+   * The live session a refresh token belongs to, judged exactly as `refresh` judges it (revoked, channel, user
+   * disabled or being deleted, absolute and idle expiry, reuse of a rotated token outside the grace window, with
+   * the same revocations and security events), but without rotating it or counting it as use. For a request that
+   * only needs to know who the browser is (GET /auth/google?intent=connect_gmail): it hands out no token, so
+   * there is nothing to rotate; rotating would also mean a new cookie on a redirect to Google while another tab
+   * may be refreshing with the old one.
+   */
+  async inspect (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<{ user: User, session: Session }> {
+    const now = this.#clock.now()
+    const { user, row, current } = await this.#find(token, clientKind, meta, now)
+    if (!current && this.#graceSuccessor(row, token, now) == null) return await this.#rejectReuse(row.id, row.userId, meta)
+    return { user, session: row }
+  }
+
+  /** The successor of `previousToken` when it was rotated within the grace window (concurrent tabs), else null. */
+  #graceSuccessor (row: Session, previousToken: string, now: Date): string | null {
+    const withinGrace = row.rotatedAt != null &&
+      now.getTime() - row.rotatedAt.getTime() <= this.#config.REFRESH_REUSE_GRACE_SECONDS * 1000
+    return withinGrace && row.successorSealed != null ? openSuccessor(row.successorSealed, previousToken, row.id) : null
+  }
+
+  /** Finds the token's session and refuses what a refresh refuses; `current` is false for the previous token. */
+  async #find (token: string, clientKind: ClientKind, meta: RequestMeta, now: Date): Promise<{ user: User, row: Session, current: boolean }> {
     if (!looksLikeRefreshToken(token)) throw Errors.refreshTokenInvalid()
     const hash = hashRefreshToken(token)
+    const session = await this.#prisma.session.findFirst({
+      where: { OR: [{ currentTokenHash: hash }, { previousTokenHash: hash }] },
+      include: { user: true }
+    })
+    if (session == null) return await this.#rejectUnknown(hash, meta)
+
+    const { user, ...row } = session
+    if (row.revokedAt != null) throw Errors.sessionRevoked()
+    // A WEB token lives in an HttpOnly cookie and a NATIVE one in an app's keychain: one showing up
+    // through the other channel was taken out of its place.
+    if (row.clientKind !== clientKind) throw Errors.refreshTokenInvalid()
+    // Account deletion disables the user too; both columns are read so neither alone can be missed.
+    if (user.disabledAt != null || user.deletionRequestedAt != null) {
+      await this.revoke(row.id, 'USER_DISABLED')
+      throw Errors.sessionRevoked()
+    }
+    if (this.#isExpired(row, now)) {
+      await this.revoke(row.id, 'EXPIRED')
+      await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
+      throw Errors.sessionExpired()
+    }
+    return { user, row, current: sameHash(hash, row.currentTokenHash) }
+  }
+
+  async #rotate (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
     const now = this.#clock.now()
+    const hash = hashRefreshToken(token)
 
     // Two passes at most: a lost compare-and-swap means another request rotated this token just now,
     // and the second pass finds it as the previous token, inside the grace window.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const session = await this.#prisma.session.findFirst({
-        where: { OR: [{ currentTokenHash: hash }, { previousTokenHash: hash }] },
-        include: { user: true }
-      })
-      if (session == null) return await this.#rejectUnknown(hash, meta)
+      const { user, row, current } = await this.#find(token, clientKind, meta, now)
 
-      const { user, ...row } = session
-      if (row.revokedAt != null) throw Errors.sessionRevoked()
-      // A WEB token lives in an HttpOnly cookie and a NATIVE one in an app's keychain: one showing up
-      // through the other channel was taken out of its place.
-      if (row.clientKind !== clientKind) throw Errors.refreshTokenInvalid()
-      if (user.disabledAt != null) {
-        await this.revoke(row.id, 'USER_DISABLED')
-        throw Errors.sessionRevoked()
-      }
-      if (this.#isExpired(row, now)) {
-        await this.revoke(row.id, 'EXPIRED')
-        await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
-        throw Errors.sessionExpired()
-      }
-
-      if (sameHash(hash, row.currentTokenHash)) {
+      if (current) {
         const successor = newRefreshToken()
         const successorHash = hashRefreshToken(successor)
         const [rotated] = await this.#prisma.$transaction([
@@ -146,9 +176,7 @@ export class SessionsService {
       }
 
       // The presented token is the previous one.
-      const withinGrace = row.rotatedAt != null &&
-        now.getTime() - row.rotatedAt.getTime() <= this.#config.REFRESH_REUSE_GRACE_SECONDS * 1000
-      const successor = withinGrace && row.successorSealed != null ? openSuccessor(row.successorSealed, token, row.id) : null
+      const successor = this.#graceSuccessor(row, token, now)
       if (successor != null) {
         this.#metrics?.refresh('grace_replay')
         return this.#issue(user, row, successor, now)

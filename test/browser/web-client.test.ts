@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, Page } from 'playwright-core'
 import { startWebExample } from '../../examples/web/serve.ts'
 import { startGoogleEmulator } from '../../emulators/google/app.ts'
 import { STATE_COOKIE } from '../../src/auth/google/routes.ts'
-import { ALICE, WEB } from '../gmail/helpers.ts'
+import { ALICE, BOB, WEB } from '../gmail/helpers.ts'
 import { buildTestApp, COOKIE, PASSWORD } from '../helper.ts'
 import { freePort } from '../support/free-port.ts'
 
@@ -14,7 +14,8 @@ import { freePort } from '../support/free-port.ts'
 // and the example web client (examples/web). Proves docs/security.md items 11–12 (state cookie, PKCE through a real
 // consent page), 22 (the refresh cookie is HttpOnly, Secure, SameSite=Strict, host-only: page JavaScript cannot
 // read it), 23 (a cross-site form POST to the refresh mutation is refused) and 24 (CORS: another site's fetch
-// with credentials is blocked), and the client's refresh through the cookie after the access token expired.
+// with credentials is blocked), the client's refresh through the cookie after the access token expired, and 19a
+// ("Connect Gmail" while signed in with a password connects Gmail to that user and keeps them signed in as themselves).
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium'
 // The flags from the machine notes: no sandbox as root, no GPU, and no background calls to Google's hosts.
@@ -34,7 +35,7 @@ if (!existsSync(CHROMIUM)) {
     const api = `http://127.0.0.1:${apiPort}`
     const google = await startGoogleEmulator({
       clients: [{ ...WEB, redirectUris: [`${api}/auth/google/callback`] }],
-      users: [ALICE]
+      users: [ALICE, BOB]
     })
     t.teardown(() => google.close())
 
@@ -87,6 +88,25 @@ if (!existsSync(CHROMIUM)) {
     await page.waitForSelector('#signed-in', { state: 'visible' })
     t.equal(await text('#me-email'), 'browser.user@example.com', 'signed up with email and password')
     t.ok(await refreshCookie(), 'the password login set the refresh cookie')
+
+    // 1b. "Connect Gmail" while signed in with a password: Google's consent page, Bob's account, back signed in as
+    //     ourselves with Gmail connected (not signed in as Bob, no new user).
+    const usersBefore = await app.prisma.user.count()
+    await page.click('#connect-gmail')
+    await page.waitForURL(`${google.baseUrl}/o/oauth2/v2/auth?**`)
+    const connectUrl = new URL(page.url())
+    t.ok(connectUrl.searchParams.get('scope')?.split(' ').includes('https://www.googleapis.com/auth/gmail.readonly'), 'asks for gmail.readonly')
+    t.equal(connectUrl.searchParams.get('include_granted_scopes'), 'true')
+    await page.check(`#account-${BOB.sub}`)
+    await page.click('#allow')
+    await page.waitForURL(`${web}/`)
+    await page.waitForSelector('#signed-in', { state: 'visible' })
+    t.equal(await text('#notice'), 'Gmail connected.')
+    t.equal(await text('#me-email'), 'browser.user@example.com', 'still signed in as the password user')
+    await page.locator('#gmail-state', { hasText: /^Gmail is connected. \(ACTIVE\)$/ }).waitFor()
+    t.equal(await text('#gmail-email'), BOB.email, 'Bob\'s mailbox is connected to this user')
+    t.equal(await app.prisma.user.count(), usersBefore, 'nobody was created')
+    t.equal(await app.prisma.user.count({ where: { googleSub: BOB.sub } }), 0, 'nobody signs in as Bob')
     await page.click('#logout')
     await page.waitForSelector('#signed-out', { state: 'visible' })
     t.equal(await refreshCookie(), undefined, 'logout cleared the cookie')

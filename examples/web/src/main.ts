@@ -68,10 +68,14 @@ function signedIn (tokens: TokensFragment): Promise<void> {
   return render()
 }
 
-/** Google's sign-in starts at the API (state, PKCE and nonce live there) and comes back here. */
-function googleUrl (gmail: boolean): string {
+/**
+ * Google's sign-in starts at the API (state, PKCE and nonce live there) and comes back here. `connect_gmail`
+ * connects Gmail to whoever this browser is signed in as (the API reads its refresh cookie) instead of signing in.
+ */
+function googleUrl (how: 'sign_in' | 'sign_in_gmail' | 'connect_gmail'): string {
   const back = `${location.origin}${location.pathname}`
-  return `${apiUrl}/auth/google?redirectTo=${encodeURIComponent(back)}${gmail ? '&gmail=1' : ''}`
+  const extra = how === 'sign_in_gmail' ? '&gmail=1' : how === 'connect_gmail' ? '&intent=connect_gmail' : ''
+  return `${apiUrl}/auth/google?redirectTo=${encodeURIComponent(back)}${extra}`
 }
 
 function readRedirectOutcome (): void {
@@ -84,6 +88,12 @@ function readRedirectOutcome (): void {
     const warnings = (params.get('gmail_warning') ?? '').split(',').filter(Boolean).map(describe)
     say([`Signed in with Google${gmail === 'connected' ? ', Gmail connected' : ''}.`, ...warnings].join(' '),
       gmailError != null ? `Gmail not connected. ${describe(gmailError)}` : '')
+  } else if (params.get('gmail') === 'connected') {
+    // Back from "Connect Gmail": still signed in as before.
+    const warnings = (params.get('gmail_warning') ?? '').split(',').filter(Boolean).map(describe)
+    say(['Gmail connected.', ...warnings].join(' '))
+  } else if (params.get('gmail_error') != null) {
+    say('', `Gmail not connected. ${describe(params.get('gmail_error')!)}`)
   }
   if (params.size > 0) history.replaceState(null, '', location.pathname)
 }
@@ -112,11 +122,11 @@ $<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
 
 $('google').addEventListener('click', (event) => {
   event.preventDefault()
-  location.assign(googleUrl($<HTMLInputElement>('with-gmail').checked))
+  location.assign(googleUrl($<HTMLInputElement>('with-gmail').checked ? 'sign_in_gmail' : 'sign_in'))
 })
 $('connect-gmail').addEventListener('click', (event) => {
   event.preventDefault()
-  location.assign(googleUrl(true))
+  location.assign(googleUrl('connect_gmail'))
 })
 $('reload').addEventListener('click', () => { void guarded(render) })
 

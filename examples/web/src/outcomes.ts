@@ -17,6 +17,7 @@ const SENTENCES = new Map<string, string>([
   ['SCOPE_MISSING', 'Gmail access was not granted: tick the Gmail box on Google\'s consent page.'],
   ['RECONNECT_REQUIRED', 'Google no longer accepts the Gmail access you gave: connect Gmail again.'],
   ['GMAIL_NOT_CONNECTED', 'Gmail is not connected.'],
+  ['SESSION_MISMATCH', 'Connecting Gmail was started by another sign-in than this one. Try again.'],
   ['NOT_CONNECTED', 'Gmail is not connected.'],
   ['ACTIVE', 'Gmail is connected.'],
   ['GOOGLE_NOT_CONFIGURED', 'This server is not set up for Google sign-in.'],

@@ -7,12 +7,13 @@ import { AUTH_ERROR_MESSAGES } from '../../errors.ts'
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-export function resultPage (code: string | null): string {
+export function resultPage (code: string | null, about: 'sign_in' | 'gmail' = 'sign_in'): string {
   const ok = code == null
-  const title = ok ? 'Signed in with Google' : 'Sign in with Google failed'
+  const gmail = about === 'gmail'
+  const title = gmail ? (ok ? 'Gmail connected' : 'Connecting Gmail failed') : ok ? 'Signed in with Google' : 'Sign in with Google failed'
   const message = ok
-    ? 'You are signed in. You can close this window or go back to the app.'
-    : AUTH_ERROR_MESSAGES.get(code) ?? 'The sign-in did not complete. Start again.'
+    ? (gmail ? 'Gmail is connected to your account. You can close this window or go back to the app.' : 'You are signed in. You can close this window or go back to the app.')
+    : AUTH_ERROR_MESSAGES.get(code) ?? (gmail ? 'Gmail was not connected. Start again.' : 'The sign-in did not complete. Start again.')
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${title}</title>

@@ -4,13 +4,18 @@ import { AuthErrorCodes } from '../../errors.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { resultPage } from './pages.ts'
 import { safeRedirectTarget } from './redirect-destination.ts'
-import { DEFAULT_DESTINATION } from './web-flow.ts'
+import { CONNECT_GMAIL, DEFAULT_DESTINATION } from './web-flow.ts'
+import type { BackOutcome } from './web-flow.ts'
 
 /**
  * The browser's side of Sign in with Google (the flow itself is GoogleWebFlow, web-flow.ts):
  *
  *   GET /auth/google[?redirectTo=…][&gmail=1] → 302 to Google's consent page
- *   GET /auth/google/callback?code&state      → session cookie, 303 to the allowlisted destination
+ *   GET /auth/google?intent=connect_gmail[&redirectTo=…]
+ *                                             → signed in (refresh cookie): 302 to Google for gmail.readonly;
+ *                                               not signed in: 303 back with gmail_error
+ *   GET /auth/google/callback?code&state      → session cookie, 303 to the allowlisted destination (connect_gmail:
+ *                                               no cookie, `gmail=connected` or `gmail_error=CODE`)
  *   GET /auth/google/done[?auth_error=…]      → a page saying how it went
  */
 
@@ -19,7 +24,7 @@ export const STATE_COOKIE = '__Host-inboxgate_oauth_state'
 
 export { DEFAULT_DESTINATION }
 
-interface StartQuery { redirectTo?: string, gmail?: string }
+interface StartQuery { redirectTo?: string, gmail?: string, intent?: typeof CONNECT_GMAIL }
 interface CallbackQuery { code?: string, state?: string, error?: string }
 
 function withParams (target: string, base: string, params: Record<string, string>): string {
@@ -35,16 +40,31 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
     // The callback URL carries the authorization code: never send it on as a Referer.
     .header('referrer-policy', 'no-referrer')
 
-  const page = (reply: FastifyReply, status: number, code: string | null) =>
-    noStore(reply).code(status).type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'").send(resultPage(code))
+  const page = (reply: FastifyReply, status: number, code: string | null, about: 'sign_in' | 'gmail' = 'sign_in') =>
+    noStore(reply).code(status).type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'").send(resultPage(code, about))
 
   const meta = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
+  // Read directly, not through readRefreshCookie: these are top-level GET navigations, which carry no Origin, JSON
+  // body or custom header. They hand out nothing; the state cookie and PKCE bind what they start to this browser.
+  const refreshCookie = (request: FastifyRequest) => request.cookies[config.REFRESH_COOKIE_NAME]
+
+  const sendBack = (reply: FastifyReply, outcome: BackOutcome) => {
+    // The final Location, with our parameters added, passes the same check as redirectTo did at the start.
+    const location = safeRedirectTarget(withParams(outcome.back, config.PUBLIC_URL, outcome.params), config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
+    if (location == null) return page(reply, 400, AuthErrorCodes.REDIRECT_NOT_ALLOWED)
+    if (outcome.issued != null) setRefreshCookie(reply, config, outcome.issued.refreshToken, outcome.issued.session.expiresAt)
+    return noStore(reply).redirect(location, 303)
+  }
 
   app.get<{ Querystring: StartQuery }>('/auth/google', {
     schema: {
       querystring: {
         type: 'object',
-        properties: { redirectTo: { type: 'string', maxLength: 2048 }, gmail: { type: 'string', enum: ['0', '1', 'true', 'false'] } },
+        properties: {
+          redirectTo: { type: 'string', maxLength: 2048 },
+          gmail: { type: 'string', enum: ['0', '1', 'true', 'false'] },
+          intent: { type: 'string', enum: [CONNECT_GMAIL] }
+        },
         additionalProperties: false
       }
     },
@@ -53,9 +73,11 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
   }, async (request, reply) => {
     if (request.validationError != null) return page(reply, 400, AuthErrorCodes.BAD_REQUEST)
     const gmail = request.query.gmail === '1' || request.query.gmail === 'true'
-    const outcome = await app.googleWebFlow.start({ redirectTo: request.query.redirectTo, gmail, ip: request.ip },
+    const { redirectTo, intent } = request.query
+    const outcome = await app.googleWebFlow.start({ redirectTo, gmail, ip: request.ip, intent, refreshToken: refreshCookie(request), userAgent: meta(request).userAgent },
       (err) => request.log.error({ err }, 'could not start Google sign-in'))
     if ('page' in outcome) return page(reply, outcome.page, outcome.code)
+    if ('back' in outcome) return sendBack(reply, outcome)
     reply.setCookie(STATE_COOKIE, outcome.state, { path: '/', httpOnly: true, secure: true, sameSite: 'lax', maxAge: config.AUTH_STATE_TTL_SECONDS })
     return noStore(reply).redirect(outcome.redirect, 302)
   })
@@ -65,20 +87,22 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
     reply.clearCookie(STATE_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'lax' })
     const { state, code, error } = request.query
     const outcome = await app.googleWebFlow.callback(
-      { state, code, error, cookieState: request.cookies[STATE_COOKIE] },
+      { state, code, error, cookieState: request.cookies[STATE_COOKIE], refreshToken: refreshCookie(request) },
       meta(request),
       (err, what) => request.log.error({ err }, what)
     )
     if ('page' in outcome) return page(reply, outcome.page, outcome.code)
-    // The final Location, with our parameters added, passes the same check as redirectTo did at the start.
-    const location = safeRedirectTarget(withParams(outcome.back, config.PUBLIC_URL, outcome.params), config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
-    if (location == null) return page(reply, 400, AuthErrorCodes.REDIRECT_NOT_ALLOWED)
-    if (outcome.issued != null) setRefreshCookie(reply, config, outcome.issued.refreshToken, outcome.issued.session.expiresAt)
-    return noStore(reply).redirect(location, 303)
+    return sendBack(reply, outcome)
   })
 
-  app.get<{ Querystring: { auth_error?: string } }>(DEFAULT_DESTINATION, async (request, reply) =>
-    page(reply, 200, typeof request.query.auth_error === 'string' ? request.query.auth_error : null))
+  app.get<{ Querystring: { auth_error?: string, signed_in?: string, gmail?: string, gmail_error?: string } }>(DEFAULT_DESTINATION, async (request, reply) => {
+    const { auth_error: authError, signed_in: signedIn, gmail, gmail_error: gmailError } = request.query
+    // A connect_gmail flow comes back without `signed_in`: its page speaks of Gmail, not of signing in.
+    if (typeof authError !== 'string' && signedIn == null && (gmail === 'connected' || typeof gmailError === 'string')) {
+      return page(reply, 200, typeof gmailError === 'string' ? gmailError : null, 'gmail')
+    }
+    return page(reply, 200, typeof authError === 'string' ? authError : null)
+  })
 }
 
 export default fp(googleRoutes, { name: 'google-redirect', dependencies: ['google-web-flow'] })

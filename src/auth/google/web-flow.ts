@@ -6,12 +6,13 @@ import { randomToken, sameSecret } from '../../crypto/secrets.ts'
 import { isRecordMissing } from '../../db/prisma-errors.ts'
 import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError } from '../../errors.ts'
 import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
-import type { PrismaClient } from '../../generated/prisma/client.ts'
+import type { OAuthState, PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
 import type { GoogleOpsThrottle } from '../../google/google-ops-throttle.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
-import type { IssuedTokens, RequestMeta } from '../../sessions/sessions-service.ts'
+import { requireLiveSession } from '../../sessions/live-session.ts'
+import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 import type { LoginThrottle } from '../../users/login-throttle.ts'
 import { safeRedirectTarget } from './redirect-destination.ts'
 import type { GoogleSignIn } from './sign-in.ts'
@@ -25,6 +26,12 @@ import type { GoogleSignIn } from './sign-in.ts'
  * value; the row also holds the PKCE verifier (S256) and the ID token `nonce`. A failure before the state is
  * verified ends on an error page (the destination is not trusted yet); after, on a redirect to the destination
  * with `auth_error=CODE`. Nothing is created before Google's answer is fully verified.
+ *
+ * Intent `connect_gmail`: a browser already signed in (its refresh cookie, judged as a WEB refresh judges it)
+ * connects Gmail to that user. The state row is bound to the user and the session (refresh-token family) that
+ * started it; the callback checks that binding again before spending Google's code, connects through the
+ * connect path (GmailConnections.connectExchanged, under the grant lock) and reports `gmail=connected` or
+ * `gmail_error=CODE`. It never signs in, creates a user or issues a session.
  */
 
 /** Where the browser goes when `redirectTo` is not given: a page of this server saying how it went. */
@@ -37,8 +44,27 @@ export interface ToGoogle { redirect: string, state: string }
 /** The state was verified: back to the destination with these query parameters, and a session when signed in. */
 export interface BackOutcome { back: string, params: Record<string, string>, issued?: IssuedTokens }
 
-export interface StartInput { redirectTo?: string | undefined, gmail: boolean, ip: string }
-export interface CallbackInput { state?: string | undefined, cookieState?: string | undefined, code?: string | undefined, error?: string | undefined }
+export const CONNECT_GMAIL = 'connect_gmail'
+
+export interface StartInput {
+  redirectTo?: string | undefined
+  gmail: boolean
+  ip: string
+  intent?: typeof CONNECT_GMAIL | undefined
+  /** The browser's refresh cookie, for `connect_gmail`. */
+  refreshToken?: string | undefined
+  userAgent?: string | null
+}
+export interface CallbackInput {
+  state?: string | undefined
+  cookieState?: string | undefined
+  code?: string | undefined
+  error?: string | undefined
+  /** The browser's refresh cookie when it came along (see #boundSessionError). */
+  refreshToken?: string | undefined
+}
+
+type GmailErrorCode = AuthErrorCode | ErrorCode
 
 /** The outcome of the callback after the state was verified, as `auth_error` codes for the destination. */
 function authErrorCode (err: unknown): AuthErrorCode | ErrorCode | Reason {
@@ -47,21 +73,32 @@ function authErrorCode (err: unknown): AuthErrorCode | ErrorCode | Reason {
   return AuthErrorCodes.INTERNAL
 }
 
+/** The `gmail_error` of a failed connect: the catalogue's codes, as the sign-in flow's Gmail opt-in reports them. */
+function gmailErrorCode (err: unknown): GmailErrorCode {
+  if (err instanceof GoogleInvalidGrantError || err instanceof GoogleRejectedError) return AuthErrorCodes.GOOGLE_REJECTED
+  return err instanceof AppError ? err.code : ErrorCodes.INTERNAL
+}
+
+/** What Google's `error` parameter means to the user. */
+const googleErrorCode = (error: string) => error === 'access_denied' ? AuthErrorCodes.ACCESS_DENIED : AuthErrorCodes.GOOGLE_ERROR
+
 export class GoogleWebFlow {
   readonly #prisma: PrismaClient
   readonly #google: GoogleGateway | null
   readonly #signIn: GoogleSignIn
   readonly #gmail: GmailConnections
+  readonly #sessions: SessionsService
   readonly #throttle: LoginThrottle
   readonly #googleOps: GoogleOpsThrottle
   readonly #clock: Clock
   readonly #config: Config
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, loginThrottle: LoginThrottle, googleOps: GoogleOpsThrottle, clock: Clock, config: Config }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, sessions: SessionsService, loginThrottle: LoginThrottle, googleOps: GoogleOpsThrottle, clock: Clock, config: Config }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#signIn = deps.googleSignIn
     this.#gmail = deps.gmail
+    this.#sessions = deps.sessions
     this.#throttle = deps.loginThrottle
     this.#googleOps = deps.googleOps
     this.#clock = deps.clock
@@ -69,29 +106,98 @@ export class GoogleWebFlow {
   }
 
   /** `onUnexpected` hears errors that are not ours (the route logs them; they never reach the page). */
-  async start (input: StartInput, onUnexpected: (err: unknown) => void): Promise<PageOutcome | ToGoogle> {
+  async start (input: StartInput, onUnexpected: (err: unknown) => void): Promise<PageOutcome | ToGoogle | BackOutcome> {
     const google = this.#google
     const config = this.#config
     if (google == null) return { page: HttpStatus.GOOGLE_NOT_CONFIGURED, code: AuthErrorCodes.GOOGLE_NOT_CONFIGURED }
     const destination = safeRedirectTarget(input.redirectTo ?? DEFAULT_DESTINATION, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
     if (destination == null) return { page: 400, code: AuthErrorCodes.REDIRECT_NOT_ALLOWED }
+    const connect = input.intent === CONNECT_GMAIL
     try {
       // Each start writes a row: bounded per client IP like logins, and expired rows are swept here.
       await this.#throttle.googleSignInAttempt(input.ip)
-      await this.#googleOps.attempt({ ip: input.ip })
+      // Who is connecting, before anything is stored or Google is asked: not signed in goes straight back.
+      const bound = connect ? await this.#signedInSession(input.refreshToken, { ip: input.ip, userAgent: input.userAgent ?? null }) : null
+      await this.#googleOps.attempt({ ip: input.ip, userId: bound?.userId ?? null })
       const now = this.#clock.now()
       await this.#prisma.oAuthState.deleteMany({ where: { expiresAt: { lt: now } } })
       const state = randomToken()
       const nonce = randomToken()
       const { codeVerifier, codeChallenge } = await google.pkce()
       await this.#prisma.oAuthState.create({
-        data: { id: sha256Hex(state), codeVerifier, nonce, redirectTo: destination, gmail: input.gmail, expiresAt: new Date(now.getTime() + config.AUTH_STATE_TTL_SECONDS * 1000) }
+        data: {
+          id: sha256Hex(state),
+          codeVerifier,
+          nonce,
+          redirectTo: destination,
+          gmail: input.gmail || connect,
+          ...(bound != null ? { intent: 'CONNECT_GMAIL', userId: bound.userId, sessionId: bound.sessionId } : {}),
+          expiresAt: new Date(now.getTime() + config.AUTH_STATE_TTL_SECONDS * 1000)
+        }
       })
-      const redirect = google.authorizationUrl({ redirectUri: config.GOOGLE_REDIRECT_URI, state, codeChallenge, nonce, gmail: input.gmail })
+      const redirect = google.authorizationUrl({ redirectUri: config.GOOGLE_REDIRECT_URI, state, codeChallenge, nonce, gmail: input.gmail || connect, connectOnly: connect })
       return { redirect, state }
     } catch (err) {
       if (!(err instanceof AppError)) onUnexpected(err)
+      // The destination was judged above: a connect reports back to the app, which knows who is signed in.
+      if (connect) return { back: destination, params: { gmail_error: gmailErrorCode(err) } }
       return { page: isError(err, Errors.rateLimited) ? HttpStatus.RATE_LIMITED : 503, code: authErrorCode(err) }
+    }
+  }
+
+  /**
+   * The session the browser's refresh cookie belongs to, judged as a WEB refresh judges it (SessionsService.inspect)
+   * but not rotated: nothing is handed out here, and a new cookie riding on a redirect to Google would race the
+   * page's own refreshes in other tabs.
+   */
+  async #signedInSession (refreshToken: string | undefined, meta: RequestMeta): Promise<{ userId: string, sessionId: string }> {
+    if (refreshToken == null || refreshToken === '') throw Errors.refreshTokenMissing()
+    const { user, session } = await this.#sessions.inspect(refreshToken, 'WEB', meta)
+    return { userId: user.id, sessionId: session.id }
+  }
+
+  /**
+   * Null when the flow's user may still connect: the session that started it is live, and the refresh cookie, when
+   * the browser sent it, is that session's. With SameSite=Strict (the default) the browser does not send the
+   * refresh cookie on Google's cross-site redirect back: the browser binding is then the state cookie (only the
+   * browser that started this user's flow has it), and the session is checked from the row. When the cookie does
+   * come (SameSite=Lax, or Google on the same site as in dev), another user's or another session's cookie fails.
+   */
+  async #boundSessionError (pending: OAuthState, refreshToken: string | undefined, meta: RequestMeta): Promise<GmailErrorCode | null> {
+    if (pending.userId == null || pending.sessionId == null) return ErrorCodes.INTERNAL
+    try {
+      if (refreshToken != null && refreshToken !== '') {
+        const here = await this.#signedInSession(refreshToken, meta)
+        return here.userId === pending.userId && here.sessionId === pending.sessionId ? null : AuthErrorCodes.SESSION_MISMATCH
+      }
+      await requireLiveSession({ prisma: this.#prisma, clock: this.#clock, config: this.#config }, { sid: pending.sessionId, sub: pending.userId })
+      return null
+    } catch (err) {
+      if (!(err instanceof AppError)) throw err
+      return err.code
+    }
+  }
+
+  /** The callback of a `connect_gmail` flow, its state verified: connects Gmail to the bound user, never signs in. */
+  async #connectCallback (google: GoogleGateway, pending: OAuthState, input: CallbackInput, meta: RequestMeta, onUnexpected: (err: unknown, what: string) => void): Promise<BackOutcome> {
+    const back = (params: Record<string, string>): BackOutcome => ({ back: pending.redirectTo, params })
+    try {
+      // Before Google's code is spent: a code for a flow whose user logged out (or is another one now) is dropped.
+      const bindingError = await this.#boundSessionError(pending, input.refreshToken, meta)
+      if (bindingError != null) return back({ gmail_error: bindingError })
+      if (typeof input.error === 'string') return back({ gmail_error: googleErrorCode(input.error) })
+      if (typeof input.code !== 'string' || input.code === '') return back({ gmail_error: AuthErrorCodes.GOOGLE_ERROR })
+      // PKCE binds the code to this flow. Identity and scopes come from Google's tokeninfo in the connect path,
+      // as for every other way of connecting; the ID token is not needed for that.
+      const tokens = await google.exchangeCode(input.code, { redirectUri: this.#config.GOOGLE_REDIRECT_URI, codeVerifier: pending.codeVerifier })
+      const { warnings } = await this.#gmail.connectExchanged(pending.userId!, tokens, meta)
+      const params: Record<string, string> = { gmail: 'connected' }
+      if (warnings.length > 0) params.gmail_warning = warnings.map((w) => w.code).join(',')
+      return back(params)
+    } catch (err) {
+      const code = gmailErrorCode(err)
+      if (code === ErrorCodes.INTERNAL) onUnexpected(err, 'connecting Gmail (web) failed')
+      return back({ gmail_error: code })
     }
   }
 
@@ -124,10 +230,12 @@ export class GoogleWebFlow {
       return { page: 400, code: AuthErrorCodes.REDIRECT_NOT_ALLOWED }
     }
 
+    if (pending.intent === 'CONNECT_GMAIL') return await this.#connectCallback(google, pending, input, meta, onUnexpected)
+
     const back = (params: Record<string, string>, issued?: IssuedTokens): BackOutcome =>
       issued == null ? { back: pending.redirectTo, params } : { back: pending.redirectTo, params, issued }
 
-    if (typeof error === 'string') return back({ auth_error: error === 'access_denied' ? AuthErrorCodes.ACCESS_DENIED : AuthErrorCodes.GOOGLE_ERROR })
+    if (typeof error === 'string') return back({ auth_error: googleErrorCode(error) })
     if (typeof code !== 'string' || code === '') return back({ auth_error: AuthErrorCodes.GOOGLE_ERROR })
 
     try {
@@ -176,9 +284,10 @@ export default fp(async (app) => {
     google: app.google,
     googleSignIn: app.googleSignIn,
     gmail: app.gmail,
+    sessions: app.sessions,
     loginThrottle: app.loginThrottle,
     googleOps: app.googleOps,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'login-throttle', 'google-ops-throttle'] })
+}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'sessions', 'login-throttle', 'google-ops-throttle'] })
