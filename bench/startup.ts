@@ -130,7 +130,8 @@ export function renderStartup (results: StartupResult[]): string {
   const lines = [
     '## Cold start of the built server', '',
     'From `spawn` of `node dist/src/server.js` (what `npm start` runs; Google configured, logger at `warn`) to its first',
-    '200 from `POST /graphql` `{ __typename }`: median (min–max) over the rounds. The server's CPU time (user + system,\nfrom /proc) says how much of that is work rather than waiting for a busy machine. RSS is read from /proc when that',
+    '200 from `POST /graphql` `{ __typename }`: median (min–max) over the rounds. The server\'s CPU time (user + system,',
+    'from /proc) says how much of that is work rather than waiting for a busy machine. RSS is read from /proc when that',
     'answer arrives; HWM is the peak RSS since spawn.', ''
   ]
   for (const r of results) {
