@@ -4,12 +4,10 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { PGlite } from '@electric-sql/pglite'
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import type { ErrorRegistry, SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm'
 import { repoRoot } from '../paths.ts'
-import { PGliteAdapterFactory } from './pglite-adapter.ts'
 
 export interface MigrationLogger {
   info: (message: string) => void
@@ -155,6 +153,8 @@ export async function createMigration (name: string, opts: MigrationOptions = {}
 
 /** Returns the SQL that would bring the migrations in line with schema.prisma, or null when they agree. */
 export async function checkDrift (opts: MigrationOptions = {}): Promise<string | null> {
+  // Loaded here only: a server on PostgreSQL never needs PGlite.
+  const [{ PGlite }, { PGliteAdapterFactory }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-adapter.ts')])
   const db = await PGlite.create()
   try {
     // The engine's own createMigration cannot reach an external shadow database once migrations exist
