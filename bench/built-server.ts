@@ -57,7 +57,9 @@ export async function spawnBuiltServer (node: string, env: Record<string, string
   for (const [k, v] of Object.entries({ HOST: '127.0.0.1', LOG_LEVEL: 'warn', ...env, PORT: String(port) })) if (v != null) merged[k] = v
   const argv = [node, ...nodeArgs, SERVER_ENTRY]
   const [cmd, ...args] = SERVER_CPU === null ? argv : ['taskset', '-c', String(SERVER_CPU), ...argv]
-  const child = spawn(cmd!, args, { cwd: ROOT, env: merged, stdio: ['ignore', 'ignore', 'pipe'] })
+  const child = spawn(cmd!, args, { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] })
+  // Drained unless a caller listens (bench/soak.ts reads V8's --trace-gc lines, which go to stdout).
+  child.stdout!.resume()
   let stderr = ''
   child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
   return {

@@ -3,9 +3,9 @@
  * rotations, `me`, `gmailStatus` and `gmailProfile` (which takes the Gmail access token out of custody —
  * getGmailAccessToken, refreshing it at the Google emulator when it nears expiry — and calls the Gmail API), from
  * a few closed-loop workers. Memory is sampled from the server's own /metrics (prom-client's
- * process_resident_memory_bytes, nodejs_heap_size_used_bytes) and /proc: the lowest heap in each window is
- * the heap right after a garbage collection, so the slope of those lows over the second half of the run says
- * whether memory is flat (no product code is needed to force a GC).
+ * process_resident_memory_bytes, nodejs_heap_size_used_bytes) and /proc; the heap right after each full
+ * garbage collection comes from V8's own `--trace-gc` lines on the server's stdout (bench-only flag, no product
+ * code forces a GC), and the slope of those over the second half of the run says whether memory is flat.
  *
  *   npm run build && scripts/with-postgres.sh tsx bench/soak.ts
  *
@@ -16,6 +16,7 @@ import { execFileSync } from 'node:child_process'
 import { mkdtemp, rm } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
+import { createInterface } from 'node:readline'
 import { startGoogleEmulator } from '../emulators/google/app.ts'
 import { DEFAULT_IOS_CLIENT, DEFAULT_USERS, DEFAULT_WEB_CLIENT } from '../emulators/google/seeds.ts'
 import { GMAIL_READONLY } from '../emulators/google/state.ts'
@@ -41,7 +42,7 @@ export interface SoakResult {
   seconds: number
   workers: number
   samples: SoakSample[]
-  /** Lowest heap used in each window (≈ after a GC), MiB. */
+  /** Heap after each full GC (Mark-Compact, from --trace-gc), MiB. */
   heapLows: Array<{ t: number, heapUsed: number }>
   /** MiB per minute, least squares over the second half of the run. */
   heapSlope: number
@@ -137,7 +138,14 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
   // onto an up-to-date schema (the schema engine's WASM would otherwise stay in the figures).
   const migrating = await spawnBuiltServer(opts.node, serverEnv)
   try { await untilHealthy(migrating) } finally { await migrating.stop() }
-  const server = await spawnBuiltServer(opts.node, serverEnv)
+  const server = await spawnBuiltServer(opts.node, serverEnv, ['--trace-gc'])
+  const heapLows: SoakResult['heapLows'] = []
+  let t0 = Infinity
+  // `[pid:0x…]  12345 ms: Mark-Compact 80.1 (85.0) -> 45.2 (50.1) MB, …`: the heap before and after a full GC.
+  createInterface({ input: server.child.stdout! }).on('line', (line) => {
+    const m = /Mark-Compact.*?[\d.]+ \([\d.]+\) -> ([\d.]+) \([\d.]+\) MB/.exec(line)
+    if (m != null && performance.now() >= t0) heapLows.push({ t: (performance.now() - t0) / 1000, heapUsed: Number(m[1]) })
+  })
   try {
     await untilHealthy(server)
     const pid = server.child.pid!
@@ -161,7 +169,7 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
     emulator.state.resetStats()
     const ops = { me: 0, gmailStatus: 0, refresh: 0, gmailProfile: 0, login: 0 }
     const errors: Record<string, number> = {}
-    const t0 = performance.now()
+    t0 = performance.now()
     const end = t0 + seconds * 1000
     const samples: SoakSample[] = []
     const sampler = (async () => {
@@ -195,12 +203,6 @@ export async function runSoak (opts: SoakOptions): Promise<SoakResult> {
     }))
     await sampler
 
-    const window = Math.max(15, Math.round(seconds / 20))
-    const heapLows: SoakResult['heapLows'] = []
-    for (let from = 0; from < seconds; from += window) {
-      const inWindow = samples.filter((s) => s.t >= from && s.t < from + window)
-      if (inWindow.length > 0) heapLows.push({ t: from + window / 2, heapUsed: Math.min(...inWindow.map((s) => s.heapUsed)) })
-    }
     const secondHalf = <T extends { t: number }>(xs: T[]) => xs.filter((x) => x.t >= seconds / 2)
     return {
       nodeVersion,
@@ -236,17 +238,17 @@ export function renderSoak (r: SoakResult): string {
     `${r.workers} closed-loop workers against the built server, each with its own user: \`me\` ${MIX[0]![1]} %, \`gmailStatus\``,
     `${MIX[1]![1]} %, refresh rotation ${MIX[2]![1]} %, \`gmailProfile\` ${MIX[3]![1]} % (custody: getGmailAccessToken, refreshed at the`,
     `Google emulator near expiry, then the Gmail API) and password login ${MIX[4]![1]} %. The heap is read from the server's`,
-    '/metrics every second; the lowest value in each window is the heap after a garbage collection.', '',
+    '/metrics every second; the heap after each full garbage collection from V8\'s `--trace-gc` (a bench-only flag).', '',
     '| | |', '|---|---|',
     `| operations | ${total} (${Object.entries(r.ops).map(([k, v]) => `${k} ${v}`).join(', ')}); ${f(total / r.seconds, 0)}/s |`,
     `| errors | ${errors.length === 0 ? 'none' : errors.map(([k, v]) => `${k} × ${v}`).join('; ')} |`,
     `| Google token refreshes during the soak | ${r.googleRefreshes} |`,
     `| RSS at rest (before the soak) | ${f(r.rssAtRest, 0)} MiB |`,
     `| RSS peak (VmHWM, whole run) | ${f(r.rssPeak, 0)} MiB |`,
-    `| heap after GC, first → last window | ${f(r.heapLows[0]?.heapUsed ?? NaN)} → ${f(r.heapLows.at(-1)?.heapUsed ?? NaN)} MiB |`,
-    `| slope of the post-GC heap, second half | ${f(r.heapSlope, 3)} MiB/min — ${flat ? 'flat (no growth)' : 'GROWING'} |`,
+    `| heap after full GC, first → last (${r.heapLows.length} full GCs) | ${f(r.heapLows[0]?.heapUsed ?? NaN)} → ${f(r.heapLows.at(-1)?.heapUsed ?? NaN)} MiB |`,
+    `| slope of the heap after full GC, second half | ${f(r.heapSlope, 3)} MiB/min — ${flat ? 'flat (no growth)' : 'GROWING'} |`,
     `| slope of RSS, second half | ${f(r.rssSlope, 3)} MiB/min |`, '',
-    'Post-GC heap per window (MiB): ' + r.heapLows.map((p) => f(p.heapUsed)).join(' · '), ''
+    'Heap after each full GC (MiB): ' + r.heapLows.map((p) => f(p.heapUsed)).join(' · '), ''
   ].join('\n')
 }
 
@@ -258,7 +260,6 @@ if (process.argv[1] === import.meta.filename) {
     databaseUrl,
     seconds: Number(process.env.SOAK_SECONDS ?? 600),
     workers: Number(process.env.SOAK_WORKERS ?? 8),
-    env: process.env.SOAK_MALLOC_ARENA_MAX != null ? { MALLOC_ARENA_MAX: process.env.SOAK_MALLOC_ARENA_MAX } : {},
     log: (line) => process.stderr.write(`[soak] ${line}\n`)
   })
   process.stdout.write(renderSoak(result) + '\n')
