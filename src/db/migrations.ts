@@ -1,14 +1,13 @@
+import { createHash } from 'node:crypto'
 import { existsSync } from 'node:fs'
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { PGlite } from '@electric-sql/pglite'
 import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-utils'
 import type { ErrorRegistry, SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm'
 import { repoRoot } from '../paths.ts'
-import { PGliteAdapterFactory } from './pglite-adapter.ts'
 
 export interface MigrationLogger {
   info: (message: string) => void
@@ -56,16 +55,79 @@ function loadEngine (): Promise<typeof SchemaEngine> {
   return engineModule
 }
 
-/** Applies the pending migrations (like `prisma migrate deploy`) and returns the names applied. */
+/** How many times this process started the schema engine (tests prove an up-to-date start never does). */
+export const schemaEngineStats = { starts: 0 }
+
+/**
+ * Applies the pending migrations (like `prisma migrate deploy`) and returns the names applied. When the
+ * database already has every migration, one query says so and the schema engine is not started: loading
+ * its WASM costs ≈ 0.25 s CPU and tens of MiB on every start (bench/startup.ts).
+ */
 export async function applyMigrations (
   adapterFactory: SqlMigrationAwareDriverAdapterFactory,
   opts: MigrationOptions = {}
 ): Promise<string[]> {
+  if (await migrationsUpToDate(adapterFactory, opts)) {
+    opts.logger?.debug?.('migrations up to date: schema engine not started')
+    return []
+  }
   return withEngine(adapterFactory, opts, async (engine, migrationsList) => {
     const { appliedMigrationNames } = await engine.applyMigrations({ migrationsList, filters })
     for (const name of appliedMigrationNames) opts.logger?.info(`applied migration ${name}`)
     return appliedMigrationNames
   })
+}
+
+interface MigrationRow { name: string, checksum: string, finished: boolean, rolledBack: boolean }
+
+/**
+ * True only when `migrate deploy` would certainly do nothing: every migration folder has a row that finished
+ * and was not rolled back (what the engine counts as applied) with the file's checksum, no row is left failed
+ * (finished_at and rolled_back_at null: deploy refuses to go on) and no row names a migration this code does not
+ * have. Anything else — no table yet, an unreadable file, an error — goes to the engine, which decides and
+ * reports exactly as before.
+ */
+export async function migrationsUpToDate (
+  adapterFactory: SqlMigrationAwareDriverAdapterFactory,
+  opts: MigrationOptions = {}
+): Promise<boolean> {
+  const { migrationsDir } = resolvePaths(opts)
+  const { migrationDirectories } = await readMigrations(migrationsDir)
+  const expected = new Map<string, string>()
+  for (const dir of migrationDirectories) {
+    if (dir.migrationFile.content.tag !== 'ok') return false
+    // Prisma's checksum: sha256 of the file, hex (test/db/migrations.test.ts checks the engine agrees).
+    expected.set(dir.path, createHash('sha256').update(dir.migrationFile.content.value).digest('hex'))
+  }
+  let rows: MigrationRow[]
+  try {
+    rows = await readMigrationRows(adapterFactory)
+  } catch {
+    return false
+  }
+  const applied = new Map<string, string>()
+  for (const row of rows) {
+    if (!expected.has(row.name)) return false
+    if (!row.finished && !row.rolledBack) return false
+    if (row.finished && !row.rolledBack) applied.set(row.name, row.checksum)
+  }
+  return [...expected].every(([name, checksum]) => applied.get(name) === checksum)
+}
+
+async function readMigrationRows (adapterFactory: SqlMigrationAwareDriverAdapterFactory): Promise<MigrationRow[]> {
+  const adapter = await adapterFactory.connect()
+  try {
+    const result = await adapter.queryRaw({
+      sql: 'SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations',
+      args: [],
+      argTypes: []
+    })
+    return result.rows.map(([name, checksum, finished, rolledBack]) => ({
+      name: String(name), checksum: String(checksum), finished: finished === true, rolledBack: rolledBack === true
+    }))
+  } finally {
+    await adapter.dispose()
+  }
 }
 
 /**
@@ -91,6 +153,8 @@ export async function createMigration (name: string, opts: MigrationOptions = {}
 
 /** Returns the SQL that would bring the migrations in line with schema.prisma, or null when they agree. */
 export async function checkDrift (opts: MigrationOptions = {}): Promise<string | null> {
+  // Loaded here only: a server on PostgreSQL never needs PGlite.
+  const [{ PGlite }, { PGliteAdapterFactory }] = await Promise.all([import('@electric-sql/pglite'), import('./pglite-adapter.ts')])
   const db = await PGlite.create()
   try {
     // The engine's own createMigration cannot reach an external shadow database once migrations exist
@@ -130,6 +194,7 @@ async function withEngine<T> (
   const bound = bindMigrationAwareSqlAdapterFactory(tracked.factory)
   const log = (message: string) => opts.logger?.debug?.(message)
   try {
+    schemaEngineStats.starts++
     const engine = await SchemaEngine.new({ datamodels: [[schemaPath, schema.files[0]!.content]] }, log, bound)
     try {
       return await task(engine, migrationsList, schema)

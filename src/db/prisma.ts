@@ -1,13 +1,12 @@
 import path from 'node:path'
 import { mkdir } from 'node:fs/promises'
-import { PGlite } from '@electric-sql/pglite'
+import type { PGlite } from '@electric-sql/pglite'
 import { PrismaPg } from '@prisma/adapter-pg'
 import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations } from './migrations.ts'
-import { PGliteAdapterFactory } from './pglite-adapter.ts'
 
 export type DatabaseKind = 'postgresql' | 'pglite'
 
@@ -53,12 +52,15 @@ export async function openDatabase (databaseUrl: string | undefined, dataDir: st
     dir = path.resolve(dataDir, 'pglite')
     await mkdir(dir, { recursive: true, mode: 0o700 })
   }
+  // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
+  const { PGlite } = await import('@electric-sql/pglite')
   // One PGlite instance per data dir and process: migrations and queries share it.
   const db = await PGlite.create(dir)
-  return pgliteDatabase(db)
+  return await pgliteDatabase(db)
 }
 
-export function pgliteDatabase (db: PGlite): Database {
+export async function pgliteDatabase (db: PGlite): Promise<Database> {
+  const { PGliteAdapterFactory } = await import('./pglite-adapter.ts')
   const adapter = new PGliteAdapterFactory(db)
   return { kind: 'pglite', adapter, migrationAdapter: () => adapter, close: async () => { await db.close() } }
 }

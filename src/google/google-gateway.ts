@@ -1,6 +1,5 @@
 import fp from 'fastify-plugin'
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
-import { google } from 'googleapis'
 import { AppError, Errors } from '../errors.ts'
 import { SigningCerts } from './signing-certs.ts'
 
@@ -68,6 +67,16 @@ export class GoogleRejectedError extends Error {
   constructor (readonly error: string, message: string, readonly status: number) {
     super(message)
   }
+}
+
+// Only the Gmail API, and at its first call: `import 'googleapis'` loads every Google API (≈1 s CPU and ≈100 MiB
+// RSS at start on this machine kind, bench/startup.ts); the Gmail one alone still costs ≈70 ms that a start need
+// not pay. The deep path keeps googleapis's own google-auth-library, the one we import (`npm ls
+// google-auth-library`: a single version).
+let gmailModule: Promise<typeof import('googleapis/build/src/apis/gmail/index.js')> | undefined
+async function loadGmailApi () {
+  gmailModule ??= import('googleapis/build/src/apis/gmail/index.js')
+  return (await gmailModule).gmail
 }
 
 interface GaxiosLikeError { response?: { status?: number, data?: unknown }, code?: string, message?: string }
@@ -277,7 +286,7 @@ export class GoogleGateway {
     // The token goes in the header ourselves, with no auth client: google-auth-library would otherwise try
     // to refresh a token it thinks is near expiry; our custody layer is the only place that refreshes.
     try {
-      const gmail = google.gmail({ version: 'v1', rootUrl: this.#rootUrl, timeout: this.config.timeoutMs })
+      const gmail = (await loadGmailApi())({ version: 'v1', rootUrl: this.#rootUrl, timeout: this.config.timeoutMs })
       const { data } = await gmail.users.getProfile({ userId: 'me' }, { headers: { authorization: `Bearer ${accessToken}` } })
       return {
         emailAddress: data.emailAddress ?? '',

@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { Config } from '../config.ts'
-import { createSecretsManagerClient } from '../vault/index.ts'
 
 /**
  * GET /health is liveness: the process answers (restart it if not). GET /health/ready is readiness: the database,
@@ -66,6 +65,8 @@ async function checkAll (app: FastifyInstance): Promise<Readiness> {
  * variable to set. Boot goes on: credentials may arrive later (an instance role), and readiness reports it meanwhile.
  */
 export async function missingAwsSetup (): Promise<string[]> {
+  // Only TOKEN_VAULT=aws gets here: the AWS SDK stays unloaded otherwise.
+  const { createSecretsManagerClient } = await import('../vault/aws-secrets-manager-vault.ts')
   const client = createSecretsManagerClient()
   const missing: string[] = []
   try {

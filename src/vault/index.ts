@@ -1,5 +1,4 @@
 import path from 'node:path'
-import { AwsSecretsManagerVault } from './aws-secrets-manager-vault.ts'
 import { LocalTokenVault, loadOrCreateLocalVaultKey } from './local-token-vault.ts'
 import { DEFAULT_SECRET_PREFIX } from './token-vault.ts'
 import type { TokenVault } from './token-vault.ts'
@@ -13,7 +12,8 @@ export {
   VAULT_UNAVAILABLE_MESSAGE,
   VAULT_UNREADABLE_MESSAGE
 } from './token-vault.ts'
-export { AwsSecretsManagerVault, createSecretsManagerClient, SecretsManagerFailure } from './aws-secrets-manager-vault.ts'
+// The AWS vault (and the AWS SDK, ≈0.2 s to load) is imported from './aws-secrets-manager-vault.ts' by whoever needs
+// it, and here only for TOKEN_VAULT=aws: a local-vault start never loads it.
 export { LocalTokenVault, loadOrCreateLocalVaultKey } from './local-token-vault.ts'
 
 export interface TokenVaultConfig {
@@ -36,6 +36,7 @@ export type ClosableTokenVault = TokenVault & { close (): Promise<void> }
 export async function createTokenVault (config: TokenVaultConfig): Promise<ClosableTokenVault> {
   const prefix = config.prefix ?? DEFAULT_SECRET_PREFIX
   if (config.kind === 'aws') {
+    const { AwsSecretsManagerVault } = await import('./aws-secrets-manager-vault.ts')
     return new AwsSecretsManagerVault({
       prefix,
       ...(config.region !== undefined && { region: config.region }),

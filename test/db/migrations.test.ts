@@ -9,7 +9,7 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import pg from 'pg'
 import { test } from 'tap'
 import { PrismaClient } from '../../src/generated/prisma/client.ts'
-import { applyMigrations, checkDrift, createMigration } from '../../src/db/migrations.ts'
+import { applyMigrations, checkDrift, createMigration, migrationsUpToDate, schemaEngineStats } from '../../src/db/migrations.ts'
 import { PGliteAdapterFactory } from '../../src/db/pglite-adapter.ts'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..')
@@ -64,6 +64,60 @@ test('applies the migrations to a fresh PGlite, once, with Prisma-compatible che
   const found = await prisma.user.findUnique({ where: { email: 'ada@example.com' } })
   t.equal(found?.id, created.id)
   t.equal(found?.emailVerified, false)
+})
+
+// The real migrations plus a harmless one, to mark applied, pending, failed or rolled back.
+async function extraMigrationDir (t: Teardown): Promise<{ dir: string, extraFile: string }> {
+  const dir = await mkdtemp(path.join(tmpdir(), 'inboxgate-migrations-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await cp(migrationsDir, dir, { recursive: true })
+  await mkdir(path.join(dir, '29991231235959_extra'))
+  const extraFile = path.join(dir, '29991231235959_extra', 'migration.sql')
+  await writeFile(extraFile, 'CREATE TABLE "extra" ("id" INTEGER);\n')
+  return { dir, extraFile }
+}
+
+test('an up-to-date database is checked with one query: the schema engine starts only when migrate deploy has work or a word to say', async (t) => {
+  const db = await memoryDb(t)
+  const adapter = new PGliteAdapterFactory(db)
+  const { dir, extraFile } = await extraMigrationDir(t)
+  const opts = { migrationsDir: dir }
+  const engineStarts = async (fn: () => Promise<unknown>): Promise<number> => {
+    const before = schemaEngineStats.starts
+    await fn()
+    return schemaEngineStats.starts - before
+  }
+  const extraRow = "migration_name = '29991231235959_extra'"
+
+  t.equal(await migrationsUpToDate(adapter, opts), false, 'no _prisma_migrations table yet')
+  t.equal(await engineStarts(async () => t.same(await applyMigrations(adapter, opts), [...migrationNames, '29991231235959_extra'])), 1)
+  t.equal(await migrationsUpToDate(adapter, opts), true)
+  t.equal(await engineStarts(async () => t.same(await applyMigrations(adapter, opts), [])), 0, 'up to date: no engine')
+
+  // Pending: a migration folder the table does not have.
+  t.equal(await migrationsUpToDate(adapter), false, 'a row for a migration this code lacks goes to the engine')
+  await db.query(`DELETE FROM _prisma_migrations WHERE ${extraRow}`)
+  await db.query('DROP TABLE "extra"')
+  t.equal(await migrationsUpToDate(adapter, opts), false, 'pending')
+  t.equal(await engineStarts(async () => t.same(await applyMigrations(adapter, opts), ['29991231235959_extra'])), 1)
+
+  // Rolled back (`prisma migrate resolve --rolled-back`): deploy applies it again.
+  await db.query(`UPDATE _prisma_migrations SET rolled_back_at = now() WHERE ${extraRow}`)
+  await db.query('DROP TABLE "extra"')
+  t.equal(await migrationsUpToDate(adapter, opts), false, 'rolled back')
+  t.equal(await engineStarts(async () => t.same(await applyMigrations(adapter, opts), ['29991231235959_extra'])), 1)
+  t.equal(await migrationsUpToDate(adapter, opts), true, 'the re-applied row counts, the rolled-back one is history')
+
+  // Edited after it was applied: the engine is the one to judge.
+  await writeFile(extraFile, 'CREATE TABLE "extra" ("id" INTEGER); -- edited\n')
+  t.equal(await migrationsUpToDate(adapter, opts), false, 'checksum differs')
+  await writeFile(extraFile, 'CREATE TABLE "extra" ("id" INTEGER);\n')
+  t.equal(await migrationsUpToDate(adapter, opts), true)
+
+  // Failed (finished_at and rolled_back_at null): deploy refuses, and so does the start.
+  await db.query(`UPDATE _prisma_migrations SET finished_at = NULL, rolled_back_at = NULL WHERE ${extraRow}`)
+  t.equal(await migrationsUpToDate(adapter, opts), false, 'failed')
+  t.equal(await engineStarts(() => t.rejects(applyMigrations(adapter, opts), /failed migrations/)), 1)
 })
 
 test('a failing migration rejects with the SQL error and is not recorded as applied', async (t) => {
@@ -130,12 +184,27 @@ test('applies the migrations to PostgreSQL (TEST_DATABASE_URL)', {
     try { await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`) } finally { await client.end() }
   })
 
+  t.equal(await migrationsUpToDate(factory()), false, 'no schema yet')
   t.same(await applyMigrations(factory()), migrationNames)
+  t.equal(await migrationsUpToDate(factory()), true)
+  const before = schemaEngineStats.starts
   t.same(await applyMigrations(factory()), [])
+  t.equal(schemaEngineStats.starts, before, 'up to date: no engine')
   const prisma = new PrismaClient({ adapter: factory() })
   t.teardown(() => prisma.$disconnect())
   await prisma.user.create({ data: { email: 'grace@example.com' } })
   t.equal(await prisma.user.count(), 1)
+
+  const { dir: extraDir } = await extraMigrationDir(t)
+  t.equal(await migrationsUpToDate(factory(), { migrationsDir: extraDir }), false, 'pending')
+  t.same(await applyMigrations(factory(), { migrationsDir: extraDir }), ['29991231235959_extra'])
+  t.equal(await migrationsUpToDate(factory(), { migrationsDir: extraDir }), true)
+  await prisma.$executeRawUnsafe('DROP TABLE "extra"')
+  await prisma.$executeRawUnsafe('UPDATE _prisma_migrations SET rolled_back_at = now() WHERE migration_name = \'29991231235959_extra\'')
+  t.equal(await migrationsUpToDate(factory(), { migrationsDir: extraDir }), false, 'rolled back')
+  t.same(await applyMigrations(factory(), { migrationsDir: extraDir }), ['29991231235959_extra'])
+  await prisma.$executeRawUnsafe('DROP TABLE "extra"')
+  await prisma.$executeRawUnsafe('DELETE FROM _prisma_migrations WHERE migration_name = \'29991231235959_extra\'')
 
   const dir = await brokenMigrationsDir(t)
   await t.rejects(applyMigrations(factory(), { migrationsDir: dir }), /syntax error at or near ";"/)

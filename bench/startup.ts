@@ -1,0 +1,160 @@
+/*
+ * Cold start of the BUILT server (`node dist/src/server.js`, what `npm start` runs): from spawn to its first
+ * GraphQL answer (`{ __typename }` → 200), in three cases — PostgreSQL with the schema up to date (a restart),
+ * PGlite restart (data dir already initialised and migrated), PGlite on a fresh data dir (initdb + migrations).
+ * Also the RSS at that moment and its high-water mark.
+ *
+ *   npm run build && scripts/with-postgres.sh tsx bench/startup.ts
+ *
+ * Knobs: STARTUP_ROUNDS (default 5), STARTUP_NODE (a node binary; default this one), DATABASE_URL (else PG_URL;
+ * without either the PostgreSQL case is skipped).
+ */
+import { randomBytes } from 'node:crypto'
+import { execFileSync } from 'node:child_process'
+import { mkdtemp, rm } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { assertBuilt, cpuMsOf, median, memoryOf, sleep, spawnBuiltServer } from './built-server.ts'
+
+export type StartupCase = 'postgresql' | 'pgliteRestart' | 'pgliteFresh'
+
+export interface StartupSample {
+  /** Spawn → first 200 from POST /graphql, ms. */
+  ms: number
+  /** CPU time of the server process until then, ms (10 ms ticks). */
+  cpu: number
+  /** RSS at that moment and its high-water mark since spawn, MiB. */
+  rss: number
+  hwm: number
+}
+
+export interface StartupResult {
+  node: string
+  nodeVersion: string
+  rounds: number
+  cases: Partial<Record<StartupCase, StartupSample[]>>
+}
+
+export interface StartupOptions {
+  /** Path of the node binary running the server. */
+  node: string
+  /** A PostgreSQL URL; each run uses its own `?schema=`. Undefined skips the PostgreSQL case. */
+  databaseUrl?: string
+  rounds?: number
+  /** Extra server environment. */
+  env?: Record<string, string | undefined>
+  log?: (line: string) => void
+}
+
+const LABELS: Record<StartupCase, string> = {
+  postgresql: 'PostgreSQL, schema up to date',
+  pgliteRestart: 'PGlite (embedded), restart',
+  pgliteFresh: 'PGlite (embedded), fresh data dir'
+}
+const GOALS: Record<StartupCase, number> = { postgresql: 500, pgliteRestart: 1500, pgliteFresh: 3000 }
+
+// Google configured (the gateway and the Gmail client are part of a real start) against an address never
+// called during start-up.
+const BASE_ENV = {
+  LOG_LEVEL: 'warn',
+  GOOGLE_CLIENT_ID: 'startup-bench.apps.googleusercontent.com',
+  GOOGLE_CLIENT_SECRET: 'startup-bench-secret',
+  GOOGLE_API_BASE_URL: 'http://127.0.0.1:9'
+}
+
+/** One start: spawn → first GraphQL answer. */
+async function coldStart (node: string, env: Record<string, string | undefined>): Promise<StartupSample> {
+  const started = performance.now()
+  const server = await spawnBuiltServer(node, env)
+  try {
+    for (;;) {
+      if (server.child.exitCode !== null) throw new Error(`the server exited (${server.child.exitCode}):\n${server.stderr()}`)
+      if (performance.now() - started > 180_000) throw new Error(`no answer after 180 s\n${server.stderr()}`)
+      try {
+        const res = await fetch(`${server.url}/graphql`, {
+          method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"query":"{ __typename }"}'
+        })
+        await res.text()
+        if (res.status === 200) break
+      } catch {
+        await sleep(5)
+      }
+    }
+    const ms = performance.now() - started
+    return { ms, cpu: cpuMsOf(server.child.pid!), ...memoryOf(server.child.pid!) }
+  } finally {
+    await server.stop()
+  }
+}
+
+export async function measureStartup (opts: StartupOptions): Promise<StartupResult> {
+  assertBuilt()
+  const rounds = opts.rounds ?? 5
+  const log = opts.log ?? (() => {})
+  const nodeVersion = execFileSync(opts.node, ['--version'], { encoding: 'utf8' }).trim()
+  const cases: StartupResult['cases'] = { pgliteFresh: [], pgliteRestart: [] }
+  if (opts.databaseUrl !== undefined) cases.postgresql = []
+  const base = { ...BASE_ENV, JWT_SECRET: randomBytes(32).toString('base64url'), ...opts.env }
+  for (let round = 0; round < rounds; round++) {
+    const dir = await mkdtemp(path.join(os.tmpdir(), 'inboxgate-startup-'))
+    try {
+      const pglite = { ...base, DATA_DIR: dir, DATABASE_URL: undefined }
+      const fresh = await coldStart(opts.node, pglite)
+      const restart = await coldStart(opts.node, pglite)
+      cases.pgliteFresh!.push(fresh)
+      cases.pgliteRestart!.push(restart)
+      let line = `round ${round + 1}: PGlite fresh ${fresh.ms.toFixed(0)} ms, restart ${restart.ms.toFixed(0)} ms`
+      if (opts.databaseUrl !== undefined) {
+        const url = `${opts.databaseUrl}${opts.databaseUrl.includes('?') ? '&' : '?'}schema=startup_${randomBytes(4).toString('hex')}`
+        const pgEnv = { ...base, DATA_DIR: dir, DATABASE_URL: url }
+        // The first start creates the schema and applies the migrations; the measured one finds it up to date.
+        const first = await coldStart(opts.node, pgEnv)
+        const upToDate = await coldStart(opts.node, pgEnv)
+        cases.postgresql!.push(upToDate)
+        line += `, PostgreSQL up to date ${upToDate.ms.toFixed(0)} ms (migrating start ${first.ms.toFixed(0)} ms)`
+      }
+      log(line)
+    } finally {
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+  return { node: opts.node, nodeVersion, rounds, cases }
+}
+
+const f0 = (x: number) => x.toFixed(0)
+const spread = (xs: number[], unit: string) =>
+  xs.length === 0 ? '–' : `**${f0(median(xs))}${unit}** (${f0(Math.min(...xs))}–${f0(Math.max(...xs))})`
+
+/** A markdown section: one table per Node version measured. */
+export function renderStartup (results: StartupResult[]): string {
+  const lines = [
+    '## Cold start of the built server', '',
+    'From `spawn` of `node dist/src/server.js` (what `npm start` runs; Google configured, logger at `warn`) to its first',
+    '200 from `POST /graphql` `{ __typename }`: median (min–max) over the rounds. The server\'s CPU time (user + system,',
+    'from /proc) says how much of that is work rather than waiting for a busy machine. RSS is read from /proc when that',
+    'answer arrives; HWM is the peak RSS since spawn.', ''
+  ]
+  for (const r of results) {
+    lines.push(`### ${r.nodeVersion} (${r.rounds} rounds)`, '', '| case | to first GraphQL answer | goal | server CPU time until then | RSS then | peak RSS (HWM) |', '|---|---|---|---|---|---|')
+    for (const c of ['postgresql', 'pgliteRestart', 'pgliteFresh'] as const) {
+      const samples = r.cases[c]
+      if (samples === undefined) continue
+      const ms = samples.map((s) => s.ms)
+      const met = median(ms) <= GOALS[c] ? 'met' : 'not met'
+      lines.push(`| ${LABELS[c]} | ${spread(ms, ' ms')} | ≤ ${GOALS[c]} ms (${met}) | ${spread(samples.map((s) => s.cpu), ' ms')} | ${spread(samples.map((s) => s.rss), ' MiB')} | ${spread(samples.map((s) => s.hwm), ' MiB')} |`)
+    }
+    lines.push('')
+  }
+  return lines.join('\n')
+}
+
+if (process.argv[1] === import.meta.filename) {
+  const rounds = Number(process.env.STARTUP_ROUNDS ?? 5)
+  const result = await measureStartup({
+    node: process.env.STARTUP_NODE ?? process.execPath,
+    databaseUrl: process.env.DATABASE_URL ?? process.env.PG_URL,
+    rounds,
+    log: (line) => process.stderr.write(`[startup] ${line}\n`)
+  })
+  process.stdout.write(renderStartup([result]) + '\n')
+}
