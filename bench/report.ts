@@ -152,6 +152,31 @@ export function markdown (r: Report): string {
       `| second server process (custody only, VmHWM) | ${fmt(n.hwmB ?? NaN)} MiB |`, '')
   })
 
+  p('## What the profile showed, what was changed, what remains', '',
+    'Profiles: `node --cpu-prof dist/src/server.js` on CPU 1 under autocannon (50 connections) on CPU 0, the samples of',
+    'module loading and migrations left out. Items found on the hot paths and what was done (issue 15):', '',
+    '1. **Access-token verification built a new fast-jwt verifier per request.** The key is chosen per token (`kid`',
+    '   allowlist), so `@fastify/jwt` took its non-static-key path: `createVerifier()` on every `jwtVerify()` (its cache',
+    '   keeps string keys only), plus a second decode of the token. Now one verifier per accepted key is built at start',
+    '   (src/sessions/access-tokens.ts); signing likewise went through a new signer per call (`sub` passed as an',
+    '   option) and now uses the one built at start.',
+    '2. **Refresh rotation: six round trips through Prisma for five statements.** `findFirst` with `include: { user }`',
+    '   is two queries (session, then every user column, password hash included), and `$transaction([...])` is four',
+    '   round trips on one pooled connection (BEGIN, UPDATE, INSERT, COMMIT), each statement paying Prisma\'s query',
+    '   interpretation and the adapter\'s serialisation. Now one raw read (session joined to the viewer columns, no hash)',
+    '   and one raw statement that does the compare-and-swap update and, only if it won, the retire insert (a CTE is',
+    '   atomic on its own: no interactive or batch transaction). Rotation, reuse detection and the grace window are',
+    '   unchanged (test/sessions/refresh.test.ts).',
+    '3. **Per-request logging**: at `LOG_LEVEL=info` Fastify writes two lines per request; now one ("request completed",',
+    '   with the redacted request, status and time).',
+    '4. `me` already read the session and the viewer\'s columns in one raw statement (no password hash) since the',
+    '   live-session work; the context is built lazily (the token is verified on first use only).', '',
+    'What remains between `me` and the lean reference is the GraphQL layer itself (Mercurius: parsing is cached, but',
+    'each request still goes through its preValidation/preExecution hooks, the JIT-compiled execution, the context',
+    'and the error formatter), the CORS and cookie plugins\' hooks, the one log line, and Prisma\'s `$queryRaw` on top',
+    'of node-postgres (tagged-template parameters, the driver adapter\'s result conversion) where the lean route sends',
+    'a named prepared statement. See the "server CPU per request" rows above for the figures on this run.', '')
+
   p('## Start-up and memory', '',
     'Cold start of the built server, RSS at rest and the 10-minute soak are measured by bench/startup.ts and',
     'bench/soak.ts (wired into this run separately).', '')
