@@ -86,7 +86,9 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const expected: Record<string, string> = {}
   for (const [name, t] of Object.entries(meTargets)) {
     const o = t.opts as autocannon.Options
-    expected[name] = await (await fetch(o.url, { method: o.method, headers: o.headers as Record<string, string>, body: o.body as string | undefined })).text()
+    const res = await fetch(o.url, { method: o.method, headers: o.headers as Record<string, string>, body: o.body as string | undefined })
+      .catch((err: Error) => { throw new Error(`me (${name}): ${String((err.cause as Error | undefined)?.message ?? err.message)}`) })
+    expected[name] = await res.text()
   }
   if (expected.lean !== expected.graphql) throw new Error(`lean and GraphQL me differ:\n${expected.lean}\n${expected.graphql}`)
   for (const name of Object.keys(meTargets) as MeTarget[]) await measure(meTargets[name].proc, { ...meTargets[name].opts, expectBody: expected[name] }, S.warmup)
