@@ -68,6 +68,9 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
             censor: '[redacted]'
           }
         },
+    // One line per request (below, in onResponse) instead of Fastify's two ("incoming request" and "request
+    // completed"): at info level the pair was the largest framework item of `me`'s CPU profile after JWT keys.
+    disableRequestLogging: true,
     trustProxy: trustProxyOption(config.TRUST_PROXY),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Bound the time a slow client can hold a connection (slowloris) and the size of URLs.
@@ -83,6 +86,10 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
   fastify.decorate('clock', opts.clock ?? systemClock)
+  fastify.addHook('onResponse', (request, reply, done) => {
+    request.log.info({ req: request, res: reply, responseTime: reply.elapsedTime }, 'request completed')
+    done()
+  })
 
   await fastify.register(fastifyCors, {
     // Exact origins only: with credentials, a reflected or wildcard origin would hand the cookie to any site.
