@@ -17,6 +17,7 @@ import type { Clock } from '../src/clock.ts'
 import type { ClosableTokenVault } from '../src/vault/index.ts'
 import { loadConfig } from '../src/config.ts'
 import { SignUpDocument } from './support/generated/graphql.ts'
+import type { ClientKind } from './support/generated/graphql.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -181,8 +182,11 @@ export function uniqueEmail (): string {
   return `user${Date.now()}_${counter++}@example.com`
 }
 
-export async function signUp (app: FastifyInstance, client: 'WEB' | 'NATIVE' = 'NATIVE', email = uniqueEmail()) {
+/** Signs a new user up; a NATIVE client gets its refresh token in the body, a WEB one only in the cookie. */
+export async function signUp<C extends ClientKind = 'NATIVE'> (app: FastifyInstance, client: C = 'NATIVE' as C, email = uniqueEmail()) {
   const res = await gql(app, SignUpDocument, { input: { email, password: PASSWORD, name: 'Test User', client } })
   if (res.errors != null || res.data == null) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`)
-  return { ...res.data.signUp, email, response: res.response }
+  const { refreshToken, ...rest } = res.data.signUp
+  if ((refreshToken == null) !== (client === 'WEB')) throw new Error(`signUp: unexpected refreshToken for a ${client} client`)
+  return { ...rest, refreshToken: refreshToken as C extends 'NATIVE' ? string : null, email, response: res.response }
 }
