@@ -71,6 +71,7 @@ test('login is rate limited per account', async (t) => {
 test('aliased logins in one request count one attempt each', async (t) => {
   const { app } = await buildTestApp(t, { env: { LOGIN_MAX_ATTEMPTS_PER_IP: '5', GRAPHQL_MAX_ALIASES: '10' } })
   const s = await signUp(app, 'NATIVE')
+  // An aliased batch is no client's operation: a string, on purpose.
   const fields = Array.from({ length: 5 }, (_, i) => `a${i}: login(input: $input) { sessionId }`).join('\n')
   const batch = await gql(app, `mutation($input: LoginInput!) { ${fields} }`, { input: { email: s.email, password: PASSWORD, client: 'NATIVE' } })
   t.equal(batch.errors, undefined)
