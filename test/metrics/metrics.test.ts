@@ -101,7 +101,7 @@ test('a short METRICS_TOKEN is a configuration error', async (t) => {
 test('Google calls, vault calls and Gmail token refreshes are counted; Google tokens never appear', async (t) => {
   const ctx = await buildGmailApp(t, { env: { METRICS_ENABLED: 'true' } })
   const connected = await connectWithTokens(ctx)
-  t.equal(connected.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(connected.data?.connectGmail.status.state, 'ACTIVE')
   const bundle = await ctx.app.vault.get(ctx.user.id)
 
   let m = parse((await scrape(ctx.app)).body)
