@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { ALICE, BOB, buildGmailApp, IOS } from '../gmail/helpers.ts'
 import { gql, PASSWORD, signUp } from '../helper.ts'
-import { LinkGoogleDocument, RefreshDocument, SignInWithGoogleDocument, UnlinkGoogleDocument } from '../support/generated/graphql.ts'
+import { DeleteAccountDocument, LinkGoogleDocument, RefreshDocument, SignInWithGoogleDocument, UnlinkGoogleDocument } from '../support/generated/graphql.ts'
 import { claimsOf, errorOf } from './helpers.ts'
 
 // Issue 10, rule 2 and 3: recent authentication for linking, unlinking and deleting; linking rules.
@@ -78,9 +78,9 @@ test('a Google sign-in is a primary sign-in: a stale Google-only session re-auth
   const ctx = await buildGmailApp(t, { env })
   const first = await gql(ctx.app, SignInWithGoogleDocument, { idToken: idTokenOf(ctx, BOB.email) })
   ctx.clock.advance(61_000)
-  const del = await gql(ctx.app, 'mutation { deleteAccount }', {}, { token: first.data?.signInWithGoogle.accessToken })
+  const del = await gql(ctx.app, DeleteAccountDocument, {}, { token: first.data?.signInWithGoogle.accessToken })
   t.match(errorOf(del), { code: 'REAUTH_REQUIRED', reason: 'SIGN_IN_TOO_OLD' })
-  const withPassword = await gql(ctx.app, 'mutation { deleteAccount(password: "a guessed password") }', {}, { token: first.data?.signInWithGoogle.accessToken })
+  const withPassword = await gql(ctx.app, DeleteAccountDocument, { password: 'a guessed password' }, { token: first.data?.signInWithGoogle.accessToken })
   t.match(errorOf(withPassword), { code: 'REAUTH_REQUIRED', reason: 'NO_PASSWORD' })
   t.equal(await ctx.app.prisma.user.count({ where: { id: first.data?.signInWithGoogle.user.id } }), 1, 'not deleted')
 })
