@@ -15,6 +15,7 @@ export default [
       // written by `npm run codegen` and `prisma generate`; CI regenerates them and fails on a diff instead
       'src/generated/**',
       'examples/web/src/generated/**',
+      'test/support/generated/**',
       // `npm run build:web` output
       'examples/web/dist/**'
     ]

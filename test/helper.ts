@@ -5,6 +5,7 @@ import path from 'node:path'
 import { Writable } from 'node:stream'
 import Fastify from 'fastify'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import type { DocumentTypeDecoration, ResultOf, VariablesOf } from '@graphql-typed-document-node/core'
 import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import app, { serverOptions } from '../src/app.ts'
@@ -15,6 +16,8 @@ import { PGliteAdapterFactory } from '../src/db/pglite-adapter.ts'
 import type { Clock } from '../src/clock.ts'
 import type { ClosableTokenVault } from '../src/vault/index.ts'
 import { loadConfig } from '../src/config.ts'
+import { SignUpDocument } from './support/generated/graphql.ts'
+import type { ClientKind } from './support/generated/graphql.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -116,7 +119,22 @@ export interface GqlResult<T = any> {
   response: LightMyRequestResponse
 }
 
-export async function gql<T = any> (app: FastifyInstance, query: string, variables: Record<string, unknown> = {}, opts: GqlOptions = {}): Promise<GqlResult<T>> {
+/** A generated document (`TypedDocumentString`: the operation's text, typed with its result and variables). */
+type TypedDocument = DocumentTypeDecoration<any, any> & { toString: () => string }
+
+/** Variables are optional for an operation that declares none. */
+type GqlArgs<V> = Record<string, never> extends V ? [variables?: V, opts?: GqlOptions] : [variables: V, opts?: GqlOptions]
+
+/**
+ * Sends a GraphQL request. Tests send the typed documents of `schema/operations/` (test/support/generated/), as a
+ * client would: variables and `data` are typed from the document (`data` is null when the operation failed).
+ * A plain string is for what no client of ours sends (hostile or malformed queries, aliases, depth, introspection,
+ * bad input): `data` is then `any`.
+ */
+export async function gql<T = any> (app: FastifyInstance, query: string, variables?: Record<string, unknown>, opts?: GqlOptions): Promise<GqlResult<T>>
+export async function gql<D extends TypedDocument> (app: FastifyInstance, document: D, ...args: GqlArgs<VariablesOf<D>>): Promise<GqlResult<ResultOf<D> | null>>
+export async function gql (app: FastifyInstance, query: string | TypedDocument, ...args: any[]): Promise<GqlResult<any>> {
+  const [variables = {}, opts = {}] = args as [object?, GqlOptions?]
   const response = await app.inject({
     method: 'POST',
     url: '/graphql',
@@ -126,10 +144,17 @@ export async function gql<T = any> (app: FastifyInstance, query: string, variabl
       ...opts.headers
     },
     cookies: opts.cookies,
-    payload: JSON.stringify({ query, variables })
+    payload: JSON.stringify({ query: String(query), variables })
   })
   const body = response.json()
   return { status: response.statusCode, data: body.data, errors: body.errors, response }
+}
+
+/** A typed operation that must succeed (a test's set-up steps): its `data`, or a throw with the errors. */
+export async function gqlData<D extends TypedDocument> (app: FastifyInstance, document: D, ...args: GqlArgs<VariablesOf<D>>): Promise<ResultOf<D>> {
+  const res = await gql(app, document, ...args)
+  if (res.errors != null || res.data == null) throw new Error(`operation failed: ${JSON.stringify(res.errors)}`)
+  return res.data
 }
 
 /** Headers a browser page of ours sends with a cookie-authenticated request. */
@@ -141,6 +166,8 @@ export function refreshCookie (response: LightMyRequestResponse) {
   return response.cookies.find((c) => c.name === COOKIE)
 }
 
+// Hand-written strings of the operations in schema/operations/: new tests send the typed documents of
+// test/support/generated/ instead (LoginDocument, …); these stay until no test imports them.
 export const AUTH_FIELDS = 'accessToken accessTokenExpiresAt refreshToken sessionId user { id email name hasPassword }'
 
 export const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_FIELDS} } }`
@@ -155,8 +182,11 @@ export function uniqueEmail (): string {
   return `user${Date.now()}_${counter++}@example.com`
 }
 
-export async function signUp (app: FastifyInstance, client: 'WEB' | 'NATIVE' = 'NATIVE', email = uniqueEmail()) {
-  const res = await gql(app, SIGN_UP, { input: { email, password: PASSWORD, name: 'Test User', client } })
-  if (res.errors != null) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`)
-  return { ...res.data.signUp, email, response: res.response }
+/** Signs a new user up; a NATIVE client gets its refresh token in the body, a WEB one only in the cookie. */
+export async function signUp<C extends ClientKind = 'NATIVE'> (app: FastifyInstance, client: C = 'NATIVE' as C, email = uniqueEmail()) {
+  const res = await gql(app, SignUpDocument, { input: { email, password: PASSWORD, name: 'Test User', client } })
+  if (res.errors != null || res.data == null) throw new Error(`signUp failed: ${JSON.stringify(res.errors)}`)
+  const { refreshToken, ...rest } = res.data.signUp
+  if ((refreshToken == null) !== (client === 'WEB')) throw new Error(`signUp: unexpected refreshToken for a ${client} client`)
+  return { ...rest, refreshToken: refreshToken as C extends 'NATIVE' ? string : null, email, response: res.response }
 }

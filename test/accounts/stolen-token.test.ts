@@ -1,21 +1,22 @@
 import { test } from 'tap'
 import { ALICE, BOB, buildGmailApp, CONNECT, connectWithTokens, IOS, iosSignIn, STATUS } from '../gmail/helpers.ts'
-import { gql, ME, PASSWORD } from '../helper.ts'
-import { DELETE, errorOf, EVENTS, LINK, login, LOGOUT, SIGN_IN_GOOGLE, UNLINK } from './helpers.ts'
+import { gql, gqlData, ME, PASSWORD } from '../helper.ts'
+import { LogoutDocument, MeDocument, SignInWithGoogleDocument } from '../support/generated/graphql.ts'
+import { DELETE, errorOf, EVENTS, LINK, login, LOGOUT, UNLINK } from './helpers.ts'
 
 // Issue 10: an access token stolen from a victim must not outlive a logout, nor take the account over.
 
 test('the attack end to end: stolen token → logout everywhere → every sensitive operation refused', async (t) => {
   const ctx = await buildGmailApp(t)
-  const victim = await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })
+  const victim = await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })
   t.equal(victim.errors, undefined)
   t.equal((await connectWithTokens(ctx, ALICE)).errors, undefined, 'the victim connects their Gmail')
   const stolen = ctx.user.accessToken
 
   // The victim notices, logs out everywhere from another device and changes the password.
-  const other = await login(ctx.app, victim.data.me.email)
-  t.equal((await gql(ctx.app, LOGOUT, { everywhere: true }, { token: other.accessToken })).data.logout, true)
-  const fresh = await login(ctx.app, victim.data.me.email)
+  const other = await login(ctx.app, victim.data?.me.email ?? '')
+  t.equal((await gql(ctx.app, LogoutDocument, { everywhere: true }, { token: other.accessToken })).data?.logout, true)
+  const fresh = await login(ctx.app, victim.data?.me.email ?? '')
   const changed = await gql(ctx.app, 'mutation($input: ChangePasswordInput!) { changePassword(input: $input, client: NATIVE) { accessToken } }',
     { input: { currentPassword: PASSWORD, newPassword: 'another horse battery staple' } }, { token: fresh.accessToken })
   t.equal(changed.errors, undefined)
@@ -46,18 +47,18 @@ test('the attack end to end: stolen token → logout everywhere → every sensit
   const row = await ctx.app.prisma.user.findUniqueOrThrow({ where: { id: ctx.user.id } })
   t.equal(row.googleSub, null, 'no Google account linked')
   t.equal((await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })).googleSub, ALICE.sub, 'Gmail not swapped')
-  const attackerSignIn = await gql(ctx.app, SIGN_IN_GOOGLE, { idToken: ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email }).idToken })
-  t.not(attackerSignIn.data.signInWithGoogle.user.id, ctx.user.id, 'Google sign-in does not reach the victim')
+  const attackerSignIn = await gql(ctx.app, SignInWithGoogleDocument, { idToken: ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email }).idToken })
+  t.not(attackerSignIn.data?.signInWithGoogle.user.id, ctx.user.id, 'Google sign-in does not reach the victim')
 })
 
 test('each way a session ends stops its access token at once', async (t) => {
   const ctx = await buildGmailApp(t)
-  const { email } = (await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).data.me
-  const meWith = async (token: string) => errorOf(await gql(ctx.app, ME, {}, { token }))
+  const { email } = (await gqlData(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })).me
+  const meWith = async (token: string) => errorOf(await gql(ctx.app, MeDocument, {}, { token }))
 
   const a = await login(ctx.app, email)
   t.equal(await meWith(a.accessToken), undefined, 'live before')
-  await gql(ctx.app, LOGOUT, {}, { token: a.accessToken })
+  await gql(ctx.app, LogoutDocument, {}, { token: a.accessToken })
   t.match(await meWith(a.accessToken), { code: 'UNAUTHENTICATED', reason: 'SESSION_REVOKED' }, 'logout')
 
   const b = await login(ctx.app, email)
@@ -79,14 +80,14 @@ test('each way a session ends stops its access token at once', async (t) => {
 test('an operator disable answers FORBIDDEN USER_DISABLED at once', async (t) => {
   const ctx = await buildGmailApp(t)
   await ctx.app.users.disable(ctx.user.id)
-  t.match(errorOf(await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
+  t.match(errorOf(await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
   t.match(errorOf(await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
 })
 
 test('me is served from the live-session read and never carries the password hash', async (t) => {
   const ctx = await buildGmailApp(t)
   const res = await gql(ctx.app, 'query { me { id email hasPassword hasGoogle createdAt } }', {}, { token: ctx.user.accessToken })
-  t.match(res.data.me, { id: ctx.user.id, hasPassword: true, hasGoogle: false })
+  t.match(res.data?.me, { id: ctx.user.id, hasPassword: true, hasGoogle: false })
   const { passwordHash } = await ctx.app.prisma.user.findUniqueOrThrow({ where: { id: ctx.user.id } })
   t.notOk(JSON.stringify(res.response.json()).includes(passwordHash!.slice(-20)))
 })

@@ -57,7 +57,7 @@ t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no ro
   t.equal(res.errors?.[0]?.message, 'Token vault is unavailable, try again later')
   t.notOk(res.data?.connectGmail)
   t.equal(await ctx.app.prisma.gmailConnection.count({ where: { userId: ctx.user.id } }), 0, 'no connection row without its secret')
-  t.equal((await gql(ctx.app, STATUS, {}, { token })).data.gmailStatus.state, 'NOT_CONNECTED', 'gmailStatus answers during the outage')
+  t.equal((await gql(ctx.app, STATUS, {}, { token })).data?.gmailStatus.state, 'NOT_CONNECTED', 'gmailStatus answers during the outage')
   t.equal(await ctx.app.prisma.securityEvent.count({ where: { userId: ctx.user.id, type: 'GMAIL_CONNECTED' } }), 0)
 
   const down = await connectWithTokens(ctx, ALICE, token, false)
@@ -67,7 +67,7 @@ t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no ro
   t.same(await secretsOf(ctx.user.id), [], 'no secret without its row either')
   const again = await connectWithTokens(ctx, ALICE, token, false)
   t.equal(again.errors, undefined, 'the same server instance connects once moto is back')
-  t.equal(again.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(again.data?.connectGmail.status.state, 'ACTIVE')
   t.equal((await secretsOf(ctx.user.id)).length, 1, 'one secret')
   const row = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.equal(row.vaultVersion, 1)
@@ -79,7 +79,7 @@ t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no ro
 t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAVAILABLE, grant and row untouched; the refresh succeeds once it is back', async (t) => {
   const ctx = await app(t)
   const token = ctx.user.accessToken
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   const held = await ctx.app.vault.get(ctx.user.id)
   const rowBefore = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   ctx.clock.advance(57 * 60_000) // 2 minutes left: inside the 5-minute margin
@@ -96,7 +96,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   t.equal(tokenCalls(ctx.google), 1, 'Google did refresh: the failure is the vault write after it')
   const rowDuring = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.same(rowDuring, rowBefore, 'the row did not move (its transaction rolled back)')
-  t.equal((await gql(ctx.app, STATUS, {}, { token })).data.gmailStatus.state, 'ACTIVE', 'gmailStatus: still ACTIVE')
+  t.equal((await gql(ctx.app, STATUS, {}, { token })).data?.gmailStatus.state, 'ACTIVE', 'gmailStatus: still ACTIVE')
   const again = await ctx.app.gmail.getGmailAccessToken(ctx.user.id).then(() => null, (err: { code?: string }) => err.code)
   t.equal(again, ErrorCodes.VAULT_UNAVAILABLE, 'while it lasts: VAULT_UNAVAILABLE again, nothing deleted')
   t.equal(ctx.app.vault.stats().deletes, 0, 'no vault delete was attempted')
@@ -106,7 +106,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   ctx.google.state.resetStats()
   const ok = await gql(ctx.app, 'query { gmailProfile { emailAddress } }', {}, { token })
   t.equal(ok.errors, undefined, 'the same server instance refreshes once moto is back')
-  t.equal(ok.data.gmailProfile.emailAddress, ALICE.email)
+  t.equal(ok.data?.gmailProfile.emailAddress, ALICE.email)
   t.equal(tokenCalls(ctx.google), 1, 'one refresh')
   const after = await ctx.app.vault.get(ctx.user.id)
   t.equal(after?.refreshToken, held?.refreshToken, 'the same refresh token: the grant was never lost')

@@ -105,7 +105,7 @@ test('TOKEN_VAULT=aws: connectGmail stores the grant under exactly gmail/user/{u
   const ctx = await awsGmailApp(t)
   const res = await connectWithTokens(ctx)
   t.equal(res.errors, undefined)
-  t.equal(res.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(res.data?.connectGmail.status.state, 'ACTIVE')
 
   const name = secretNameOf(ctx.user.id)
   t.same((await allSecretNames()).filter((n) => n.includes(ctx.user.id)), [name], 'one secret for the user, with exactly that name')
@@ -121,7 +121,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   const ctx = await awsGmailApp(t)
   keepMotoUpAfter(t)
   const token = ctx.user.accessToken
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   const first = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
   const held = await ctx.app.vault.get(ctx.user.id)
   t.equal(held?.accessToken, first)
@@ -151,8 +151,8 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   // gmailStatus reads only the database, so it keeps working and reports what is true: the grant is held.
   const status = await gql(ctx.app, STATUS, {}, { token })
   t.equal(status.errors, undefined)
-  t.equal(status.data.gmailStatus.state, 'ACTIVE', 'gmailStatus still works and says ACTIVE')
-  t.equal(new Date(status.data.gmailStatus.accessTokenExpiresAt).getTime(), rowBefore.accessTokenExpiresAt?.getTime())
+  t.equal(status.data?.gmailStatus.state, 'ACTIVE', 'gmailStatus still works and says ACTIVE')
+  t.equal(new Date(status.data?.gmailStatus.accessTokenExpiresAt).getTime(), rowBefore.accessTokenExpiresAt?.getTime())
 
   // Google validates the new tokens, then the vault write fails: the row must not move (vault first, then the row).
   const during = await timed(connectWithTokens(ctx, ALICE, token, false))
@@ -182,7 +182,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
 
   const again = await gql(ctx.app, PROFILE, {}, { token })
   t.equal(again.errors, undefined)
-  t.equal(again.data.gmailProfile.emailAddress, ALICE.email, 'gmailProfile works again')
+  t.equal(again.data?.gmailProfile.emailAddress, ALICE.email, 'gmailProfile works again')
   const row = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.equal(row.state, 'ACTIVE')
   t.equal(row.vaultVersion, rowBefore.vaultVersion + 1)
@@ -229,11 +229,11 @@ test('invalid_grant with the AWS vault force-deletes the secret; reconnecting ri
   // A delete with a recovery window would leave the secret describable, with a DeletedDate, for 7–30 days.
   await t.rejects(admin.send(new DescribeSecretCommand({ SecretId: name })), { name: 'ResourceNotFoundException' }, 'gone, not scheduled for deletion')
   t.notOk((await allSecretNames(true)).includes(name), 'not listed even among secrets planned for deletion')
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'RECONNECT_REQUIRED')
+  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
 
   const again = await connectWithTokens(ctx, ALICE, ctx.user.accessToken, false)
   t.equal(again.errors, undefined, 'reconnecting right after works')
-  t.equal(again.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(again.data?.connectGmail.status.state, 'ACTIVE')
   const d = await admin.send(new DescribeSecretCommand({ SecretId: name }))
   t.equal(d.Name, name, 'the same name, reused at once')
   t.equal(d.DeletedDate, undefined)
@@ -281,7 +281,7 @@ test('two server instances on one PostgreSQL database: 100 callers near expiry, 
   const b = await awsGmailApp(t, { pgSchema: a.pgSchema, google: a.google, clock: a.clock })
   t.not(a.app.vault, b.app.vault, 'separate vault clients')
   t.not(a.app.gmail, b.app.gmail, 'separate custody services (separate single-flight maps)')
-  t.equal((await connectWithTokens(a)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(a)).data?.connectGmail.status.state, 'ACTIVE')
   t.equal((await b.app.gmail.status(a.user.id)).state, 'ACTIVE', 'instance B sees the connection made through A')
   const first = await a.app.gmail.getGmailAccessToken(a.user.id)
   t.equal(await b.app.gmail.getGmailAccessToken(a.user.id), first, 'before expiry both serve the stored token')
@@ -317,7 +317,7 @@ test('two server instances on one PostgreSQL database: 100 callers near expiry, 
 
 test('two OS processes on one PostgreSQL database and one AWS vault: one Google refresh', { skip: onPostgres ? false : NEEDS_PG }, async (t) => {
   const ctx = await awsGmailApp(t)
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   // The workers run on the wall clock, which a test cannot move: instead the stored expiry (row and bundle) is put
   // 60 s from now, inside the 5 min refresh margin, as if the token had been issued 58 minutes ago.
   const held = await ctx.app.vault.get(ctx.user.id)

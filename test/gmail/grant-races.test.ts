@@ -54,7 +54,7 @@ async function assertNewGrantHeld (t: Test, ctx: GmailTestContext, newSub: strin
 
 test('in one process: a slow refresh of the old grant does not write over a reconnect (account switched)', async (t) => {
   const ctx = await slowApp(t)
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   const old = (await ctx.app.vault.get(ctx.user.id))!
   ctx.clock.advance(NEAR_EXPIRY_MS)
   ctx.google.state.resetStats()
@@ -64,8 +64,8 @@ test('in one process: a slow refresh of the old grant does not write over a reco
   await whileGoogleIsSlow(ctx)
   const connected = await connectWithTokens(ctx, BOB, ctx.user.accessToken, false)
   t.equal(connected.errors, undefined)
-  t.equal(connected.data.connectGmail.status.state, 'ACTIVE')
-  t.same(connected.data.connectGmail.warnings.map((w: { code: string }) => w.code), ['ACCOUNT_SWITCHED'])
+  t.equal(connected.data?.connectGmail.status.state, 'ACTIVE')
+  t.same(connected.data?.connectGmail.warnings.map((w: { code: string }) => w.code), ['ACCOUNT_SWITCHED'])
   const refreshed = await refreshing
   t.ok('token' in refreshed, 'the old grant\'s refresh itself succeeded (it finished first)')
   await assertNewGrantHeld(t, ctx, BOB.sub, old.refreshToken)
@@ -73,7 +73,7 @@ test('in one process: a slow refresh of the old grant does not write over a reco
 
 test('in one process: a slow refresh ending in invalid_grant deletes only the old grant, never the reconnected one', async (t) => {
   const ctx = await slowApp(t)
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   const old = (await ctx.app.vault.get(ctx.user.id))!
   ctx.clock.advance(NEAR_EXPIRY_MS)
   ctx.google.state.resetStats()
@@ -83,7 +83,7 @@ test('in one process: a slow refresh ending in invalid_grant deletes only the ol
   await whileGoogleIsSlow(ctx)
   const connected = await connectWithTokens(ctx, ALICE, ctx.user.accessToken, false)
   t.equal(connected.errors, undefined)
-  t.equal(connected.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(connected.data?.connectGmail.status.state, 'ACTIVE')
   const refreshed = await refreshing
   t.equal((refreshed as { error?: { code?: string } }).error?.code, ErrorCodes.RECONNECT_REQUIRED, 'the old grant\'s refresh: RECONNECT_REQUIRED')
   await assertNewGrantHeld(t, ctx, ALICE.sub, old.refreshToken)
@@ -93,7 +93,7 @@ test('in one process: a slow refresh ending in invalid_grant deletes only the ol
 async function raceAcrossProcesses (t: Test, fault: 'delay' | 'invalid_grant', reconnectAs: typeof ALICE | typeof BOB) {
   const ctx = await slowApp(t)
   t.equal(ctx.app.vault.kind, 'aws')
-  t.equal((await connectWithTokens(ctx)).data.connectGmail.status.state, 'ACTIVE')
+  t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   // The worker runs on the wall clock: put the stored expiry inside the refresh margin instead of moving time.
   const old = (await ctx.app.vault.get(ctx.user.id))!
   const expiry = Date.now() + 60_000
@@ -114,7 +114,7 @@ async function raceAcrossProcesses (t: Test, fault: 'delay' | 'invalid_grant', r
   await whileGoogleIsSlow(ctx)
   const connected = await connectWithTokens(ctx, reconnectAs, ctx.user.accessToken)
   t.equal(connected.errors, undefined)
-  t.equal(connected.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(connected.data?.connectGmail.status.state, 'ACTIVE')
   const result = await worker.result
   if (fault === 'invalid_grant') t.same(result.errors, [ErrorCodes.RECONNECT_REQUIRED], 'the other process saw its old grant die')
   else t.same(result.errors, [], 'the other process refreshed the old grant')

@@ -5,6 +5,7 @@ import type { RunningGoogleEmulator } from '../../emulators/google/app.ts'
 import type { UserInput } from '../../emulators/google/state.ts'
 import { buildTestApp, gql, signUp } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
+import { ConnectGmailDocument } from '../support/generated/graphql.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -47,6 +48,7 @@ export function iosSignIn (ctx: GmailTestContext, user: UserInput = ALICE, scope
   return ctx.google.state.nativeSignIn({ clientId, user: user.email!, scopes })
 }
 
+// Strings of schema/operations/gmail.graphql for the tests not yet on the typed documents (ConnectGmailDocument, …).
 export const STATUS_FIELDS = 'state googleEmail grantedScopes missingScopes accessTokenExpiresAt connectedAt lastRefreshedAt'
 export const CONNECT = `mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { ${STATUS_FIELDS} } warnings { code message } } }`
 export const STATUS = `query { gmailStatus { ${STATUS_FIELDS} } }`
@@ -57,7 +59,7 @@ export const STATUS = `query { gmailStatus { ${STATUS_FIELDS} } }`
  */
 export async function connectWithTokens (ctx: GmailTestContext, user: UserInput = ALICE, token = ctx.user.accessToken, withIdToken = true) {
   const g = iosSignIn(ctx, user)
-  return await gql(ctx.app, CONNECT, {
+  return await gql(ctx.app, ConnectGmailDocument, {
     input: { accessToken: g.accessToken, refreshToken: g.refreshToken, expiresIn: g.expiresIn, scope: g.grantedScopes.join(' '), ...(withIdToken ? { idToken: g.idToken } : {}) }
   }, { token })
 }

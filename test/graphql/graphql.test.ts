@@ -1,8 +1,11 @@
 import { randomBytes } from 'node:crypto'
 import { test } from 'tap'
-import { buildTestApp, browserHeaders, COOKIE, gql, ME, REFRESH, refreshCookie, signUp } from '../helper.ts'
+import { buildTestApp, browserHeaders, COOKIE, gql, refreshCookie, signUp } from '../helper.ts'
+import { MeDocument, RefreshDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md items 21, 23–27: error codes and masking, CSRF, CORS, GraphQL limits, production switch.
+
+// Malformed, aliased, deep and introspection queries are strings on purpose: no client sends them.
 
 test('every error carries extensions.code; parse and validation errors are told apart', async (t) => {
   const { app } = await buildTestApp(t)
@@ -22,7 +25,7 @@ test('unexpected errors are masked as INTERNAL and logged server-side only', asy
   const s = await signUp(app, 'NATIVE')
   // Break the database under the app: the error text (SQL, table names) must not reach the client.
   await app.prisma.$executeRawUnsafe('ALTER TABLE "sessions" RENAME TO "sessions_gone"')
-  const res = await gql(app, REFRESH, { refreshToken: s.refreshToken, client: 'NATIVE' })
+  const res = await gql(app, RefreshDocument, { refreshToken: s.refreshToken, client: 'NATIVE' })
   await app.prisma.$executeRawUnsafe('ALTER TABLE "sessions_gone" RENAME TO "sessions"')
   t.equal(res.errors?.[0]?.extensions.code, 'INTERNAL')
   t.equal(res.errors?.[0]?.message, 'Internal server error')
@@ -62,14 +65,14 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
   const cookie = refreshCookie(web.response)!.value
   const cookies = { [COOKIE]: cookie }
 
-  const noHeader = await gql(app, REFRESH, { client: 'WEB' }, { headers: { origin: browserHeaders.origin }, cookies })
+  const noHeader = await gql(app, RefreshDocument, { client: 'WEB' }, { headers: { origin: browserHeaders.origin }, cookies })
   t.equal(noHeader.errors?.[0]?.extensions.code, 'FORBIDDEN', 'without the CSRF header')
   t.equal(noHeader.errors?.[0]?.extensions.reason, 'CSRF')
-  const foreign = await gql(app, REFRESH, { client: 'WEB' }, { headers: { ...browserHeaders, origin: 'https://evil.example' }, cookies })
+  const foreign = await gql(app, RefreshDocument, { client: 'WEB' }, { headers: { ...browserHeaders, origin: 'https://evil.example' }, cookies })
   t.equal(foreign.errors?.[0]?.extensions.code, 'FORBIDDEN', 'foreign origin')
   t.equal(foreign.errors?.[0]?.extensions.reason, 'ORIGIN_NOT_ALLOWED')
   t.match(foreign.errors?.[0]?.message, /"https:\/\/evil\.example", which is not in PUBLIC_ORIGINS/, 'the message names the origin that arrived')
-  const noOrigin = await gql(app, REFRESH, { client: 'WEB' }, { headers: { 'x-mercurius-operation-name': 'Refresh' }, cookies })
+  const noOrigin = await gql(app, RefreshDocument, { client: 'WEB' }, { headers: { 'x-mercurius-operation-name': 'Refresh' }, cookies })
   t.equal(noOrigin.errors?.[0]?.extensions.code, 'FORBIDDEN', 'no origin')
   t.equal(noOrigin.errors?.[0]?.extensions.reason, 'ORIGIN_NOT_ALLOWED')
   t.match(noOrigin.errors?.[0]?.message, /no Origin header/)
@@ -105,7 +108,7 @@ test('CSRF: the refresh cookie is only spent by JSON requests with the header, f
   t.ok(get.statusCode >= 400, 'mutation over GET refused')
   t.equal(refreshCookie(get), undefined)
 
-  const ok = await gql(app, REFRESH, { client: 'WEB' }, { headers: browserHeaders, cookies })
+  const ok = await gql(app, RefreshDocument, { client: 'WEB' }, { headers: browserHeaders, cookies })
   t.equal(ok.errors, undefined, 'our own page gets through')
   t.equal(await app.prisma.session.count({ where: { generation: { gt: 0 } } }), 1, 'only that one rotated')
 })
@@ -147,7 +150,7 @@ test('production switch: no GraphiQL, no introspection', async (t) => {
   const intro = await gql(prod.app, '{ __schema { queryType { name } } }')
   t.equal(intro.errors?.[0]?.extensions.code, 'GRAPHQL_VALIDATION_FAILED')
   t.equal((await gql(prod.app, '{ __typename }')).errors, undefined, 'ordinary queries still run')
-  const me = await gql(prod.app, ME)
+  const me = await gql(prod.app, MeDocument)
   t.equal(me.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
 })
 

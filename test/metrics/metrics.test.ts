@@ -1,7 +1,8 @@
 import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { parseEnv } from '../../src/config.ts'
-import { buildTestApp, gql, LOGIN, PASSWORD, REFRESH, signUp } from '../helper.ts'
+import { buildTestApp, gql, gqlData, PASSWORD, signUp } from '../helper.ts'
+import { LoginDocument, RefreshDocument } from '../support/generated/graphql.ts'
 import { buildGmailApp, connectWithTokens } from '../gmail/helpers.ts'
 
 // GET /metrics (METRICS_ENABLED): off by default, optionally behind a bearer token, counters that move with
@@ -47,22 +48,21 @@ test('enabled: logins, rotations and a reuse move their counters; no credential 
   t.ok(value(zero, 'nodejs_eventloop_lag_p99_seconds') != null, 'event-loop delay')
 
   const user = await signUp(app, 'NATIVE')
-  const login = await gql(app, LOGIN, { input: { email: user.email, password: PASSWORD, client: 'NATIVE' } })
-  t.equal(login.errors, undefined)
-  const wrong = await gql(app, LOGIN, { input: { email: user.email, password: 'not the password at all', client: 'NATIVE' } })
+  const login = await gqlData(app, LoginDocument, { input: { email: user.email, password: PASSWORD, client: 'NATIVE' } })
+  const wrong = await gql(app, LoginDocument, { input: { email: user.email, password: 'not the password at all', client: 'NATIVE' } })
   t.equal(wrong.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
 
-  const first = login.data.login.refreshToken as string
-  const rotated = await gql(app, REFRESH, { refreshToken: first, client: 'NATIVE' })
+  const first = login.login.refreshToken as string
+  const rotated = await gql(app, RefreshDocument, { refreshToken: first, client: 'NATIVE' })
   t.equal(rotated.errors, undefined)
-  const second = rotated.data.refresh.refreshToken as string
-  const third = (await gql(app, REFRESH, { refreshToken: second, client: 'NATIVE' })).data.refresh.refreshToken as string
+  const second = rotated.data?.refresh.refreshToken as string
+  const third = (await gqlData(app, RefreshDocument, { refreshToken: second, client: 'NATIVE' })).refresh.refreshToken as string
   // `first` is two generations old: reuse, and the family is revoked.
-  const reuse = await gql(app, REFRESH, { refreshToken: first, client: 'NATIVE' })
+  const reuse = await gql(app, RefreshDocument, { refreshToken: first, client: 'NATIVE' })
   t.equal(reuse.errors?.[0]?.extensions.reason, 'REFRESH_TOKEN_REUSED')
-  const ended = await gql(app, REFRESH, { refreshToken: third, client: 'NATIVE' })
+  const ended = await gql(app, RefreshDocument, { refreshToken: third, client: 'NATIVE' })
   t.equal(ended.errors?.[0]?.extensions.reason, 'SESSION_REVOKED')
-  t.equal((await gql(app, REFRESH, { refreshToken: 'igrt_not-a-real-token', client: 'NATIVE' })).errors?.[0]?.extensions.reason, 'REFRESH_TOKEN_INVALID')
+  t.equal((await gql(app, RefreshDocument, { refreshToken: 'igrt_not-a-real-token', client: 'NATIVE' })).errors?.[0]?.extensions.reason, 'REFRESH_TOKEN_INVALID')
 
   const res = await scrape(app)
   const m = parse(res.body)
@@ -73,7 +73,7 @@ test('enabled: logins, rotations and a reuse move their counters; no credential 
   t.equal(value(m, 'inboxgate_refresh_token_rotations_total', { outcome: 'session_ended' }), 1)
   t.equal(value(m, 'inboxgate_refresh_token_rotations_total', { outcome: 'invalid' }), 1)
 
-  for (const secret of [user.accessToken, user.refreshToken, login.data.login.accessToken, first, second, third, PASSWORD, user.email, user.user.id]) {
+  for (const secret of [user.accessToken, user.refreshToken, login.login.accessToken, first, second, third, PASSWORD, user.email, user.user.id]) {
     t.notOk(res.body.includes(secret), 'no credential or identifier in the metrics output')
   }
   t.notOk(res.body.includes(app.config.jwtKeys.current.key.toString('base64url')), 'not the signing key either')
@@ -101,7 +101,7 @@ test('a short METRICS_TOKEN is a configuration error', async (t) => {
 test('Google calls, vault calls and Gmail token refreshes are counted; Google tokens never appear', async (t) => {
   const ctx = await buildGmailApp(t, { env: { METRICS_ENABLED: 'true' } })
   const connected = await connectWithTokens(ctx)
-  t.equal(connected.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(connected.data?.connectGmail.status.state, 'ACTIVE')
   const bundle = await ctx.app.vault.get(ctx.user.id)
 
   let m = parse((await scrape(ctx.app)).body)

@@ -1,7 +1,8 @@
 import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto'
 import { createSigner } from 'fast-jwt'
 import { test } from 'tap'
-import { buildTestApp, gql, ME, signUp } from '../helper.ts'
+import { buildTestApp, gql, signUp } from '../helper.ts'
+import { LogoutDocument, MeDocument, RevokeSessionDocument, SessionsDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md items 7–10: algorithm allowlist, registered claims, explicit typing, keys from configuration.
 
@@ -32,7 +33,7 @@ test('forged and foreign tokens are refused', async (t) => {
   const header = { alg: 'HS256', typ: 'at+jwt', kid }
 
   const valid = hs256(header, claims, key)
-  t.equal((await gql(app, ME, {}, { token: valid })).errors, undefined, 'control: a well-formed token works')
+  t.equal((await gql(app, MeDocument, {}, { token: valid })).errors, undefined, 'control: a well-formed token works')
 
   const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 })
   const publicPem = publicKey.export({ type: 'spki', format: 'pem' }) as string
@@ -60,14 +61,14 @@ test('forged and foreign tokens are refused', async (t) => {
     ['a refresh token', s.refreshToken]
   ]
   for (const [name, token] of cases) {
-    const res = await gql(app, ME, {}, { token })
+    const res = await gql(app, MeDocument, {}, { token })
     t.equal(res.errors?.[0]?.extensions.code, 'UNAUTHENTICATED', name)
     t.equal(res.data, null, `${name}: no data`)
   }
 
   // Within the allowed skew (30 s) a just-expired token still passes: clocks differ a little.
-  t.equal((await gql(app, ME, {}, { token: hs256(header, { ...claims, iat: now - 1000, exp: now - 5 }, key) })).errors, undefined)
-  const expired = await gql(app, ME, {}, { token: hs256(header, { ...claims, iat: now - 1000, exp: now - 100 }, key) })
+  t.equal((await gql(app, MeDocument, {}, { token: hs256(header, { ...claims, iat: now - 1000, exp: now - 5 }, key) })).errors, undefined)
+  const expired = await gql(app, MeDocument, {}, { token: hs256(header, { ...claims, iat: now - 1000, exp: now - 100 }, key) })
   t.equal(expired.errors?.[0]?.extensions.reason, 'ACCESS_TOKEN_EXPIRED', 'clients learn to refresh')
 })
 
@@ -80,21 +81,22 @@ test('signing keys rotate: previous keys verify, removed keys do not', async (t)
   // The same database is not shared here, so check verification only: the signature is checked first, then the
   // live-session check finds no such session in this database (SESSION_REVOKED, not ACCESS_TOKEN_INVALID).
   const rotated = await buildTestApp(t, { env: { JWT_SECRET: newKey, JWT_PREVIOUS_SECRETS: oldKey } })
-  const withPrevious = await gql(rotated.app, ME, {}, { token })
+  const withPrevious = await gql(rotated.app, MeDocument, {}, { token })
   t.equal(withPrevious.errors?.[0]?.extensions.reason, 'SESSION_REVOKED', 'signature accepted under a previous key')
   const removed = await buildTestApp(t, { env: { JWT_SECRET: newKey } })
-  const without = await gql(removed.app, ME, {}, { token })
+  const without = await gql(removed.app, MeDocument, {}, { token })
   t.equal(without.errors?.[0]?.extensions.reason, 'ACCESS_TOKEN_INVALID', 'refused once the key is retired')
 })
 
 test('me and sessions need a bearer token and take no user id', async (t) => {
   const { app } = await buildTestApp(t)
-  for (const q of [ME, 'query { sessions { id } }', 'mutation { logout }', 'mutation { revokeSession(id: "x") }']) {
-    const res = await gql(app, q)
+  for (const q of [MeDocument, SessionsDocument, LogoutDocument, RevokeSessionDocument].map(String)) {
+    const res = await gql(app, q, { id: 'x' })
     t.equal(res.errors?.[0]?.extensions.code, 'UNAUTHENTICATED', q)
   }
-  const bad = await gql(app, ME, {}, { headers: { authorization: 'Basic Zm9vOmJhcg==' } })
+  const bad = await gql(app, MeDocument, {}, { headers: { authorization: 'Basic Zm9vOmJhcg==' } })
   t.equal(bad.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
+  // A query no client of ours sends: a string, on purpose.
   const withArg = await gql(app, 'query { me(id: "someone") { id } }')
   t.equal(withArg.errors?.[0]?.extensions.code, 'GRAPHQL_VALIDATION_FAILED', 'there is no argument to pick a user')
 })

@@ -4,6 +4,11 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type ChangePasswordInput = {
+  currentPassword: string;
+  newPassword: string;
+};
+
 /** Where a client keeps its refresh token. */
 export type ClientKind =
   /** An iOS/Android/desktop app: the refresh token travels only in the response body (keep it in the Keychain); no cookie. */
@@ -50,6 +55,35 @@ export type SignUpInput = {
   password: string;
 };
 
+export type LinkGoogleMutationVariables = Exact<{
+  idToken: string;
+  password?: string | null | undefined;
+}>;
+
+
+export type LinkGoogleMutation = { linkGoogle: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
+
+export type UnlinkGoogleMutationVariables = Exact<{
+  password?: string | null | undefined;
+}>;
+
+
+export type UnlinkGoogleMutation = { unlinkGoogle: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
+
+export type DeleteAccountMutationVariables = Exact<{
+  password?: string | null | undefined;
+}>;
+
+
+export type DeleteAccountMutation = { deleteAccount: boolean };
+
+export type SecurityEventsQueryVariables = Exact<{
+  first?: number | null | undefined;
+}>;
+
+
+export type SecurityEventsQuery = { securityEvents: Array<{ type: string, createdAt: string, ip: string | null, userAgent: string | null, clientName: string | null }> };
+
 export type GmailStatusFieldsFragment = { state: GmailConnectionState, googleEmail: string | null, grantedScopes: Array<string>, missingScopes: Array<string>, accessTokenExpiresAt: string | null, connectedAt: string | null, lastRefreshedAt: string | null };
 
 export type GmailStatusQueryVariables = Exact<{ [key: string]: never; }>;
@@ -68,6 +102,11 @@ export type DisconnectGmailMutationVariables = Exact<{ [key: string]: never; }>;
 
 
 export type DisconnectGmailMutation = { disconnectGmail: { state: GmailConnectionState, googleEmail: string | null, grantedScopes: Array<string>, missingScopes: Array<string>, accessTokenExpiresAt: string | null, connectedAt: string | null, lastRefreshedAt: string | null } };
+
+export type GmailProfileQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type GmailProfileQuery = { gmailProfile: { emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string } };
 
 export type SessionUserFragment = { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean };
 
@@ -114,6 +153,28 @@ export type MeQueryVariables = Exact<{ [key: string]: never; }>;
 
 
 export type MeQuery = { me: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
+
+export type ChangePasswordMutationVariables = Exact<{
+  input: ChangePasswordInput;
+  client?: ClientKind | null | undefined;
+}>;
+
+
+export type ChangePasswordMutation = { changePassword: { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
+
+export type SessionsQueryVariables = Exact<{
+  first?: number | null | undefined;
+}>;
+
+
+export type SessionsQuery = { sessions: Array<{ id: string, clientKind: ClientKind, userAgent: string | null, ip: string | null, createdAt: string, lastUsedAt: string, expiresAt: string, current: boolean }> };
+
+export type RevokeSessionMutationVariables = Exact<{
+  id: string | number;
+}>;
+
+
+export type RevokeSessionMutation = { revokeSession: boolean };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -170,6 +231,48 @@ export const TokensFragmentDoc = new TypedDocumentString(`
   hasPassword
   hasGoogle
 }`, {"fragmentName":"Tokens"}) as unknown as TypedDocumentString<TokensFragment, unknown>;
+export const LinkGoogleDocument = new TypedDocumentString(`
+    mutation LinkGoogle($idToken: String!, $password: String) {
+  linkGoogle(idToken: $idToken, password: $password) {
+    ...SessionUser
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}`) as unknown as TypedDocumentString<LinkGoogleMutation, LinkGoogleMutationVariables>;
+export const UnlinkGoogleDocument = new TypedDocumentString(`
+    mutation UnlinkGoogle($password: String) {
+  unlinkGoogle(password: $password) {
+    ...SessionUser
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}`) as unknown as TypedDocumentString<UnlinkGoogleMutation, UnlinkGoogleMutationVariables>;
+export const DeleteAccountDocument = new TypedDocumentString(`
+    mutation DeleteAccount($password: String) {
+  deleteAccount(password: $password)
+}
+    `) as unknown as TypedDocumentString<DeleteAccountMutation, DeleteAccountMutationVariables>;
+export const SecurityEventsDocument = new TypedDocumentString(`
+    query SecurityEvents($first: Int) {
+  securityEvents(first: $first) {
+    type
+    createdAt
+    ip
+    userAgent
+    clientName
+  }
+}
+    `) as unknown as TypedDocumentString<SecurityEventsQuery, SecurityEventsQueryVariables>;
 export const GmailStatusDocument = new TypedDocumentString(`
     query GmailStatus {
   gmailStatus {
@@ -221,6 +324,16 @@ export const DisconnectGmailDocument = new TypedDocumentString(`
   connectedAt
   lastRefreshedAt
 }`) as unknown as TypedDocumentString<DisconnectGmailMutation, DisconnectGmailMutationVariables>;
+export const GmailProfileDocument = new TypedDocumentString(`
+    query GmailProfile {
+  gmailProfile {
+    emailAddress
+    messagesTotal
+    threadsTotal
+    historyId
+  }
+}
+    `) as unknown as TypedDocumentString<GmailProfileQuery, GmailProfileQueryVariables>;
 export const SignUpDocument = new TypedDocumentString(`
     mutation SignUp($input: SignUpInput!) {
   signUp(input: $input) {
@@ -327,3 +440,44 @@ export const MeDocument = new TypedDocumentString(`
   hasPassword
   hasGoogle
 }`) as unknown as TypedDocumentString<MeQuery, MeQueryVariables>;
+export const ChangePasswordDocument = new TypedDocumentString(`
+    mutation ChangePassword($input: ChangePasswordInput!, $client: ClientKind) {
+  changePassword(input: $input, client: $client) {
+    ...Tokens
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}
+fragment Tokens on AuthPayload {
+  accessToken
+  accessTokenExpiresAt
+  refreshToken
+  sessionId
+  user {
+    ...SessionUser
+  }
+}`) as unknown as TypedDocumentString<ChangePasswordMutation, ChangePasswordMutationVariables>;
+export const SessionsDocument = new TypedDocumentString(`
+    query Sessions($first: Int) {
+  sessions(first: $first) {
+    id
+    clientKind
+    userAgent
+    ip
+    createdAt
+    lastUsedAt
+    expiresAt
+    current
+  }
+}
+    `) as unknown as TypedDocumentString<SessionsQuery, SessionsQueryVariables>;
+export const RevokeSessionDocument = new TypedDocumentString(`
+    mutation RevokeSession($id: ID!) {
+  revokeSession(id: $id)
+}
+    `) as unknown as TypedDocumentString<RevokeSessionMutation, RevokeSessionMutationVariables>;
