@@ -171,7 +171,7 @@ test('a connectGmail landing while reconcile runs is not undone', async (t) => {
   const ctx = await reconcileApp(t)
   const s1 = await signUp(ctx.app)
   const s2 = await signUp(ctx.app)
-  const [first, second] = [s1, s2].sort((x, y) => x.user.id.localeCompare(y.user.id))
+  const [first, second] = s1.user.id < s2.user.id ? [s1, s2] : [s2, s1]
   // Both listed as orphans (a secret, no row). Google holds the first one's revoke (inside its grant lock) while
   // the second user connects Gmail, between the listing and the second user's turn.
   await plantSecret(ctx, first.user.id, BOB)
