@@ -12,7 +12,9 @@
  *
  * Knobs: BENCH_QUICK=1 (a fast sanity run), BENCH_NODES (default "20,26"), BENCH_ROUNDS, BENCH_DURATION (s per
  * measurement), BENCH_WARMUP (s), BENCH_CONNECTIONS, BENCH_LOGIN_DURATION (s), BENCH_CUSTODY_ROUNDS,
- * BENCH_LOG_LEVEL (the server's LOG_LEVEL, default info as in production), BENCH_SKIP_BUILD=1, BENCH_OUTPUT (file).
+ * BENCH_LOG_LEVEL (the server's LOG_LEVEL, default info as in production), BENCH_SKIP_BUILD=1, BENCH_OUTPUT (file),
+ * BENCH_STARTUP_ROUNDS (cold starts per case and Node version, bench/startup.ts), BENCH_SOAK_SECONDS (the mixed soak
+ * of bench/soak.ts, run once, on the last Node version: the current LTS line by default).
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -27,6 +29,8 @@ import { markdown } from './report.ts'
 import type { NodeReport, Report } from './report.ts'
 import { buildLean, cleanup, CPUS, LOADGEN_CPU, log, nodeBinaries, onCleanup, pinned, pinPostgres, ROOT, SERVER_CPU } from './processes.ts'
 import { runSections } from './sections.ts'
+import { runSoak } from './soak.ts'
+import { measureStartup } from './startup.ts'
 
 const QUICK = process.env.BENCH_QUICK === '1'
 
@@ -46,6 +50,8 @@ export const S = {
   connections: knob('BENCH_CONNECTIONS', 50, 50),
   loginDuration: knob('BENCH_LOGIN_DURATION', 10, 3),
   custodyRounds: knob('BENCH_CUSTODY_ROUNDS', 3, 1),
+  startupRounds: knob('BENCH_STARTUP_ROUNDS', 5, 1),
+  soakSeconds: knob('BENCH_SOAK_SECONDS', 600, 60),
   nodes: (process.env.BENCH_NODES ?? '20,26').split(',').map((s) => s.trim()).filter(Boolean),
   logLevel: process.env.BENCH_LOG_LEVEL ?? 'info',
   output: path.resolve(ROOT, process.env.BENCH_OUTPUT ?? 'BENCHMARKS.md')
@@ -89,7 +95,8 @@ async function main (): Promise<void> {
     pgVersion: await postgresVersion(PG_URL),
     pgPinned: pinPostgres(LOADGEN_CPU),
     settings: S,
-    nodes: []
+    nodes: [],
+    startup: []
   }
   const emulator = await startGoogleEmulator({ clients: [DEFAULT_WEB_CLIENT, DEFAULT_IOS_CLIENT], users: DEFAULT_USERS })
   onCleanup(async () => await emulator.close())
@@ -128,6 +135,15 @@ async function main (): Promise<void> {
     // Backends of this run's pool are gone with the servers; new ones fork from the (pinned) postmaster.
     pinPostgres(LOADGEN_CPU)
   }
+
+  // Start-up and the soak come after the load sections: each spawns its own servers (and the soak its own emulator).
+  for (const node of nodes) {
+    log(`=== start-up, ${node.label}: ${S.startupRounds} rounds ===`)
+    report.startup!.push(await measureStartup({ node: node.bin, databaseUrl: PG_URL, rounds: S.startupRounds, log }))
+  }
+  const soakNode = nodes.at(-1)!
+  log(`=== soak, ${soakNode.label}: ${S.soakSeconds} s ===`)
+  report.soak = await runSoak({ node: soakNode.bin, databaseUrl: PG_URL, seconds: S.soakSeconds, log })
 
   report.finished = new Date()
   report.loadavg.end = os.loadavg()
