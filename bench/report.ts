@@ -5,6 +5,7 @@ import path from 'node:path'
 import type { Load } from './load.ts'
 import { fmt, median, mr, same, verdict } from './load.ts'
 import { CPUS, LOADGEN_CPU, pinned, ROOT, SERVER_CPU } from './processes.ts'
+import type { HotPathProfile } from './profile.ts'
 import type { Settings } from './run.ts'
 import { renderSoak } from './soak.ts'
 import type { SoakResult } from './soak.ts'
@@ -25,6 +26,7 @@ export interface NodeReport {
   rss: Array<[string, number]>
   hwm?: number
   hwmB?: number
+  profiles?: { me: HotPathProfile, refresh: HotPathProfile }
 }
 
 export interface Report {
@@ -186,7 +188,28 @@ export function markdown (r: Report): string {
     'each request still goes through its preValidation/preExecution hooks, the JIT-compiled execution, the context',
     'and the error formatter), the CORS and cookie plugins\' hooks, the one log line, and Prisma\'s `$queryRaw` on top',
     'of node-postgres (tagged-template parameters, the driver adapter\'s result conversion) where the lean route sends',
-    'a named prepared statement. See the "server CPU per request" rows above for the figures on this run.', '')
+    'a named prepared statement. The profile tables below name each component\'s µs per request on this run: what the',
+    'lean reference also pays (Node\'s HTTP and net code, node-postgres, the socket syscalls, the JWT\'s HMAC) against what',
+    'only the product pays (Prisma above its driver, Fastify\'s plugins and hooks, Mercurius, the log line, our code).',
+    'Closing the rest of the gap means leaving Prisma on the request path (a second database access layer beside it, for',
+    'PostgreSQL and PGlite alike) and GraphQL for a bare route: a change of design, not a fix, so it is not made here.', '')
+
+  nodes.forEach((n) => {
+    if (n.profiles == null) return
+    const { me, refresh } = n.profiles
+    const components = [...new Set([...me.shares, ...refresh.shares].map((x) => x.component))]
+    const cell = (prof: HotPathProfile, component: string) => {
+      const share = prof.shares.find((x) => x.component === component)?.share ?? 0
+      return `${fmt(share * prof.load.cpuUs)} µs (${fmt(share * 100, 1)} %)`
+    }
+    p(`### Profile of the remaining cost, ${n.label} (${n.version})`, '',
+      'A third server process under `node --cpu-prof`, with the same load as above (warm-up included, start-up left out);',
+      'each sample\'s self time goes to the component whose code ran it, and the share is applied to that process\'s',
+      'measured server CPU per request. The lean reference spends, on the same machine in the same run,',
+      `${mr(n.me.map((r) => r.lean.cpuUs), 0, ' µs')} per \`me\` and ${mr(n.refresh.map((r) => r.lean.cpuUs), 0, ' µs')} per rotation in total.`, '',
+      `| component | \`me\` (${fmt(me.load.cpuUs)} µs per request under the profiler) | refresh (${fmt(refresh.load.cpuUs)} µs per rotation) |`, '|---|---|---|',
+      ...components.map((c) => `| ${c} | ${cell(me, c)} | ${cell(refresh, c)} |`), '')
+  })
 
   p('## Start-up and memory', '',
     'Measured by bench/startup.ts (cold starts) and bench/soak.ts (the mixed soak), after the load sections above.', '')

@@ -15,6 +15,7 @@ import { fmt, gql, load, scrape, sum } from './load.ts'
 import type { Load } from './load.ts'
 import { LOADGEN_CPU, log, memoryOf, onCleanup, pin, ROOT, RssSampler, SERVER_CPU, sleep, startProcess } from './processes.ts'
 import type { Proc } from './processes.ts'
+import { profileUnderLoad } from './profile.ts'
 import type { NodeReport } from './report.ts'
 import type { Settings } from './run.ts'
 import { execFileSync } from 'node:child_process'
@@ -156,6 +157,15 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const after2 = await scrape(A.url)
   const rotations = (outcome: string) => sum(after2, 'inboxgate_refresh_token_rotations_total', `outcome="${outcome}"`) - sum(before2, 'inboxgate_refresh_token_rotations_total', `outcome="${outcome}"`)
   report.rotations = { rotated: rotations('rotated'), graceReplay: rotations('grace_replay'), reuse: rotations('reuse_detected') }
+
+  // ---- 2b. where the CPU goes: me and refresh on a third server process under node --cpu-prof -------------------
+  const profiled = `profiled server (${node.label})`
+  report.profiles = {
+    me: await profileUnderLoad(profiled, node.bin, env, async (P) =>
+      await measure(P, { ...meTargets.graphql.opts, url: `${P.url}/graphql`, expectBody: expected.graphql }, S.warmup + S.duration)),
+    refresh: await profileUnderLoad(profiled, node.bin, env, async (P) => await refreshLoad(P, 'graphql', S.warmup + S.duration))
+  }
+  log(`2b. profiles: me ${report.profiles.me.shares.slice(0, 3).map((x) => `${x.component} ${fmt(x.share * 100, 1)} %`).join(', ')}`)
 
   // ---- 3. token exchange (fresh token) vs gmailStatus ----------------------------------------------------------
   rss.phase('3. token exchange / gmailStatus')
