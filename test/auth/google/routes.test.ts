@@ -2,9 +2,10 @@ import { test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
 import { safeRedirectTarget } from '../../../src/auth/google/redirect-destination.ts'
-import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../../gmail/helpers.ts'
+import { ALICE, buildGmailApp, GMAIL_READONLY, WEB } from '../../gmail/helpers.ts'
 import type { GmailTestContext } from '../../gmail/helpers.ts'
 import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../../helper.ts'
+import { GmailStatusDocument } from '../../support/generated/graphql.ts'
 
 // docs/security.md items 11 (state), 12 (PKCE S256, exact redirect URIs, post-login allowlist), 13 (ID token incl.
 // nonce, users keyed by sub) for the web redirect flow; 22 for the cookies it sets. The browser itself is driven
@@ -211,8 +212,8 @@ test('gmail=1 asks for gmail.readonly offline with incremental consent and store
   const user = await ctx.app.prisma.user.findUniqueOrThrow({ where: { googleSub: ALICE.sub } })
   const rt = refreshCookieOf(res)!
   const refreshed = await gql(ctx.app, REFRESH, {}, { headers: browser, cookies: { [COOKIE]: rt.value } })
-  const status = await gql(ctx.app, STATUS, {}, { token: refreshed.data.refresh.accessToken })
-  t.match(status.data.gmailStatus, { state: 'ACTIVE', googleEmail: ALICE.email })
+  const status = await gql(ctx.app, GmailStatusDocument, {}, { token: refreshed.data.refresh.accessToken })
+  t.match(status.data?.gmailStatus, { state: 'ACTIVE', googleEmail: ALICE.email })
   const bundle = await ctx.app.vault.get(user.id)
   t.ok(bundle?.refreshToken, 'the refresh token is in the vault')
   t.notOk(res.headers.location!.includes(bundle!.refreshToken), 'and nowhere in the redirect')
