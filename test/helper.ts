@@ -120,7 +120,7 @@ export interface GqlResult<T = any> {
 }
 
 /** A generated document (`TypedDocumentString`: the operation's text, typed with its result and variables). */
-type TypedDocument = DocumentTypeDecoration<any, any> & { toString: () => string }
+export type TypedDocument = DocumentTypeDecoration<any, any> & { toString: () => string }
 
 /** Variables are optional for an operation that declares none. */
 type GqlArgs<V> = Record<string, never> extends V ? [variables?: V, opts?: GqlOptions] : [variables: V, opts?: GqlOptions]
