@@ -2,7 +2,8 @@ import net from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { Test } from 'tap'
-import { buildTestApp, gql, ME, PASSWORD, REFRESH, signUp } from '../helper.ts'
+import { buildTestApp, gql, PASSWORD, signUp } from '../helper.ts'
+import { MeDocument, RefreshDocument, SignUpDocument } from '../support/generated/graphql.ts'
 
 // Hostile requests (issue 5, abuse): alias and batch bombs, deep queries, oversized bodies, malformed JSON, invalid
 // UTF-8, huge variables, GET mutations, unknown content types, and a few byte-level ones over a real socket. Each is
@@ -13,6 +14,9 @@ import { buildTestApp, gql, ME, PASSWORD, REFRESH, signUp } from '../helper.ts'
 const { app, logs } = await buildTestApp(t)
 const user = await signUp(app, 'NATIVE')
 const auth = { authorization: `Bearer ${user.accessToken}` }
+// The apps' own operations, as text inside the hostile envelopes below (bodies, variables, methods no client sends).
+const ME = String(MeDocument)
+const REFRESH = String(RefreshDocument)
 
 interface Body { data?: unknown, errors?: Array<{ message: string, extensions?: { code?: unknown, [k: string]: unknown } }> }
 
@@ -35,7 +39,7 @@ const postJson = async (body: unknown, headers: Record<string, string> = {}) => 
 
 /** The server still does its job, for this user's session. */
 async function stillServes (t: Test) {
-  const me = await gql(app, ME, {}, { token: user.accessToken })
+  const me = await gql(app, MeDocument, {}, { token: user.accessToken })
   t.equal(me.errors, undefined, 'a normal query still works afterwards')
   t.equal(me.data?.me?.email, user.email)
 }
@@ -164,7 +168,7 @@ t.test('invalid UTF-8, NUL and unpaired surrogates: a clear error, nothing store
   t.equal(await app.prisma.securityEvent.count(), eventsBefore, 'nothing was recorded')
 
   // A well-formed astral character (a surrogate pair) is ordinary text.
-  const emoji = await gql(app, SIGN_UP, { i: { email: 'emoji@example.com', password: PASSWORD, name: 'Ann 📬', client: 'NATIVE' } })
+  const emoji = await gql(app, SignUpDocument, { input: { email: 'emoji@example.com', password: PASSWORD, name: 'Ann 📬', client: 'NATIVE' } })
   t.equal(emoji.errors, undefined, 'surrogate pairs are fine')
   t.equal((await app.prisma.user.findUniqueOrThrow({ where: { email: 'emoji@example.com' } })).name, 'Ann 📬')
   await stillServes(t)
