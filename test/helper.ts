@@ -120,7 +120,7 @@ export interface GqlResult<T = any> {
 }
 
 /** A generated document (`TypedDocumentString`: the operation's text, typed with its result and variables). */
-type TypedDocument = DocumentTypeDecoration<any, any> & { toString: () => string }
+export type TypedDocument = DocumentTypeDecoration<any, any> & { toString: () => string }
 
 /** Variables are optional for an operation that declares none. */
 type GqlArgs<V> = Record<string, never> extends V ? [variables?: V, opts?: GqlOptions] : [variables: V, opts?: GqlOptions]
@@ -165,15 +165,6 @@ export const COOKIE = '__Host-inboxgate_rt'
 export function refreshCookie (response: LightMyRequestResponse) {
   return response.cookies.find((c) => c.name === COOKIE)
 }
-
-// Hand-written strings of the operations in schema/operations/: new tests send the typed documents of
-// test/support/generated/ instead (LoginDocument, …); these stay until no test imports them.
-export const AUTH_FIELDS = 'accessToken accessTokenExpiresAt refreshToken sessionId user { id email name hasPassword }'
-
-export const SIGN_UP = `mutation SignUp($input: SignUpInput!) { signUp(input: $input) { ${AUTH_FIELDS} } }`
-export const LOGIN = `mutation Login($input: LoginInput!) { login(input: $input) { ${AUTH_FIELDS} } }`
-export const REFRESH = `mutation Refresh($refreshToken: String, $client: ClientKind) { refresh(refreshToken: $refreshToken, client: $client) { ${AUTH_FIELDS} } }`
-export const ME = 'query Me { me { id email name } }'
 
 export const PASSWORD = 'correct horse battery staple'
 

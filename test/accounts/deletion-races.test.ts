@@ -4,7 +4,8 @@ import type { Test } from 'tap'
 import { runAdminCommand } from '../../src/admin/commands.ts'
 import { ALICE, BOB, buildGmailApp, connectWithTokens, IOS } from '../gmail/helpers.ts'
 import type { GmailTestContext } from '../gmail/helpers.ts'
-import { gql, ME } from '../helper.ts'
+import { gqlData } from '../helper.ts'
+import { MeDocument } from '../support/generated/graphql.ts'
 import { errorOf } from './helpers.ts'
 
 // docs/security.md item 40: account deletion is a writer of the user's Gmail grant like any other; it takes the
@@ -35,7 +36,7 @@ async function assertNothingLeft (t: Test, ctx: GmailTestContext, connected: { e
 
 test('a connect validated before the deletion and storing after it stores nothing', async (t) => {
   const ctx = await buildGmailApp(t, { env: { GOOGLE_TIMEOUT_MS: '10000' } })
-  const { email } = (await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).data.me
+  const { email } = (await gqlData(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })).me
   ctx.google.state.resetStats()
   // The connect is held at Google's tokeninfo (outside the grant lock) while the operator deletes the account.
   ctx.google.state.addFault({ endpoint: 'tokeninfo', kind: 'delay', delayMs: 2000, times: 1 })
@@ -47,7 +48,7 @@ test('a connect validated before the deletion and storing after it stores nothin
 
 test('a connect waiting for the grant lock while the deletion revokes finds no user', async (t) => {
   const ctx = await buildGmailApp(t, { env: { GOOGLE_TIMEOUT_MS: '10000' } })
-  const { email } = (await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).data.me
+  const { email } = (await gqlData(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })).me
   t.equal((await connectWithTokens(ctx, ALICE)).errors, undefined)
   ctx.google.state.resetStats()
   // 1. the connect (to another Google account) is past authentication, held at Google for 1 s;

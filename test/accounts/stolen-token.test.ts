@@ -1,8 +1,13 @@
 import { test } from 'tap'
-import { ALICE, BOB, buildGmailApp, CONNECT, connectWithTokens, IOS, iosSignIn, STATUS } from '../gmail/helpers.ts'
-import { gql, gqlData, ME, PASSWORD } from '../helper.ts'
-import { LogoutDocument, MeDocument, SignInWithGoogleDocument } from '../support/generated/graphql.ts'
-import { DELETE, errorOf, EVENTS, LINK, login, LOGOUT, UNLINK } from './helpers.ts'
+import { ALICE, BOB, buildGmailApp, connectWithTokens, IOS, iosSignIn } from '../gmail/helpers.ts'
+import { gql, gqlData, PASSWORD } from '../helper.ts'
+import type { GqlResult } from '../helper.ts'
+import {
+  ChangePasswordDocument, ConnectGmailDocument, DeleteAccountDocument, DisconnectGmailDocument, GmailProfileDocument, GmailStatusDocument,
+  LinkGoogleDocument, LogoutDocument, MeDocument, RevokeSessionDocument, SecurityEventsDocument, SessionsDocument, SignInWithGoogleDocument,
+  UnlinkGoogleDocument
+} from '../support/generated/graphql.ts'
+import { errorOf, login } from './helpers.ts'
 
 // Issue 10: an access token stolen from a victim must not outlive a logout, nor take the account over.
 
@@ -17,30 +22,30 @@ test('the attack end to end: stolen token → logout everywhere → every sensit
   const other = await login(ctx.app, victim.data?.me.email ?? '')
   t.equal((await gql(ctx.app, LogoutDocument, { everywhere: true }, { token: other.accessToken })).data?.logout, true)
   const fresh = await login(ctx.app, victim.data?.me.email ?? '')
-  const changed = await gql(ctx.app, 'mutation($input: ChangePasswordInput!) { changePassword(input: $input, client: NATIVE) { accessToken } }',
-    { input: { currentPassword: PASSWORD, newPassword: 'another horse battery staple' } }, { token: fresh.accessToken })
+  const changed = await gql(ctx.app, ChangePasswordDocument,
+    { input: { currentPassword: PASSWORD, newPassword: 'another horse battery staple' }, client: 'NATIVE' }, { token: fresh.accessToken })
   t.equal(changed.errors, undefined)
 
   // The attacker, with the stolen (unexpired, correctly signed) token and their own Google account:
   const attackerGoogle = iosSignIn(ctx, BOB)
-  const attempts: Array<[string, string, Record<string, unknown>]> = [
-    ['me', ME, {}],
-    ['linkGoogle', LINK, { idToken: attackerGoogle.idToken }],
-    ['linkGoogle with a guessed password', LINK, { idToken: attackerGoogle.idToken, password: PASSWORD }],
-    ['unlinkGoogle', UNLINK, {}],
-    ['deleteAccount', DELETE, {}],
-    ['connectGmail (swap the mailbox)', CONNECT, { input: { accessToken: attackerGoogle.accessToken, refreshToken: attackerGoogle.refreshToken, idToken: attackerGoogle.idToken } }],
-    ['disconnectGmail', 'mutation { disconnectGmail { state } }', {}],
-    ['gmailStatus', STATUS, {}],
-    ['gmailProfile', 'query { gmailProfile { emailAddress } }', {}],
-    ['securityEvents', EVENTS, {}],
-    ['sessions', 'query { sessions { id } }', {}],
-    ['changePassword', 'mutation($input: ChangePasswordInput!) { changePassword(input: $input) { accessToken } }', { input: { currentPassword: PASSWORD, newPassword: 'attacker horse battery staple' } }],
-    ['logout', LOGOUT, {}]
+  const as = { token: stolen }
+  const attempts: Array<[string, () => Promise<GqlResult<unknown>>]> = [
+    ['me', async () => await gql(ctx.app, MeDocument, {}, as)],
+    ['linkGoogle', async () => await gql(ctx.app, LinkGoogleDocument, { idToken: attackerGoogle.idToken }, as)],
+    ['linkGoogle with a guessed password', async () => await gql(ctx.app, LinkGoogleDocument, { idToken: attackerGoogle.idToken, password: PASSWORD }, as)],
+    ['unlinkGoogle', async () => await gql(ctx.app, UnlinkGoogleDocument, {}, as)],
+    ['deleteAccount', async () => await gql(ctx.app, DeleteAccountDocument, {}, as)],
+    ['connectGmail (swap the mailbox)', async () => await gql(ctx.app, ConnectGmailDocument, { input: { accessToken: attackerGoogle.accessToken, refreshToken: attackerGoogle.refreshToken, idToken: attackerGoogle.idToken } }, as)],
+    ['disconnectGmail', async () => await gql(ctx.app, DisconnectGmailDocument, {}, as)],
+    ['gmailStatus', async () => await gql(ctx.app, GmailStatusDocument, {}, as)],
+    ['gmailProfile', async () => await gql(ctx.app, GmailProfileDocument, {}, as)],
+    ['securityEvents', async () => await gql(ctx.app, SecurityEventsDocument, {}, as)],
+    ['sessions', async () => await gql(ctx.app, SessionsDocument, {}, as)],
+    ['changePassword', async () => await gql(ctx.app, ChangePasswordDocument, { input: { currentPassword: PASSWORD, newPassword: 'attacker horse battery staple' } }, as)],
+    ['logout', async () => await gql(ctx.app, LogoutDocument, {}, as)]
   ]
-  for (const [name, query, variables] of attempts) {
-    const res = await gql(ctx.app, query, variables, { token: stolen })
-    t.match(errorOf(res), { code: 'UNAUTHENTICATED', reason: 'SESSION_REVOKED' }, name)
+  for (const [name, attempt] of attempts) {
+    t.match(errorOf(await attempt()), { code: 'UNAUTHENTICATED', reason: 'SESSION_REVOKED' }, name)
   }
 
   // Nothing changed: no Google link, the victim's Gmail still held, and the attacker's Google sign-in is theirs alone.
@@ -63,30 +68,30 @@ test('each way a session ends stops its access token at once', async (t) => {
 
   const b = await login(ctx.app, email)
   const c = await login(ctx.app, email)
-  await gql(ctx.app, 'mutation($id: ID!) { revokeSession(id: $id) }', { id: b.sessionId }, { token: c.accessToken })
+  await gql(ctx.app, RevokeSessionDocument, { id: b.sessionId }, { token: c.accessToken })
   t.match(await meWith(b.accessToken), { reason: 'SESSION_REVOKED' }, 'revokeSession')
   t.equal(await meWith(c.accessToken), undefined, 'the other session lives on')
 
-  const changed = await gql(ctx.app, 'mutation($input: ChangePasswordInput!) { changePassword(input: $input, client: NATIVE) { accessToken } }',
-    { input: { currentPassword: PASSWORD, newPassword: 'another horse battery staple' } }, { token: c.accessToken })
+  const changed = await gqlData(ctx.app, ChangePasswordDocument,
+    { input: { currentPassword: PASSWORD, newPassword: 'another horse battery staple' }, client: 'NATIVE' }, { token: c.accessToken })
   t.match(await meWith(c.accessToken), { reason: 'SESSION_REVOKED' }, 'changePassword ends the other sessions')
-  t.equal(await meWith(changed.data.changePassword.accessToken), undefined, 'and keeps the new one')
+  t.equal(await meWith(changed.changePassword.accessToken), undefined, 'and keeps the new one')
 
   // Session expired (idle): the clock moves past the idle timeout.
   ctx.clock.advance(8 * 24 * 3600 * 1000)
-  t.match(await meWith(changed.data.changePassword.accessToken), { code: 'UNAUTHENTICATED', reason: 'SESSION_EXPIRED' }, 'idle session')
+  t.match(await meWith(changed.changePassword.accessToken), { code: 'UNAUTHENTICATED', reason: 'SESSION_EXPIRED' }, 'idle session')
 })
 
 test('an operator disable answers FORBIDDEN USER_DISABLED at once', async (t) => {
   const ctx = await buildGmailApp(t)
   await ctx.app.users.disable(ctx.user.id)
   t.match(errorOf(await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
-  t.match(errorOf(await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
+  t.match(errorOf(await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
 })
 
 test('me is served from the live-session read and never carries the password hash', async (t) => {
   const ctx = await buildGmailApp(t)
-  const res = await gql(ctx.app, 'query { me { id email hasPassword hasGoogle createdAt } }', {}, { token: ctx.user.accessToken })
+  const res = await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })
   t.match(res.data?.me, { id: ctx.user.id, hasPassword: true, hasGoogle: false })
   const { passwordHash } = await ctx.app.prisma.user.findUniqueOrThrow({ where: { id: ctx.user.id } })
   t.notOk(JSON.stringify(res.response.json()).includes(passwordHash!.slice(-20)))

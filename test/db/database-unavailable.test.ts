@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { isDatabaseUnavailable } from '../../src/db/prisma-errors.ts'
-import { gql, buildTestApp } from '../helper.ts'
+import { buildTestApp, gql, signUp } from '../helper.ts'
+import { MeDocument } from '../support/generated/graphql.ts'
 
 // Which errors mean "the database is away, retry" (DATABASE_UNAVAILABLE) rather than a bug (INTERNAL). The fault
 // test test/faults/postgres-restart.fault.ts found node-postgres' "not queryable" errors, thrown raw by the COMMIT or
@@ -40,8 +41,8 @@ test('a transaction whose connection is terminated between statements fails as u
   }
   t.not(failure, null, 'the transaction failed')
   t.ok(isDatabaseUnavailable(failure), `classified as unavailable: ${String((failure as Error | null)?.message).trim().slice(0, 200)}`)
-  // And the pool recovers: the next request gets a new connection.
-  const res = await gql(app, '{ __typename }')
+  // And the pool recovers: the next requests (a sign-up, then `me`) get a new connection.
+  const res = await gql(app, MeDocument, {}, { token: (await signUp(app)).accessToken })
   t.same(res.errors, undefined)
   t.equal((await app.prisma.$queryRaw<Array<{ one: number }>>`select 1::int as one`)[0]?.one, 1, 'the pool serves again')
 })

@@ -5,8 +5,11 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { test } from 'tap'
+import type { ResultOf, VariablesOf } from '@graphql-typed-document-node/core'
 import { DEFAULT_IOS_CLIENT, DEFAULT_WEB_CLIENT } from '../../emulators/google/seeds.ts'
+import type { TypedDocument } from '../helper.ts'
 import { freePort } from '../support/free-port.ts'
+import { ConnectGmailDocument, GmailProfileDocument, GmailStatusDocument, SignUpDocument } from '../support/generated/graphql.ts'
 
 // `npm run dev` as a newcomer uses it (README.md, "Dev mode: Gmail without a Google account"): the real
 // script in its own process, driven over HTTP only, Google played by the in-process emulator.
@@ -16,7 +19,6 @@ const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 // the script's processes, tsx does.
 const TSX_CLI = createRequire(import.meta.url).resolve('tsx/cli')
 const GMAIL_READONLY = 'https://www.googleapis.com/auth/gmail.readonly'
-const STATUS = 'state googleEmail grantedScopes accessTokenExpiresAt connectedAt lastRefreshedAt'
 
 /** Resolves when `check` holds, checking whenever the child prints; rejects when it exits or time runs out. */
 async function waitForOutput (child: ReturnType<typeof spawn>, output: () => string, check: (out: string) => boolean, ms: number): Promise<void> {
@@ -79,13 +81,14 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
   t.match(await consent.text(), 'id="consent-form"')
 
   let token = ''
-  const gql = async (query: string, variables?: object) => {
+  // The operations the iOS app sends (the typed documents of schema/operations/), as their text over fetch.
+  const gql = async <D extends TypedDocument>(document: D, variables: VariablesOf<D>) => {
     const res = await fetch(`${server}/graphql`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query, variables })
+      body: JSON.stringify({ query: String(document), variables })
     })
-    return await res.json() as { data: any, errors?: Array<{ message: string, extensions: { code: string } }> }
+    return await res.json() as { data?: ResultOf<D> | null, errors?: Array<{ message: string, extensions: { code: string } }> }
   }
   const emulator = async (route: string, body?: object) => {
     const res = await fetch(`${google}/__emulator${route}`, {
@@ -96,12 +99,11 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
     t.equal(res.status, 200, `emulator ${route}`)
     return await res.json() as any
   }
-  const CONNECT = `mutation Connect($input: ConnectGmailInput!) { connectGmail(input: $input) { status { ${STATUS} } warnings { code } } }`
 
   // 1. An inboxgate account, as the iOS app would sign up.
-  const signUp = await gql('mutation { signUp(input: {email: "newcomer@example.com", password: "dev mode walkthrough", name: "Newcomer", client: NATIVE}) { accessToken user { email } } }')
+  const signUp = await gql(SignUpDocument, { input: { email: 'newcomer@example.com', password: 'dev mode walkthrough', name: 'Newcomer', client: 'NATIVE' } })
   t.equal(signUp.errors, undefined)
-  token = signUp.data.signUp.accessToken
+  token = signUp.data?.signUp.accessToken ?? ''
 
   // 2. Google Sign-In on the phone, played by the emulator.
   const google1 = await emulator('/native-sign-in', { client_id: DEFAULT_IOS_CLIENT.id, user: 'alice@example.com', scopes: [GMAIL_READONLY] })
@@ -109,32 +111,32 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
 
   // 3. The server takes custody of the grant.
   const start = Date.now()
-  const connected = await gql(CONNECT, { input: { accessToken: google1.accessToken, refreshToken: google1.refreshToken } })
+  const connected = await gql(ConnectGmailDocument, { input: { accessToken: google1.accessToken, refreshToken: google1.refreshToken } })
   const end = Date.now()
   t.equal(connected.errors, undefined)
-  t.match(connected.data.connectGmail, { status: { state: 'ACTIVE', googleEmail: 'alice@example.com', lastRefreshedAt: null }, warnings: [] })
-  t.ok(connected.data.connectGmail.status.grantedScopes.includes(GMAIL_READONLY))
+  t.match(connected.data?.connectGmail, { status: { state: 'ACTIVE', googleEmail: 'alice@example.com', lastRefreshedAt: null }, warnings: [] })
+  t.ok(connected.data?.connectGmail.status.grantedScopes.includes(GMAIL_READONLY))
   // Dated by the server from the refresh it made while connecting: 420 s after some instant of the request.
-  const expiry = Date.parse(connected.data.connectGmail.status.accessTokenExpiresAt)
+  const expiry = Date.parse(connected.data?.connectGmail.status.accessTokenExpiresAt ?? '')
   t.ok(expiry >= start + 415_000 && expiry <= end + 421_000, 'the held token lives 420 s, not Google\'s hour')
 
   // 4. Gmail answers with the held token.
-  const profile = await gql('{ gmailProfile { emailAddress messagesTotal threadsTotal historyId } }')
+  const profile = await gql(GmailProfileDocument, {})
   t.same(profile.errors, undefined)
-  t.match(profile.data.gmailProfile, { emailAddress: 'alice@example.com', messagesTotal: 1342, threadsTotal: 871 })
+  t.match(profile.data?.gmailProfile, { emailAddress: 'alice@example.com', messagesTotal: 1342, threadsTotal: 871 })
 
   // 5. Alice removes the app in her Google Account: Google pushes a tokens-revoked event (Cross-Account
   // Protection; dev mode registered the server), and the grant is deleted before any Gmail call.
   const before = await emulator('/stats')
   t.same(await emulator('/users/alice@example.com/revoke', {}), { revoked: 1 })
   const deadline = Date.now() + 1000
-  let status = await gql(`{ gmailStatus { ${STATUS} } }`)
-  while (status.data.gmailStatus.state !== 'RECONNECT_REQUIRED' && Date.now() < deadline) {
+  let status = await gql(GmailStatusDocument, {})
+  while (status.data?.gmailStatus.state !== 'RECONNECT_REQUIRED' && Date.now() < deadline) {
     await new Promise((resolve) => setTimeout(resolve, 50))
-    status = await gql(`{ gmailStatus { ${STATUS} } }`)
+    status = await gql(GmailStatusDocument, {})
   }
-  t.match(status.data.gmailStatus, { state: 'RECONNECT_REQUIRED', accessTokenExpiresAt: null }, 'within a second')
-  const revoked = await gql('{ gmailProfile { emailAddress } }')
+  t.match(status.data?.gmailStatus, { state: 'RECONNECT_REQUIRED', accessTokenExpiresAt: null }, 'within a second')
+  const revoked = await gql(GmailProfileDocument, {})
   t.equal(revoked.errors?.[0]?.extensions.code, 'RECONNECT_REQUIRED')
   const after = await emulator('/stats')
   t.equal(after.requests.gmail - before.requests.gmail, 0, 'no Gmail call was needed')
@@ -144,10 +146,10 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
   const google2 = await emulator('/native-sign-in', {
     client_id: DEFAULT_IOS_CLIENT.id, server_client_id: DEFAULT_WEB_CLIENT.id, user: 'alice@example.com', scopes: [GMAIL_READONLY]
   })
-  const reconnected = await gql(CONNECT, { input: { serverAuthCode: google2.serverAuthCode } })
+  const reconnected = await gql(ConnectGmailDocument, { input: { serverAuthCode: google2.serverAuthCode } })
   t.equal(reconnected.errors, undefined)
-  t.match(reconnected.data.connectGmail.status, { state: 'ACTIVE', googleEmail: 'alice@example.com' })
-  t.match((await gql('{ gmailProfile { emailAddress } }')).data, { gmailProfile: { emailAddress: 'alice@example.com' } })
+  t.match(reconnected.data?.connectGmail.status, { state: 'ACTIVE', googleEmail: 'alice@example.com' })
+  t.match((await gql(GmailProfileDocument, {})).data, { gmailProfile: { emailAddress: 'alice@example.com' } })
 
   // 7. SIGTERM (as from a process manager; Ctrl-C sends SIGINT to the whole group): both close, exit 0.
   const exited = new Promise<number | null>(resolve => child.once('exit', code => resolve(code)))

@@ -1,10 +1,11 @@
 import t from 'tap'
-import { appUser, googleEmulator, googleEnv, ME, PROFILE, refresh, STATUS } from './support/clients.ts'
+import { appUser, googleEmulator, googleEnv, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import {
   ensurePostgresRunning, errorCodes, gqlHttp, isClearError, requirePostgres, restartPostgres, serverFixture, sleep, startServer, testSchema, waitFor
 } from './support/harness.ts'
 import type { HttpResult } from './support/harness.ts'
+import { GmailProfileDocument, GmailStatusDocument, MeDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: PostgreSQL restarts (pg_ctl stop -m fast, down 3 s, start) while clients keep calling me, refresh and
 // gmailStatus on a real listening server. While it is down: clear errors (coded GraphQL errors, no 5xx, no SQL or
@@ -36,9 +37,9 @@ if (cluster != null) {
     const outcomes: Outcome[] = []
     let stopping = false
     const ops: Array<[string, (u: AppUser) => Promise<HttpResult>]> = [
-      ['me', async (u) => await gqlHttp(server.origin, ME, {}, u.accessToken)],
+      ['me', async (u) => await gqlHttp(server.origin, MeDocument, {}, u.accessToken)],
       ['refresh', async (u) => await refresh(server.origin, u)],
-      ['gmailStatus', async (u) => await gqlHttp(server.origin, STATUS, {}, u.accessToken)]
+      ['gmailStatus', async (u) => await gqlHttp(server.origin, GmailStatusDocument, {}, u.accessToken)]
     ]
     const loop = async (u: AppUser) => {
       // eslint-disable-next-line no-unmodified-loop-condition -- set by the restart below while this loop awaits
@@ -85,16 +86,16 @@ if (cluster != null) {
     t.equal((await Promise.race([server.exited.then(() => 'exited'), sleep(10).then(() => 'running')])), 'running', 'the same server process is still running')
 
     // Recovery, same process: the pool drops its dead connections and opens new ones.
-    await waitFor(async () => (await gqlHttp(server.origin, ME, {}, users[0]!.accessToken)).body?.data?.me != null, 30_000, 'me to work again')
+    await waitFor(async () => (await gqlHttp(server.origin, MeDocument, {}, users[0]!.accessToken)).body?.data?.me != null, 30_000, 'me to work again')
     for (const u of users) {
-      const me = await gqlHttp(server.origin, ME, {}, u.accessToken)
+      const me = await gqlHttp(server.origin, MeDocument, {}, u.accessToken)
       t.equal(me.body?.data?.me?.email, u.email, `${u.email}: me works again`)
       const r = await refresh(server.origin, u)
       t.equal(r.body?.errors, undefined, `${u.email}: the session still refreshes (the token the app kept is valid)`)
-      const status = await gqlHttp(server.origin, STATUS, {}, u.accessToken)
+      const status = await gqlHttp(server.origin, GmailStatusDocument, {}, u.accessToken)
       t.equal(status.body?.data?.gmailStatus?.state, 'ACTIVE', `${u.email}: Gmail still ACTIVE`)
     }
-    const profile = await gqlHttp(server.origin, PROFILE, {}, users[0]!.accessToken)
+    const profile = await gqlHttp(server.origin, GmailProfileDocument, {}, users[0]!.accessToken)
     t.equal(profile.body?.data?.gmailProfile?.emailAddress, users[0]!.googleEmail, 'gmailProfile works (database, vault and Google together)')
 
     const sessions = (await schema.query('SELECT count(*)::int AS n FROM sessions WHERE revoked_at IS NOT NULL')).rows[0].n

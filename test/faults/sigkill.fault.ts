@@ -5,12 +5,13 @@ import { hashRefreshToken } from '../../src/sessions/refresh-tokens.ts'
 import { AwsSecretsManagerVault } from '../../src/vault/aws-secrets-manager-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/index.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
-import { appUser, googleEmulator, googleEnv, ME, PROFILE, REFRESH, refresh } from './support/clients.ts'
+import { appUser, googleEmulator, googleEnv, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import {
   gqlHttp, installHangOnUpdate, reapServerBackends, requirePostgres, serverFixture, sleep, startServer, testSchema, waitFor, waitForHungUpdate
 } from './support/harness.ts'
 import type { ServerOptions, ServerProcess, TestSchema } from './support/harness.ts'
+import { GmailProfileDocument, MeDocument, RefreshDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: the server process is killed with SIGKILL in the middle of a refresh-token rotation and of a Gmail token
 // refresh, then started again on the same database and vault. The points of death are chosen, not hoped for: a
@@ -55,7 +56,7 @@ if (cluster != null) {
 
   /** The request bytes of a refresh, sent on a socket that is closed at once: the app never reads the answer. */
   async function refreshAndVanish (port: number, token: string): Promise<void> {
-    const body = JSON.stringify({ query: REFRESH, variables: { r: token } })
+    const body = JSON.stringify({ query: String(RefreshDocument), variables: { refreshToken: token, client: 'NATIVE' } })
     await new Promise<void>((resolve, reject) => {
       const socket = net.connect(port, '127.0.0.1', () => {
         socket.write(`POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`, () => {
@@ -149,7 +150,7 @@ if (cluster != null) {
     t.equal((await d.schema.query('SELECT count(*)::int AS n FROM sessions WHERE revoked_at IS NOT NULL')).rows[0].n, 0, 'no session was revoked')
     t.equal(await securityEvents(d.schema, 'REFRESH_TOKEN_REUSE_DETECTED'), 0, 'no retry was taken for token reuse')
     for (const u of [a, b, ...apps]) {
-      const me = await gqlHttp(origin(), ME, {}, u.accessToken)
+      const me = await gqlHttp(origin(), MeDocument, {}, u.accessToken)
       if (me.body?.data?.me?.email !== u.email) t.fail(`${u.email}: me failed: ${JSON.stringify(me).slice(0, 200)}`)
     }
     t.pass('every app\'s latest access token works')
@@ -164,7 +165,7 @@ if (cluster != null) {
     const user = await appUser(d.server.origin, 'killgmail', google)
     const refreshCalls = () => google.state.stats().grantTypes.refresh_token ?? 0
     const row = async () => (await d.schema.query('SELECT state, vault_version, access_token_expires_at, google_sub FROM gmail_connections WHERE user_id = $1', [user.id])).rows[0]
-    const profile = async () => await gqlHttp(d.server.origin, PROFILE, {}, user.accessToken, 60_000)
+    const profile = async () => await gqlHttp(d.server.origin, GmailProfileDocument, {}, user.accessToken, 60_000)
 
     /** The held token is 60 s from expiry, inside the 5-minute margin: the next Gmail call must refresh it. */
     async function nearExpiry (): Promise<GmailTokenBundle> {

@@ -1,10 +1,11 @@
 import { readdirSync } from 'node:fs'
 import t from 'tap'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
-import { appUser, connectGmail, googleEmulator, googleEnv, ME, refresh, STATUS } from './support/clients.ts'
+import { appUser, connectGmail, googleEmulator, googleEnv, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import { gqlHttp, isClearError, postJson, requirePostgres, serverFixture, sleep, startServer, testSchema } from './support/harness.ts'
 import type { HttpResult } from './support/harness.ts'
+import { GmailStatusDocument, MeDocument } from '../support/generated/graphql.ts'
 
 // Issue 5, the bounded soak: a server process on PostgreSQL, with the AWS vault (moto) and the Google emulator, under
 // a mixed load of virtual users (me, refresh, gmailStatus, connectGmail, getGmailAccessToken) for SOAK_SECONDS
@@ -42,8 +43,8 @@ if (cluster != null) {
 
     const origin = server.origin
     const ops: Array<[string, number, (u: AppUser) => Promise<HttpResult>]> = [
-      ['me', 30, async (u) => await gqlHttp(origin, ME, {}, u.accessToken)],
-      ['gmailStatus', 25, async (u) => await gqlHttp(origin, STATUS, {}, u.accessToken)],
+      ['me', 30, async (u) => await gqlHttp(origin, MeDocument, {}, u.accessToken)],
+      ['gmailStatus', 25, async (u) => await gqlHttp(origin, GmailStatusDocument, {}, u.accessToken)],
       ['getGmailAccessToken', 25, async (u) => await postJson(`${origin}/__test/gmail-token`, {}, u.accessToken)],
       ['refresh', 19, async (u) => await refresh(origin, u)],
       // Each connect hands the server a fresh token (and Google a new refresh token): rarer, or no token would age.
@@ -137,7 +138,7 @@ if (cluster != null) {
     const rows = await schema.query("SELECT count(*)::int AS n FROM gmail_connections WHERE state = 'ACTIVE'")
     t.equal(rows.rows[0].n, USERS, 'every Gmail connection is ACTIVE')
     for (const u of users) {
-      const me = await gqlHttp(origin, ME, {}, u.accessToken)
+      const me = await gqlHttp(origin, MeDocument, {}, u.accessToken)
       if (me.body?.data?.me?.email !== u.email) t.fail(`${u.email}: me after the soak`)
     }
 

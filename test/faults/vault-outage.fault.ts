@@ -3,10 +3,11 @@ import t from 'tap'
 import type { Test } from 'tap'
 import { ErrorCodes } from '../../src/errors.ts'
 import { gql } from '../helper.ts'
-import { ALICE, buildGmailApp, connectWithTokens, STATUS, tokenCalls } from '../gmail/helpers.ts'
+import { ALICE, buildGmailApp, connectWithTokens, tokenCalls } from '../gmail/helpers.ts'
 import type { GmailTestContext } from '../gmail/helpers.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { postgresFromEnv, waitFor } from './support/harness.ts'
+import { GmailProfileDocument, GmailStatusDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: the vault (moto) stops in the middle of an operation, after its first steps succeeded and while the
 // request is inside Google's call, so the failure lands on the vault write. test/gmail/custody-faults.test.ts covers
@@ -57,7 +58,7 @@ t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no ro
   t.equal(res.errors?.[0]?.message, 'Token vault is unavailable, try again later')
   t.notOk(res.data?.connectGmail)
   t.equal(await ctx.app.prisma.gmailConnection.count({ where: { userId: ctx.user.id } }), 0, 'no connection row without its secret')
-  t.equal((await gql(ctx.app, STATUS, {}, { token })).data?.gmailStatus.state, 'NOT_CONNECTED', 'gmailStatus answers during the outage')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token })).data?.gmailStatus.state, 'NOT_CONNECTED', 'gmailStatus answers during the outage')
   t.equal(await ctx.app.prisma.securityEvent.count({ where: { userId: ctx.user.id, type: 'GMAIL_CONNECTED' } }), 0)
 
   const down = await connectWithTokens(ctx, ALICE, token, false)
@@ -72,7 +73,7 @@ t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no ro
   const row = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.equal(row.vaultVersion, 1)
   t.equal((await ctx.app.vault.get(ctx.user.id))?.googleSub, row.googleSub, 'the row and the secret name the same Google account')
-  const profile = await gql(ctx.app, 'query { gmailProfile { emailAddress } }', {}, { token })
+  const profile = await gql(ctx.app, GmailProfileDocument, {}, { token })
   t.equal(profile.data?.gmailProfile?.emailAddress, ALICE.email, 'Gmail works through the new grant')
 })
 
@@ -88,7 +89,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   // Under the row lock the server reads the vault (moto up), calls Google (held 2 s; moto dies meanwhile),
   // then writes the new token to the vault: that write fails.
   const arrived = await holdGoogle(ctx, 'token')
-  const profile = gql(ctx.app, 'query { gmailProfile { emailAddress } }', {}, { token })
+  const profile = gql(ctx.app, GmailProfileDocument, {}, { token })
   await arrived()
   await moto.stop()
   const failed = await profile
@@ -96,7 +97,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   t.equal(tokenCalls(ctx.google), 1, 'Google did refresh: the failure is the vault write after it')
   const rowDuring = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.same(rowDuring, rowBefore, 'the row did not move (its transaction rolled back)')
-  t.equal((await gql(ctx.app, STATUS, {}, { token })).data?.gmailStatus.state, 'ACTIVE', 'gmailStatus: still ACTIVE')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token })).data?.gmailStatus.state, 'ACTIVE', 'gmailStatus: still ACTIVE')
   const again = await ctx.app.gmail.getGmailAccessToken(ctx.user.id).then(() => null, (err: { code?: string }) => err.code)
   t.equal(again, ErrorCodes.VAULT_UNAVAILABLE, 'while it lasts: VAULT_UNAVAILABLE again, nothing deleted')
   t.equal(ctx.app.vault.stats().deletes, 0, 'no vault delete was attempted')
@@ -104,7 +105,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   await moto.restart()
   t.same(await ctx.app.vault.get(ctx.user.id), held, 'the secret is the grant held before: the failed write left nothing half-done')
   ctx.google.state.resetStats()
-  const ok = await gql(ctx.app, 'query { gmailProfile { emailAddress } }', {}, { token })
+  const ok = await gql(ctx.app, GmailProfileDocument, {}, { token })
   t.equal(ok.errors, undefined, 'the same server instance refreshes once moto is back')
   t.equal(ok.data?.gmailProfile.emailAddress, ALICE.email)
   t.equal(tokenCalls(ctx.google), 1, 'one refresh')

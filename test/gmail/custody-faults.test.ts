@@ -16,15 +16,15 @@ import { VAULT_UNAVAILABLE_MESSAGE } from '../../src/vault/token-vault.ts'
 import { gql } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
-import { ALICE, buildGmailApp, connectWithTokens, STATUS, tokenCalls } from './helpers.ts'
+import { ALICE, buildGmailApp, connectWithTokens, tokenCalls } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 import { startWorker } from './token-worker-process.ts'
+import { GmailProfileDocument, GmailStatusDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md items 17–18 with real components: the AWS vault against a moto_server that goes down and comes
 // back, and (on PostgreSQL) several server instances sharing one database, in one process and in two.
 
 const NEAR_EXPIRY_MS = 57 * 60_000 // Google's tokens live 3599 s; 57 min later 2 min are left, inside the 5 min margin
-const PROFILE = 'query { gmailProfile { emailAddress } }'
 const pgUrl = process.env.TEST_DATABASE_URL
 const onPostgres = pgUrl != null && pgUrl !== ''
 const NEEDS_PG = 'needs TEST_DATABASE_URL: PGlite is one process\'s database, so two instances cannot share it'
@@ -140,7 +140,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   t.ok(direct.ms < 5000, `fails within a bounded time (${Math.round(direct.ms)} ms)`)
   t.equal(tokenCalls(ctx.google), 0, 'Google is not asked for a token that could not be stored')
 
-  const profile = await timed(gql(ctx.app, PROFILE, {}, { token }))
+  const profile = await timed(gql(ctx.app, GmailProfileDocument, {}, { token }))
   t.equal(profile.value?.errors?.[0]?.extensions.code, ErrorCodes.VAULT_UNAVAILABLE, 'gmailProfile: VAULT_UNAVAILABLE')
   t.equal(profile.value?.errors?.[0]?.message, VAULT_UNAVAILABLE_MESSAGE)
   t.notOk(profile.value?.data?.gmailProfile, 'no profile data')
@@ -149,10 +149,10 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   for (const secret of [held!.accessToken, held!.refreshToken]) t.notOk(body.includes(secret), 'no token in the error response')
 
   // gmailStatus reads only the database, so it keeps working and reports what is true: the grant is held.
-  const status = await gql(ctx.app, STATUS, {}, { token })
+  const status = await gql(ctx.app, GmailStatusDocument, {}, { token })
   t.equal(status.errors, undefined)
   t.equal(status.data?.gmailStatus.state, 'ACTIVE', 'gmailStatus still works and says ACTIVE')
-  t.equal(new Date(status.data?.gmailStatus.accessTokenExpiresAt).getTime(), rowBefore.accessTokenExpiresAt?.getTime())
+  t.equal(new Date(status.data?.gmailStatus.accessTokenExpiresAt ?? '').getTime(), rowBefore.accessTokenExpiresAt?.getTime())
 
   // Google validates the new tokens, then the vault write fails: the row must not move (vault first, then the row).
   const during = await timed(connectWithTokens(ctx, ALICE, token, false))
@@ -180,7 +180,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   t.equal(after?.refreshToken, held!.refreshToken, 'the same grant: never deleted, never replaced')
   t.equal(await versionCount(ctx.user.id), versionsBefore + 1, 'one new secret version')
 
-  const again = await gql(ctx.app, PROFILE, {}, { token })
+  const again = await gql(ctx.app, GmailProfileDocument, {}, { token })
   t.equal(again.errors, undefined)
   t.equal(again.data?.gmailProfile.emailAddress, ALICE.email, 'gmailProfile works again')
   const row = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
@@ -229,7 +229,7 @@ test('invalid_grant with the AWS vault force-deletes the secret; reconnecting ri
   // A delete with a recovery window would leave the secret describable, with a DeletedDate, for 7–30 days.
   await t.rejects(admin.send(new DescribeSecretCommand({ SecretId: name })), { name: 'ResourceNotFoundException' }, 'gone, not scheduled for deletion')
   t.notOk((await allSecretNames(true)).includes(name), 'not listed even among secrets planned for deletion')
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
 
   const again = await connectWithTokens(ctx, ALICE, ctx.user.accessToken, false)
   t.equal(again.errors, undefined, 'reconnecting right after works')

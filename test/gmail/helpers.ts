@@ -48,11 +48,6 @@ export function iosSignIn (ctx: GmailTestContext, user: UserInput = ALICE, scope
   return ctx.google.state.nativeSignIn({ clientId, user: user.email!, scopes })
 }
 
-// Strings of schema/operations/gmail.graphql for the tests not yet on the typed documents (ConnectGmailDocument, …).
-export const STATUS_FIELDS = 'state googleEmail grantedScopes missingScopes accessTokenExpiresAt connectedAt lastRefreshedAt'
-export const CONNECT = `mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { ${STATUS_FIELDS} } warnings { code message } } }`
-export const STATUS = `query { gmailStatus { ${STATUS_FIELDS} } }`
-
 /**
  * Connects as the iOS app would. google-auth-library checks ID tokens against the wall clock, so after a
  * test has moved the shared clock forward it connects without one (`withIdToken: false`).

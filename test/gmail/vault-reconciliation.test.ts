@@ -11,9 +11,10 @@ import type { ReconcileReport } from '../../src/gmail/vault-reconciliation.ts'
 import type { GmailTokenBundle } from '../../src/vault/index.ts'
 import { signUp } from '../helper.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
-import { ALICE, BOB, buildGmailApp, connectWithTokens, FOREIGN_IOS, GMAIL_READONLY, IOS, STATUS, WEB } from './helpers.ts'
+import { ALICE, BOB, buildGmailApp, connectWithTokens, FOREIGN_IOS, GMAIL_READONLY, IOS, WEB } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 import { gql } from '../helper.ts'
+import { GmailStatusDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md item 41: `npm run admin -- reconcile-vault` against real components: Secrets Manager (moto),
 // the Google emulator (it records revocations), PGlite, or PostgreSQL with TEST_DATABASE_URL (then the race below
@@ -91,7 +92,7 @@ test('orphaned secrets are revoked at Google and deleted, ACTIVE rows without a 
   t.same((await ctx.app.vault.list()).userIds, [healthy])
   t.ok(liveAt(ctx, ALICE) > 0, 'the healthy grant is left alone')
   t.equal((await ctx.app.vault.get(healthy))?.googleSub, ALICE.sub)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: lost.accessToken })).data.gmailStatus.state, 'RECONNECT_REQUIRED')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: lost.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
   t.equal(await ctx.app.prisma.securityEvent.count({ where: { userId: lost.user.id, type: 'GMAIL_RECONNECT_REQUIRED' } }), 1, 'the user\'s log says so')
 
   const printed = JSON.stringify(report)

@@ -1,7 +1,8 @@
 import { test } from 'tap'
-import { ALICE, buildGmailApp, CONNECT, connectWithTokens, IOS } from '../gmail/helpers.ts'
+import { ALICE, buildGmailApp, connectWithTokens, IOS } from '../gmail/helpers.ts'
 import type { GmailTestContext } from '../gmail/helpers.ts'
-import { gql, PASSWORD, SIGN_UP } from '../helper.ts'
+import { gql, signUp } from '../helper.ts'
+import { ConnectGmailDocument, GmailProfileDocument, LinkGoogleDocument, SignInWithGoogleDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md item 14a: every operation that calls Google is bounded per user and per client IP, counted per
 // resolver call (aliases each count) in the database, answered RATE_LIMITED with retryAfterSeconds.
@@ -13,7 +14,7 @@ async function junkConnects (ctx: GmailTestContext, n: number) {
   const codes: Record<string, number> = {}
   const before = googleRequests(ctx)
   for (let i = 0; i < n; i++) {
-    const res = await gql(ctx.app, CONNECT, JUNK, { token: ctx.user.accessToken })
+    const res = await gql(ctx.app, ConnectGmailDocument, JUNK, { token: ctx.user.accessToken })
     const code = String(res.errors?.[0]?.extensions.code)
     codes[code] = (codes[code] ?? 0) + 1
   }
@@ -28,19 +29,20 @@ test('100 junk connectGmail calls from one user: one Google call each without th
   const ctx = await buildGmailApp(t)
   const bounded = await junkConnects(ctx, 100)
   t.same(bounded, { codes: { BAD_USER_INPUT: 20, RATE_LIMITED: 80 }, googleRequests: 20 }, 'GOOGLE_OPS_PER_USER_PER_MINUTE=20 (default): 20 Google calls')
-  const refused = await gql(ctx.app, CONNECT, JUNK, { token: ctx.user.accessToken })
+  const refused = await gql(ctx.app, ConnectGmailDocument, JUNK, { token: ctx.user.accessToken })
   t.equal(refused.errors?.[0]?.extensions.code, 'RATE_LIMITED')
   t.ok(Number(refused.errors?.[0]?.extensions.retryAfterSeconds) > 0 && Number(refused.errors?.[0]?.extensions.retryAfterSeconds) <= 60, 'retryAfterSeconds within the minute')
 
   // Another user on the same IP still gets through (the per-IP limit is higher), and so does a disconnect.
-  const other = await gql(ctx.app, SIGN_UP, { input: { email: 'other@example.com', password: PASSWORD, client: 'NATIVE' } })
-  t.equal((await gql(ctx.app, CONNECT, JUNK, { token: other.data.signUp.accessToken })).errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
+  const other = await signUp(ctx.app, 'NATIVE', 'other@example.com')
+  t.equal((await gql(ctx.app, ConnectGmailDocument, JUNK, { token: other.accessToken })).errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
 })
 
 test('aliases count each: 10 aliased gmailProfile fields are 10 operations', async (t) => {
   const ctx = await buildGmailApp(t, { env: { GOOGLE_OPS_PER_USER_PER_MINUTE: '4' } })
   t.equal((await connectWithTokens(ctx)).errors, undefined, 'connected: 1 operation of 4')
   const gmailBefore = ctx.google.state.stats().requests.gmail ?? 0
+  // An alias batch (no client of ours sends one): a string, on purpose.
   const fields = Array.from({ length: 10 }, (_, i) => `p${i}: gmailProfile { emailAddress }`).join(' ')
   const res = await gql(ctx.app, `query { ${fields} }`, {}, { token: ctx.user.accessToken })
   t.equal(res.errors?.[0]?.extensions.code, 'RATE_LIMITED')
@@ -52,18 +54,18 @@ test('aliases count each: 10 aliased gmailProfile fields are 10 operations', asy
 test('gmailProfile and linkGoogle are bounded per user; signInWithGoogle and GET /auth/google per IP', async (t) => {
   const ctx = await buildGmailApp(t, { env: { GOOGLE_OPS_PER_USER_PER_MINUTE: '3', GOOGLE_OPS_PER_IP_PER_MINUTE: '8' } })
   t.equal((await connectWithTokens(ctx)).errors, undefined, 'connected (1 operation)')
-  const profile = async () => await gql(ctx.app, 'query { gmailProfile { emailAddress } }', {}, { token: ctx.user.accessToken })
-  t.equal((await profile()).data.gmailProfile.emailAddress, ALICE.email, '2nd operation')
+  const profile = async () => await gql(ctx.app, GmailProfileDocument, {}, { token: ctx.user.accessToken })
+  t.equal((await profile()).data?.gmailProfile.emailAddress, ALICE.email, '2nd operation')
   t.equal((await profile()).errors, undefined, '3rd operation')
   const limited = await profile()
   t.equal(limited.errors?.[0]?.extensions.code, 'RATE_LIMITED', '4th: over the per-user limit')
   t.ok(Number(limited.errors?.[0]?.extensions.retryAfterSeconds) >= 1)
   const idToken = ctx.google.state.nativeSignIn({ clientId: IOS.id, user: ALICE.email }).idToken
-  t.equal((await gql(ctx.app, 'mutation($idToken: String!) { linkGoogle(idToken: $idToken) { id } }', { idToken }, { token: ctx.user.accessToken })).errors?.[0]?.extensions.code,
+  t.equal((await gql(ctx.app, LinkGoogleDocument, { idToken }, { token: ctx.user.accessToken })).errors?.[0]?.extensions.code,
     'RATE_LIMITED', 'linkGoogle counts for the same user')
 
   // 5 operations spent from this IP so far; 3 more sign-ins reach the IP limit of 8.
-  const signIn = async () => await gql(ctx.app, 'mutation($idToken: String!) { signInWithGoogle(idToken: $idToken) { user { id } } }',
+  const signIn = async () => await gql(ctx.app, SignInWithGoogleDocument,
     { idToken: ctx.google.state.nativeSignIn({ clientId: IOS.id, user: ALICE.email }).idToken })
   for (let i = 0; i < 3; i++) t.equal((await signIn()).errors, undefined, `sign-in ${i + 1}`)
   const certsBefore = ctx.google.state.stats().requests.certs

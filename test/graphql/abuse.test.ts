@@ -2,7 +2,8 @@ import net from 'node:net'
 import type { LightMyRequestResponse } from 'fastify'
 import t from 'tap'
 import type { Test } from 'tap'
-import { buildTestApp, gql, ME, PASSWORD, REFRESH, signUp } from '../helper.ts'
+import { buildTestApp, gql, PASSWORD, signUp } from '../helper.ts'
+import { LoginDocument, MeDocument, RefreshDocument, SignUpDocument } from '../support/generated/graphql.ts'
 
 // Hostile requests (issue 5, abuse): alias and batch bombs, deep queries, oversized bodies, malformed JSON, invalid
 // UTF-8, huge variables, GET mutations, unknown content types, and a few byte-level ones over a real socket. Each is
@@ -13,6 +14,11 @@ import { buildTestApp, gql, ME, PASSWORD, REFRESH, signUp } from '../helper.ts'
 const { app, logs } = await buildTestApp(t)
 const user = await signUp(app, 'NATIVE')
 const auth = { authorization: `Bearer ${user.accessToken}` }
+// The apps' own operations, as text inside the hostile envelopes below (bodies, variables, methods no client sends).
+const ME = String(MeDocument)
+const REFRESH = String(RefreshDocument)
+const SIGN_UP = String(SignUpDocument)
+const LOGIN = String(LoginDocument)
 
 interface Body { data?: unknown, errors?: Array<{ message: string, extensions?: { code?: unknown, [k: string]: unknown } }> }
 
@@ -35,7 +41,7 @@ const postJson = async (body: unknown, headers: Record<string, string> = {}) => 
 
 /** The server still does its job, for this user's session. */
 async function stillServes (t: Test) {
-  const me = await gql(app, ME, {}, { token: user.accessToken })
+  const me = await gql(app, MeDocument, {}, { token: user.accessToken })
   t.equal(me.errors, undefined, 'a normal query still works afterwards')
   t.equal(me.data?.me?.email, user.email)
 }
@@ -140,18 +146,16 @@ t.test('invalid UTF-8, NUL and unpaired surrogates: a clear error, nothing store
   t.same(refusedClearly(t, inQuery, 'invalid UTF-8 inside the query'), ['GRAPHQL_PARSE_FAILED'])
 
   // In a variable it decodes to U+FFFD and is just a wrong password.
-  const inVariable = await post(bytes(`{"query": ${JSON.stringify('mutation($i: LoginInput!) { login(input: $i) { accessToken } }')}, "variables": {"i": {"email": "${user.email}", "password": "`, INVALID, '", "client": "NATIVE"}}}'))
+  const inVariable = await post(bytes(`{"query": ${JSON.stringify(LOGIN)}, "variables": {"input": {"email": "${user.email}", "password": "`, INVALID, '", "client": "NATIVE"}}}'))
   t.same(refusedClearly(t, inVariable, 'invalid UTF-8 in a password'), ['UNAUTHENTICATED'])
 
   // Valid JSON escapes that PostgreSQL cannot store (text and jsonb refuse U+0000; jsonb refuses lone surrogates):
   // refused at the door instead of failing as INTERNAL inside a resolver.
-  const SIGN_UP = 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }'
-  const LOGIN = 'mutation($i: LoginInput!) { login(input: $i) { accessToken } }'
   const escaped: Record<string, string> = {
-    'U+0000 in a sign-up name': `{"query": ${JSON.stringify(SIGN_UP)}, "variables": {"i": {"email": "nul-name@example.com", "password": "${PASSWORD}", "name": "a\\u0000b", "client": "NATIVE"}}}`,
-    'a lone surrogate in a sign-up name': `{"query": ${JSON.stringify(SIGN_UP)}, "variables": {"i": {"email": "surrogate@example.com", "password": "${PASSWORD}", "name": "a\\ud800b", "client": "NATIVE"}}}`,
-    'U+0000 in a login email (recorded in a jsonb security event)': `{"query": ${JSON.stringify(LOGIN)}, "variables": {"i": {"email": "x\\u0000@example.com", "password": "whatever", "client": "NATIVE"}}}`,
-    'a lone low surrogate in a login email': `{"query": ${JSON.stringify(LOGIN)}, "variables": {"i": {"email": "x\\udc00@example.com", "password": "whatever", "client": "NATIVE"}}}`,
+    'U+0000 in a sign-up name': `{"query": ${JSON.stringify(SIGN_UP)}, "variables": {"input": {"email": "nul-name@example.com", "password": "${PASSWORD}", "name": "a\\u0000b", "client": "NATIVE"}}}`,
+    'a lone surrogate in a sign-up name': `{"query": ${JSON.stringify(SIGN_UP)}, "variables": {"input": {"email": "surrogate@example.com", "password": "${PASSWORD}", "name": "a\\ud800b", "client": "NATIVE"}}}`,
+    'U+0000 in a login email (recorded in a jsonb security event)': `{"query": ${JSON.stringify(LOGIN)}, "variables": {"input": {"email": "x\\u0000@example.com", "password": "whatever", "client": "NATIVE"}}}`,
+    'a lone low surrogate in a login email': `{"query": ${JSON.stringify(LOGIN)}, "variables": {"input": {"email": "x\\udc00@example.com", "password": "whatever", "client": "NATIVE"}}}`,
     'U+0000 in a GraphQL string literal': JSON.stringify({ query: 'mutation { login(input: {email: "x\\u0000@example.com", password: "whatever", client: NATIVE}) { accessToken } }' }),
     'U+0000 in a refresh token': `{"query": ${JSON.stringify(REFRESH)}, "variables": {"refreshToken": "igrt_\\u0000", "client": "NATIVE"}}`
   }
@@ -164,7 +168,7 @@ t.test('invalid UTF-8, NUL and unpaired surrogates: a clear error, nothing store
   t.equal(await app.prisma.securityEvent.count(), eventsBefore, 'nothing was recorded')
 
   // A well-formed astral character (a surrogate pair) is ordinary text.
-  const emoji = await gql(app, SIGN_UP, { i: { email: 'emoji@example.com', password: PASSWORD, name: 'Ann 📬', client: 'NATIVE' } })
+  const emoji = await gql(app, SignUpDocument, { input: { email: 'emoji@example.com', password: PASSWORD, name: 'Ann 📬', client: 'NATIVE' } })
   t.equal(emoji.errors, undefined, 'surrogate pairs are fine')
   t.equal((await app.prisma.user.findUniqueOrThrow({ where: { email: 'emoji@example.com' } })).name, 'Ann 📬')
   await stillServes(t)
@@ -194,9 +198,9 @@ t.test('huge variables: bounded work and a clear answer', async (t) => {
   const big = 'x'.repeat(60_000)
   const token = await postJson({ query: REFRESH, variables: { refreshToken: big, client: 'NATIVE' } })
   t.same(refusedClearly(t, token, 'a 60 KB refresh token'), ['UNAUTHENTICATED'])
-  const login = await postJson({ query: 'mutation($i: LoginInput!) { login(input: $i) { accessToken } }', variables: { i: { email: user.email, password: big, client: 'NATIVE' } } })
+  const login = await postJson({ query: LOGIN, variables: { input: { email: user.email, password: big, client: 'NATIVE' } } })
   t.same(refusedClearly(t, login, 'a 60 KB password (never hashed)'), ['UNAUTHENTICATED'])
-  const name = await postJson({ query: 'mutation($i: SignUpInput!) { signUp(input: $i) { accessToken } }', variables: { i: { email: 'big@example.com', password: PASSWORD, name: big, client: 'NATIVE' } } })
+  const name = await postJson({ query: SIGN_UP, variables: { input: { email: 'big@example.com', password: PASSWORD, name: big, client: 'NATIVE' } } })
   t.same(refusedClearly(t, name, 'a 60 KB name'), ['BAD_USER_INPUT'])
   const first = await postJson({ query: '{ sessions(first: 99999999999) { id } }' })
   t.same(refusedClearly(t, first, 'an Int beyond 32 bits'), ['GRAPHQL_VALIDATION_FAILED'])

@@ -2,7 +2,8 @@ import { test } from 'tap'
 import type { FastifyInstance } from 'fastify'
 import { parseEnv } from '../../src/config.ts'
 import { clientIpKey } from '../../src/http/client-ip.ts'
-import { buildTestApp, LOGIN, PASSWORD, uniqueEmail } from '../helper.ts'
+import { buildTestApp, PASSWORD, uniqueEmail } from '../helper.ts'
+import { LoginDocument } from '../support/generated/graphql.ts'
 
 // Per-IP limits key on the address the trusted proxies saw (TRUST_PROXY), an IPv6 client by its /64.
 
@@ -41,7 +42,7 @@ async function attempt (app: FastifyInstance, ip: { remoteAddress: string, xff?:
     url: '/graphql',
     remoteAddress: ip.remoteAddress,
     headers: { 'content-type': 'application/json', ...(ip.xff != null ? { 'x-forwarded-for': ip.xff } : {}) },
-    payload: JSON.stringify({ query: LOGIN, variables: { input: { email: uniqueEmail(), password: PASSWORD } } })
+    payload: JSON.stringify({ query: String(LoginDocument), variables: { input: { email: uniqueEmail(), password: PASSWORD } } })
   })
   return (res.json() as { errors?: Array<{ extensions: { code: string } }> }).errors?.[0]?.extensions.code
 }

@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { runAdminCommand } from '../../src/admin/commands.ts'
 import { ALICE, buildGmailApp, connectWithTokens } from '../gmail/helpers.ts'
+import { signUp } from '../helper.ts'
 import { forUser, onBehalfOf, postToken } from './helpers.ts'
 
 // Issue 13: every error of POST /oauth/token, as RFC 6749 §5.2 JSON, never cached, never carrying a secret.
@@ -61,13 +62,7 @@ test('each error of the token endpoint', async (t) => {
   await expect('garbage subject token', await postToken(ctx.app, plain, onBehalfOf('not.a.jwt')), 400, 'invalid_grant')
   await expect('unknown user id', await postToken(ctx.app, worker, forUser('00000000-0000-4000-8000-000000000000')), 400, 'invalid_grant')
   await expect('malformed user id', await postToken(ctx.app, worker, forUser('alice')), 400, 'invalid_grant')
-  const other = await ctx.app.inject({
-    method: 'POST',
-    url: '/graphql',
-    headers: { 'content-type': 'application/json' },
-    payload: JSON.stringify({ query: 'mutation($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }', variables: { input: { email: 'nogmail@example.com', password: 'another fine passphrase', client: 'NATIVE' } } })
-  })
-  const stranger = other.json().data.signUp
+  const stranger = await signUp(ctx.app, 'NATIVE', 'nogmail@example.com')
   await expect('not connected', await postToken(ctx.app, plain, onBehalfOf(stranger.accessToken)), 400, 'invalid_grant', { gmail_state: 'NOT_CONNECTED' })
   await expect('not connected (worker)', await postToken(ctx.app, worker, forUser(stranger.user.id)), 400, 'invalid_grant', { gmail_state: 'NOT_CONNECTED' })
 

@@ -1,7 +1,8 @@
 import { test } from 'tap'
-import { ALICE, buildGmailApp, connectWithTokens, GMAIL_READONLY, iosSignIn, CONNECT, tokenCalls } from '../gmail/helpers.ts'
+import { ALICE, buildGmailApp, connectWithTokens, GMAIL_READONLY, iosSignIn, tokenCalls } from '../gmail/helpers.ts'
 import { gql } from '../helper.ts'
 import { forUser, gmailWith, onBehalfOf, postToken, TOKEN_TYPE_GOOGLE_ACCESS_TOKEN } from './helpers.ts'
+import { ConnectGmailDocument, LogoutDocument, SecurityEventsDocument } from '../support/generated/graphql.ts'
 
 // Issue 13: POST /oauth/token (RFC 8693) hands a registered backend the user's Google access token.
 
@@ -27,8 +28,8 @@ test('on behalf of a signed-in user: the Google access token, never the refresh 
   t.ok(list.data.nextPageToken)
 
   // Visible to the user in their own security log, with the client's name, and counted per client.
-  const log = await gql(ctx.app, 'query { securityEvents { type clientName } }', {}, { token: ctx.user.accessToken })
-  t.match(log.data.securityEvents[0], { type: 'GMAIL_TOKEN_ISSUED', clientName: 'Payments tracker' })
+  const log = await gql(ctx.app, SecurityEventsDocument, {}, { token: ctx.user.accessToken })
+  t.match(log.data?.securityEvents[0], { type: 'GMAIL_TOKEN_ISSUED', clientName: 'Payments tracker' })
   const metrics = await ctx.app.metrics.registry.getSingleMetricAsString('inboxgate_oauth_token_exchanges_total')
   t.match(metrics, /client="Payments tracker",outcome="issued"\} 1/)
   assertNoSecrets(t, ctx.logs, [client.clientSecret, ctx.user.accessToken, held!.accessToken, held!.refreshToken])
@@ -59,7 +60,7 @@ test('a logged-out subject token is refused (invalid_grant)', async (t) => {
   await connectWithTokens(ctx)
   const client = await ctx.app.serviceClients.create('AI mail', false)
   t.equal((await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))).statusCode, 200)
-  t.equal((await gql(ctx.app, 'mutation { logout }', {}, { token: ctx.user.accessToken })).errors, undefined)
+  t.equal((await gql(ctx.app, LogoutDocument, {}, { token: ctx.user.accessToken })).errors, undefined)
   const res = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))
   t.equal(res.statusCode, 400)
   t.equal(res.json().error, 'invalid_grant')
@@ -106,7 +107,7 @@ test('granular consent and scope: SCOPE_MISSING, invalid_scope', async (t) => {
   const ctx = await buildGmailApp(t)
   const client = await ctx.app.serviceClients.create('Scopes', false)
   const g = iosSignIn(ctx, ALICE, [])
-  await gql(ctx.app, CONNECT, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, { token: ctx.user.accessToken })
+  await gql(ctx.app, ConnectGmailDocument, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, { token: ctx.user.accessToken })
   const missing = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))
   t.match(missing.json(), { error: 'invalid_grant', gmail_state: 'SCOPE_MISSING' })
   await connectWithTokens(ctx)

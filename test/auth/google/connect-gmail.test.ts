@@ -3,7 +3,8 @@ import type { LightMyRequestResponse } from 'fastify'
 import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
 import { ALICE, BOB, buildGmailApp, connectWithTokens, GMAIL_READONLY } from '../../gmail/helpers.ts'
 import type { GmailTestContext } from '../../gmail/helpers.ts'
-import { COOKIE, gql, refreshCookie, REFRESH, signUp } from '../../helper.ts'
+import { COOKIE, gql, PASSWORD, refreshCookie, signUp } from '../../helper.ts'
+import { LoginDocument, RefreshDocument } from '../../support/generated/graphql.ts'
 
 // GET /auth/google?intent=connect_gmail: a signed-in browser connects Gmail to its own user, never signing in as
 // whoever owns the Google account picked (docs/security.md item 19a). The attacks: forcing a victim's browser to
@@ -18,7 +19,7 @@ const browser = { origin: APP_ORIGIN, 'x-mercurius-operation-name': 'Refresh' }
 /** A user signed in with a password in a browser: the refresh cookie it holds. */
 async function webUser (ctx: GmailTestContext) {
   const s = await signUp(ctx.app, 'WEB')
-  return { id: s.user.id as string, cookie: refreshCookie(s.response)!.value, sessionId: s.sessionId as string }
+  return { id: s.user.id, email: s.email, cookie: refreshCookie(s.response)!.value, sessionId: s.sessionId }
 }
 
 interface Started { location: URL, state: string, stateCookie: string, response?: LightMyRequestResponse }
@@ -91,8 +92,8 @@ test('a signed-in browser connects Gmail to its own user: no sign-in, no new use
   t.match(await gmailOf(ctx, me.id), { state: 'ACTIVE', googleEmail: BOB.email })
 
   // Still signed in as myself.
-  const refreshed = await gql(ctx.app, REFRESH, {}, { headers: browser, cookies: { [COOKIE]: me.cookie } })
-  t.equal(refreshed.data.refresh.user.id, me.id)
+  const refreshed = await gql(ctx.app, RefreshDocument, {}, { headers: browser, cookies: { [COOKIE]: me.cookie } })
+  t.equal(refreshed.data?.refresh.user.id, me.id)
   t.notOk(ctx.logs.join('\n').includes(me.cookie), 'the refresh token is not logged')
 })
 
@@ -128,7 +129,7 @@ test('not signed in, or a cookie a refresh would refuse: back with gmail_error, 
 
   // A rotated token shown again after the grace window is reuse, exactly as for a refresh: the family ends.
   const copied = await webUser(ctx)
-  const rotated = await gql(ctx.app, REFRESH, {}, { headers: browser, cookies: { [COOKIE]: copied.cookie } })
+  const rotated = await gql(ctx.app, RefreshDocument, {}, { headers: browser, cookies: { [COOKIE]: copied.cookie } })
   t.equal(rotated.errors, undefined)
   ctx.clock.advance((ctx.app.config.REFRESH_REUSE_GRACE_SECONDS + 1) * 1000)
   await expectBack(copied.cookie, 'UNAUTHENTICATED', 'a rotated token (reuse)')
@@ -203,7 +204,7 @@ test('attack: replaying the callback, and user A\'s state consumed with user B\'
   t.match(await gmailOf(ctx, b.id), { state: 'NOT_CONNECTED' })
 
   // The same user's other session (another browser) is not this flow's session either.
-  const aElsewhere = await gql(ctx.app, `mutation { login(input: {email: ${JSON.stringify((await ctx.app.prisma.user.findUniqueOrThrow({ where: { id: a.id } })).email)}, password: "correct horse battery staple", client: WEB}) { accessToken } }`)
+  const aElsewhere = await gql(ctx.app, LoginDocument, { input: { email: a.email, password: PASSWORD, client: 'WEB' } })
   const otherCookie = refreshCookie(aElsewhere.response)!.value
   const s3 = await started(ctx, a.cookie)
   res = await callback(ctx, consent(ctx, s3), { state: s3.stateCookie, refresh: otherCookie })

@@ -2,9 +2,10 @@ import { test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
 import { safeRedirectTarget } from '../../../src/auth/google/redirect-destination.ts'
-import { ALICE, buildGmailApp, GMAIL_READONLY, STATUS, WEB } from '../../gmail/helpers.ts'
+import { ALICE, buildGmailApp, GMAIL_READONLY, WEB } from '../../gmail/helpers.ts'
 import type { GmailTestContext } from '../../gmail/helpers.ts'
-import { COOKIE, gql, ME, PASSWORD, REFRESH, SIGN_UP } from '../../helper.ts'
+import { COOKIE, gql, signUp } from '../../helper.ts'
+import { GmailStatusDocument, MeDocument, RefreshDocument } from '../../support/generated/graphql.ts'
 
 // docs/security.md items 11 (state), 12 (PKCE S256, exact redirect URIs, post-login allowlist), 13 (ID token incl.
 // nonce, users keyed by sub) for the web redirect flow; 22 for the cookies it sets. The browser itself is driven
@@ -82,10 +83,10 @@ test('web sign-in: redirect with state, PKCE S256 and nonce; callback signs the 
   t.equal(session.clientKind, 'WEB')
 
   // The web app turns the cookie into an access token, as after any login.
-  const refreshed = await gql(ctx.app, REFRESH, {}, { headers: browser, cookies: { [COOKIE]: rt!.value } })
+  const refreshed = await gql(ctx.app, RefreshDocument, {}, { headers: browser, cookies: { [COOKIE]: rt!.value } })
   t.equal(refreshed.errors, undefined)
-  const me = await gql(ctx.app, ME, {}, { token: refreshed.data.refresh.accessToken })
-  t.equal(me.data.me.email, ALICE.email)
+  const me = await gql(ctx.app, MeDocument, {}, { token: refreshed.data?.refresh.accessToken })
+  t.equal(me.data?.me.email, ALICE.email)
 
   // Signing in again finds the same user.
   const again = await start(ctx)
@@ -179,7 +180,7 @@ test('denied consent, Google down, existing password account: clear error redire
   ctx.google.state.clearFaults()
 
   // Bob owns a password account with Alice's Google email: no silent takeover (item 13).
-  await gql(ctx.app, SIGN_UP, { input: { email: ALICE.email, password: PASSWORD, client: 'NATIVE' } })
+  await signUp(ctx.app, 'NATIVE', ALICE.email)
   const c = await start(ctx)
   res = await callback(ctx, consent(ctx, c), c.cookie)
   t.equal(res.headers.location, `${APP_ORIGIN}/?auth_error=ACCOUNT_EXISTS`)
@@ -210,9 +211,9 @@ test('gmail=1 asks for gmail.readonly offline with incremental consent and store
   t.equal(res.headers.location, `${APP_ORIGIN}/app?tab=mail&signed_in=google&gmail=connected`)
   const user = await ctx.app.prisma.user.findUniqueOrThrow({ where: { googleSub: ALICE.sub } })
   const rt = refreshCookieOf(res)!
-  const refreshed = await gql(ctx.app, REFRESH, {}, { headers: browser, cookies: { [COOKIE]: rt.value } })
-  const status = await gql(ctx.app, STATUS, {}, { token: refreshed.data.refresh.accessToken })
-  t.match(status.data.gmailStatus, { state: 'ACTIVE', googleEmail: ALICE.email })
+  const refreshed = await gql(ctx.app, RefreshDocument, {}, { headers: browser, cookies: { [COOKIE]: rt.value } })
+  const status = await gql(ctx.app, GmailStatusDocument, {}, { token: refreshed.data?.refresh.accessToken })
+  t.match(status.data?.gmailStatus, { state: 'ACTIVE', googleEmail: ALICE.email })
   const bundle = await ctx.app.vault.get(user.id)
   t.ok(bundle?.refreshToken, 'the refresh token is in the vault')
   t.notOk(res.headers.location!.includes(bundle!.refreshToken), 'and nowhere in the redirect')

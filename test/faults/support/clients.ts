@@ -4,16 +4,12 @@ import type { Test } from 'tap'
 import { GMAIL_READONLY, IOS, WEB } from '../../gmail/helpers.ts'
 import { gqlHttp } from './harness.ts'
 import type { HttpResult } from './harness.ts'
+import { ConnectGmailDocument, RefreshDocument, SignUpDocument } from '../../support/generated/graphql.ts'
+import type { ConnectGmailMutation, RefreshMutation } from '../../support/generated/graphql.ts'
 
 // What the apps do against a server process in the fault tests: sign up, refresh, connect Gmail.
 
-export const AUTH = 'accessToken refreshToken sessionId user { id email }'
-export const SIGN_UP = `mutation($i: SignUpInput!) { signUp(input: $i) { ${AUTH} } }`
-export const REFRESH = `mutation($r: String) { refresh(refreshToken: $r, client: NATIVE) { ${AUTH} } }`
-export const ME = '{ me { id email } }'
-export const STATUS = '{ gmailStatus { state googleEmail accessTokenExpiresAt } }'
-export const CONNECT = 'mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { state googleEmail } warnings { code } } }'
-export const PROFILE = '{ gmailProfile { emailAddress } }'
+// The operations are the typed documents of schema/operations/ (test/support/generated/), sent as their text.
 
 /** The Google emulator in this process, with the web and iOS clients the server is configured with. */
 export async function googleEmulator (t: Test, accessTokenTtlSeconds?: number): Promise<RunningGoogleEmulator> {
@@ -49,9 +45,9 @@ let counter = 0
 export async function appUser (origin: string, label: string, google?: RunningGoogleEmulator): Promise<AppUser> {
   const n = counter++
   const email = `${label}-${n}-${Date.now()}@example.com`
-  const up = await gqlHttp(origin, SIGN_UP, { i: { email, password: 'correct horse battery staple', client: 'NATIVE' } })
-  if (up.body?.data?.signUp == null) throw new Error(`signUp failed: ${JSON.stringify(up)}`)
-  const s = up.body.data.signUp
+  const up = await gqlHttp(origin, SignUpDocument, { input: { email, password: 'correct horse battery staple', client: 'NATIVE' } })
+  const s = up.body?.data?.signUp
+  if (s?.refreshToken == null) throw new Error(`signUp failed: ${JSON.stringify(up)}`)
   const googleEmail = `${label}-${n}-${Date.now()}@gmail.example`
   const user: AppUser = { id: s.user.id, email, sessionId: s.sessionId, accessToken: s.accessToken, refreshToken: s.refreshToken, googleEmail }
   if (google != null) {
@@ -63,16 +59,16 @@ export async function appUser (origin: string, label: string, google?: RunningGo
 }
 
 /** connectGmail with the tokens the iOS app gets from Google Sign-In. */
-export async function connectGmail (origin: string, google: RunningGoogleEmulator, user: AppUser, timeoutMs?: number): Promise<HttpResult> {
+export async function connectGmail (origin: string, google: RunningGoogleEmulator, user: AppUser, timeoutMs?: number): Promise<HttpResult<ConnectGmailMutation>> {
   const g = google.state.nativeSignIn({ clientId: IOS.id, user: user.googleEmail, scopes: [GMAIL_READONLY] })
-  return await gqlHttp(origin, CONNECT, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, user.accessToken, timeoutMs)
+  return await gqlHttp(origin, ConnectGmailDocument, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, user.accessToken, timeoutMs)
 }
 
 /** Refreshes like the app: on success it keeps the new tokens; on any failure it keeps the token it had, to retry. */
-export async function refresh (origin: string, user: AppUser, timeoutMs?: number): Promise<HttpResult> {
-  const res = await gqlHttp(origin, REFRESH, { r: user.refreshToken }, undefined, timeoutMs)
+export async function refresh (origin: string, user: AppUser, timeoutMs?: number): Promise<HttpResult<RefreshMutation>> {
+  const res = await gqlHttp(origin, RefreshDocument, { refreshToken: user.refreshToken, client: 'NATIVE' }, undefined, timeoutMs)
   const issued = res.body?.data?.refresh
-  if (issued != null) {
+  if (issued?.refreshToken != null) {
     user.refreshToken = issued.refreshToken
     user.accessToken = issued.accessToken
   }

@@ -9,6 +9,8 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { freePort } from '../../support/free-port.ts'
+import type { ResultOf, VariablesOf } from '@graphql-typed-document-node/core'
+import type { TypedDocument } from '../../helper.ts'
 
 /*
  * Shared by the fault tests (test/faults/*.fault.ts, run by `npm run test:faults`): the PostgreSQL cluster that
@@ -292,9 +294,12 @@ export interface HttpResult<T = any> {
   networkError?: string
 }
 
-/** One GraphQL request over HTTP, as an app sends it. Never throws: network failures come back as status 0. */
-export async function gqlHttp<T = any> (origin: string, query: string, variables: Record<string, unknown> = {}, token?: string, timeoutMs = 30_000): Promise<HttpResult<T>> {
-  return await postJson<T>(`${origin}/graphql`, { query, variables }, token, timeoutMs)
+/**
+ * One GraphQL request over HTTP, as an app sends it: the text of a typed document of schema/operations/, its
+ * variables and `data` typed by it. Never throws: network failures come back as status 0.
+ */
+export async function gqlHttp<D extends TypedDocument> (origin: string, document: D, variables: VariablesOf<D>, token?: string, timeoutMs = 30_000): Promise<HttpResult<ResultOf<D>>> {
+  return await postJson<ResultOf<D>>(`${origin}/graphql`, { query: String(document), variables }, token, timeoutMs)
 }
 
 export async function postJson<T = any> (url: string, payload: unknown, token?: string, timeoutMs = 30_000): Promise<HttpResult<T>> {

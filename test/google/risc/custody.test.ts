@@ -1,21 +1,21 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { gql } from '../../helper.ts'
-import { iosSignIn, STATUS } from '../../gmail/helpers.ts'
+import { iosSignIn } from '../../gmail/helpers.ts'
 import { buildRiscApp, post, setFor } from './helpers.ts'
+import { ConnectGmailDocument, GmailStatusDocument } from '../../support/generated/graphql.ts'
 
 // docs/security.md item 39: a revocation Google pushes deletes a grant like an invalid_grant does (item 29): under the
 // user's grant lock, and only if the vault still holds the revoked grant.
 
-const CONNECT = 'mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { state } } }'
 const onPostgres = process.env.TEST_DATABASE_URL != null
 
 async function connect (t: Test, ctx: Awaited<ReturnType<typeof buildRiscApp>>) {
   const g = iosSignIn(ctx)
-  const res = await gql(ctx.app, CONNECT, {
+  const res = await gql(ctx.app, ConnectGmailDocument, {
     input: { accessToken: g.accessToken, refreshToken: g.refreshToken, expiresIn: g.expiresIn, scope: g.grantedScopes.join(' '), idToken: g.idToken }
   }, { token: ctx.user.accessToken })
-  t.equal(res.data.connectGmail.status.state, 'ACTIVE')
+  t.equal(res.data?.connectGmail.status.state, 'ACTIVE')
   return g
 }
 
@@ -46,7 +46,7 @@ t.test('after a reconnect, a late revocation of the old grant leaves the new gra
   t.not(fresh.refreshToken, old.refreshToken)
   const res = await post(ctx, setFor(ctx, 'token-revoked', tokenRevoked(old.refreshToken)))
   t.equal(res.statusCode, 202)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'ACTIVE')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
   t.equal((await ctx.app.vault.get(ctx.user.id))?.refreshToken, fresh.refreshToken)
 })
 

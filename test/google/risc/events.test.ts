@@ -1,9 +1,8 @@
 import t from 'tap'
 import { gql } from '../../helper.ts'
-import { connectWithTokens, iosSignIn, STATUS, tokenCalls } from '../../gmail/helpers.ts'
+import { connectWithTokens, iosSignIn, tokenCalls } from '../../gmail/helpers.ts'
 import { ALICE, buildRiscApp, post, settled, setFor, subjectOf } from './helpers.ts'
-
-const ME = 'query { me { id } }'
+import { ConnectGmailDocument, GmailStatusDocument, MeDocument } from '../../support/generated/graphql.ts'
 
 async function riscEvents (ctx: Awaited<ReturnType<typeof buildRiscApp>>, userId?: string) {
   return await ctx.app.prisma.securityEvent.findMany({ where: { type: 'GOOGLE_RISC_EVENT', ...(userId != null ? { userId } : {}) }, orderBy: { createdAt: 'asc' } })
@@ -22,7 +21,7 @@ t.test('tokens-revoked: the user removes the app at Google → grant deleted, RE
   const [delivery] = await settled(ctx)
   t.equal(delivery!.state, 'delivered')
   t.equal(delivery!.last, 202)
-  const status = await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })
+  const status = await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })
   t.equal(status.data?.gmailStatus.state, 'RECONNECT_REQUIRED')
   const row = await ctx.app.prisma.gmailConnection.findUnique({ where: { userId: ctx.user.id } })
   t.equal(row!.stateReason, 'REVOKED_BY_GOOGLE')
@@ -39,7 +38,7 @@ for (const alg of ['prefix', 'hash_base64_sha512_sha512'] as const) {
   t.test(`token-revoked (${alg}): the grant holding that refresh token is deleted, another one is not`, async (t) => {
     const ctx = await buildRiscApp(t)
     const g = iosSignIn(ctx)
-    const res = await gql(ctx.app, 'mutation($input: ConnectGmailInput!) { connectGmail(input: $input) { status { state } } }', {
+    const res = await gql(ctx.app, ConnectGmailDocument, {
       input: { accessToken: g.accessToken, refreshToken: g.refreshToken, expiresIn: g.expiresIn, scope: g.grantedScopes.join(' '), idToken: g.idToken }
     }, { token: ctx.user.accessToken })
     t.equal(res.data?.connectGmail.status.state, 'ACTIVE')
@@ -52,11 +51,11 @@ for (const alg of ['prefix', 'hash_base64_sha512_sha512'] as const) {
     const other = await ctx.google.app.inject({ method: 'POST', url: '/__emulator/risc/events', payload: { type: 'token-revoked', token: 'zz' + g.refreshToken.slice(2), token_identifier_alg: alg } })
     t.equal(other.statusCode, 200)
     await settled(ctx)
-    t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
+    t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
 
     await ctx.google.app.inject({ method: 'POST', url: '/__emulator/risc/events', payload: { type: 'token-revoked', token: g.refreshToken, token_identifier_alg: alg, aud: 'ios.apps.googleusercontent.com' } })
     await settled(ctx)
-    t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
+    t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
     t.equal(await ctx.app.vault.get(ctx.user.id), null)
     t.match((await riscEvents(ctx, ctx.user.id)).map((e) => e.detail), [{ event: 'token-revoked', outcome: 'grant_deleted' }])
   })
@@ -65,12 +64,12 @@ for (const alg of ['prefix', 'hash_base64_sha512_sha512'] as const) {
 t.test('sessions-revoked: every session of the linked user ends, its access token fails at once', async (t) => {
   const ctx = await buildRiscApp(t)
   await linkGoogle(ctx)
-  t.equal((await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })).errors, undefined)
+  t.equal((await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })).errors, undefined)
   ctx.google.state.accountEvent(ALICE.email, 'sessions-revoked')
   await settled(ctx)
   const live = await ctx.app.prisma.session.count({ where: { userId: ctx.user.id, revokedAt: null } })
   t.equal(live, 0)
-  const me = await gql(ctx.app, ME, {}, { token: ctx.user.accessToken })
+  const me = await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })
   t.equal(me.errors?.[0]?.extensions?.code, 'UNAUTHENTICATED')
   t.match((await riscEvents(ctx, ctx.user.id)).map((e) => e.detail), [{ event: 'sessions-revoked', outcome: 'sessions_ended' }])
 })
@@ -111,7 +110,7 @@ t.test('account-credential-change-required: a security event, nothing else', asy
   ctx.google.state.accountEvent(ALICE.email, 'account-credential-change-required')
   await settled(ctx)
   t.ok(await ctx.app.prisma.session.count({ where: { userId: ctx.user.id, revokedAt: null } }) > 0)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
   t.match((await riscEvents(ctx, ctx.user.id)).map((e) => e.detail), [{ event: 'account-credential-change-required', outcome: 'recorded' }])
 })
 
@@ -129,6 +128,6 @@ t.test('an unknown subject is accepted (202) and changes nothing', async (t) => 
   await connectWithTokens(ctx)
   const res = await post(ctx, setFor(ctx, 'tokens-revoked', subjectOf('999999999999999999999')))
   t.equal(res.statusCode, 202)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
   t.match((await riscEvents(ctx)).map((e) => e.detail), [{ event: 'tokens-revoked', outcome: 'unknown_subject' }])
 })

@@ -1,13 +1,14 @@
 import t from 'tap'
 import type { Test } from 'tap'
 import { gql } from '../../helper.ts'
-import { connectWithTokens, STATUS } from '../../gmail/helpers.ts'
+import { connectWithTokens } from '../../gmail/helpers.ts'
 import { freePort } from '../../support/free-port.ts'
 import { ALICE, buildRiscApp, forged, post, RISC_EVENTS, RISC_ISSUER, settled, setFor, subjectOf, WEB } from './helpers.ts'
+import { GmailStatusDocument } from '../../support/generated/graphql.ts'
 
 const revoke = () => ({ [RISC_EVENTS['tokens-revoked']]: { subject: subjectOf(ALICE.sub) } })
 const stillActive = async (t: Test, ctx: Awaited<ReturnType<typeof buildRiscApp>>) => {
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'ACTIVE', 'a rejected token changes nothing')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE', 'a rejected token changes nothing')
   t.not(await ctx.app.vault.get(ctx.user.id), null)
 }
 
@@ -79,12 +80,12 @@ t.test('receiver outage: the emulator retries, the event takes effect once the r
   const delivery = ctx.google.state.risc.deliveries[0]!
   while (delivery.attempts < 2) await new Promise((resolve) => setTimeout(resolve, 20))
   t.equal(delivery.state, 'pending', 'still retrying while the receiver is down')
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'ACTIVE')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'ACTIVE')
   await ctx.app.listen({ host: '127.0.0.1', port })
   await settled(ctx)
   t.equal(delivery.state, 'delivered')
   t.ok(delivery.attempts >= 3)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'RECONNECT_REQUIRED')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
 })
 
 t.test('retries are bounded: a receiver that never comes back loses the event, as with Google', async (t) => {

@@ -4,9 +4,10 @@ import path from 'node:path'
 import t from 'tap'
 import { runAdminCommand } from '../../../src/admin/commands.ts'
 import { registerRiscReceiver } from '../../../src/google/risc/risc-registration.ts'
-import { connectWithTokens, STATUS } from '../../gmail/helpers.ts'
+import { connectWithTokens } from '../../gmail/helpers.ts'
 import { gql } from '../../helper.ts'
 import { ALICE, buildRiscApp, settled } from './helpers.ts'
+import { GmailStatusDocument } from '../../support/generated/graphql.ts'
 
 t.test('google-risc-register: stream:update then stream:verify as the service account; events then arrive', async (t) => {
   const ctx = await buildRiscApp(t)
@@ -24,7 +25,7 @@ t.test('google-risc-register: stream:update then stream:verify as the service ac
   await connectWithTokens(ctx)
   ctx.google.state.revokeUserAccess(ALICE.email)
   await settled(ctx)
-  t.equal((await gql(ctx.app, STATUS, {}, { token: ctx.user.accessToken })).data.gmailStatus.state, 'RECONNECT_REQUIRED')
+  t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).data?.gmailStatus.state, 'RECONNECT_REQUIRED')
 })
 
 t.test('the emulator refuses a management call not signed by its service account', async (t) => {
