@@ -19,18 +19,12 @@ import { profileUnderLoad } from './profile.ts'
 import type { NodeReport } from './report.ts'
 import type { Settings } from './run.ts'
 import { execFileSync } from 'node:child_process'
+import { CONNECT, GMAIL_STATUS, LOGIN, ME, PASSWORD, REFRESH, SIGN_UP } from './operations.ts'
 
-const PASSWORD = 'correct horse battery staple'
 const STORM_USERS = 50
 /** prom-client's event-loop histogram samples every 10 ms: each recorded delay includes that interval. */
 const LOOP_RESOLUTION_MS = 10
 
-const ME = '{ me { id email } }'
-const GMAIL_STATUS = 'query GmailStatus { gmailStatus { state googleEmail grantedScopes accessTokenExpiresAt lastRefreshedAt } }'
-const REFRESH = 'mutation Refresh($t: String) { refresh(refreshToken: $t, client: NATIVE) { accessToken refreshToken } }'
-const LOGIN = 'mutation Login($input: LoginInput!) { login(input: $input) { accessToken } }'
-const SIGN_UP = 'mutation SignUp($input: SignUpInput!) { signUp(input: $input) { accessToken user { id } } }'
-const CONNECT = 'mutation Connect($input: ConnectGmailInput!) { connectGmail(input: $input) { status { state } } }'
 const EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const GOOGLE_TOKEN_TYPE = 'urn:inboxgate:params:oauth:token-type:google-access-token'
 

@@ -22,15 +22,7 @@ import { DEFAULT_IOS_CLIENT, DEFAULT_USERS, DEFAULT_WEB_CLIENT } from '../emulat
 import { GMAIL_READONLY } from '../emulators/google/state.ts'
 import { assertBuilt, memoryOf, sleep, spawnBuiltServer } from './built-server.ts'
 import type { SpawnedServer } from './built-server.ts'
-
-const PASSWORD = 'correct horse battery staple'
-const ME = '{ me { id email name } }'
-const GMAIL_STATUS = '{ gmailStatus { state googleEmail accessTokenExpiresAt } }'
-const GMAIL_PROFILE = '{ gmailProfile { emailAddress messagesTotal } }'
-const REFRESH = 'mutation R($t: String) { refresh(refreshToken: $t, client: NATIVE) { accessToken refreshToken } }'
-const LOGIN = 'mutation L($input: LoginInput!) { login(input: $input) { accessToken refreshToken } }'
-const SIGN_UP = 'mutation S($input: SignUpInput!) { signUp(input: $input) { accessToken refreshToken } }'
-const CONNECT = 'mutation C($input: ConnectGmailInput!) { connectGmail(input: $input) { status { state } } }'
+import { CONNECT, GMAIL_PROFILE, GMAIL_STATUS, LOGIN, ME, PASSWORD, REFRESH, SIGN_UP } from './operations.ts'
 
 /** Share of each operation in the mix; a login is ≈ 50 ms of Argon2 CPU, so it stays a small part. */
 const MIX: Array<[Operation, number]> = [['me', 45], ['gmailStatus', 20], ['refresh', 15], ['gmailProfile', 15], ['login', 5]]
