@@ -220,7 +220,7 @@ export function markdown (r: Report): string {
     'database ≈ 2 %. The schema engine, PGlite, the AWS SDK and the Google APIs other than Gmail are no longer loaded',
     'on this path. Node ≥ 22 keeps V8\'s compile cache on disk (enabled by src/server.ts), which is most of Node 26\'s',
     'lead. Reaching 0.5 s would take bundling the server into one file and a V8 startup snapshot: a change of build',
-    'and deployment, not made here. PGlite adds its WASM PostgreSQL (≈ 1.2 s and ≈ 250 MiB) and, on a fresh data',
+    'and deployment, not made here. PGlite adds its WASM PostgreSQL (≈ 1.3–1.7 s and ≈ 250 MiB) and, on a fresh data',
     'directory, `initdb` and the migrations inside it.', '',
     'Memory: the heap after a full GC stays ≈ 47 MiB and flat through the soak; peak RSS under 50 connections is V8',
     'letting the heap grow between full collections plus native memory (Argon2\'s 19 MiB per running hash, Prisma\'s',
