@@ -1,3 +1,8 @@
+/*
+ * The local vault (TOKEN_VAULT=local, the embedded default): one AES-256-GCM sealed file per user, written
+ * atomically, with key rotation and a listing for reconcile-vault. A little over 350 lines on purpose: the file
+ * format, its atomic writes and its recovery rules are one unit that only makes sense read together.
+ */
 import { randomBytes } from 'node:crypto'
 import { constants } from 'node:fs'
 import { access, chmod, link, mkdir, open, readdir, readFile, rename, unlink } from 'node:fs/promises'
