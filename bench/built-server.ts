@@ -8,7 +8,7 @@ import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { freePort, pinned, ROOT, SERVER_CPU } from './processes.ts'
+import { freePort, pinned, ROOT, SERVER_CPU, stopChild } from './processes.ts'
 
 export { cpuMsOf, memoryOf, sleep } from './processes.ts'
 export { median } from './load.ts'
@@ -42,13 +42,6 @@ export async function spawnBuiltServer (node: string, env: Record<string, string
     child,
     url: `http://127.0.0.1:${port}`,
     stderr: () => stderr,
-    stop: async () => {
-      if (child.exitCode !== null || child.signalCode !== null) return
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
-      child.kill('SIGTERM')
-      const timer = setTimeout(() => child.kill('SIGKILL'), 15_000)
-      await exited
-      clearTimeout(timer)
-    }
+    stop: async () => await stopChild(child, 15_000)
   }
 }

@@ -32,11 +32,12 @@ export async function cleanup (): Promise<void> {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {})
 }
 
-async function stopChild (child: ChildProcess): Promise<void> {
+/** SIGTERM (the server's graceful stop), SIGKILL after `graceMs`; resolves once the process has exited. */
+export async function stopChild (child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
   child.kill('SIGTERM')
-  const timer = setTimeout(() => child.kill('SIGKILL'), 10_000)
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
   await exited
   clearTimeout(timer)
 }
