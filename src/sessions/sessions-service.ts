@@ -116,7 +116,7 @@ export class SessionsService {
   }
 
   /** Finds the token's session and refuses what a refresh refuses; `current` is false for the previous token. */
-  async #find (token: string, clientKind: ClientKind, meta: RequestMeta, now: Date): Promise<{ user: SessionUser, row: Session, current: boolean }> {
+  async #find (token: string, clientKind: ClientKind, meta: RequestMeta, now: Date): Promise<{ user: SessionUser, row: Session, current: boolean, hash: string }> {
     if (!looksLikeRefreshToken(token)) throw Errors.refreshTokenInvalid()
     const hash = hashRefreshToken(token)
     const session = await this.#findByTokenHash(hash)
@@ -137,17 +137,16 @@ export class SessionsService {
       await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
       throw Errors.sessionExpired()
     }
-    return { user, row, current: sameHash(hash, row.currentTokenHash) }
+    return { user, row, current: sameHash(hash, row.currentTokenHash), hash }
   }
 
   async #rotate (token: string, clientKind: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
     const now = this.#clock.now()
-    const hash = hashRefreshToken(token)
 
     // Two passes at most: a lost compare-and-swap means another request rotated this token just now,
     // and the second pass finds it as the previous token, inside the grace window.
     for (let attempt = 0; attempt < 2; attempt++) {
-      const { user, row, current } = await this.#find(token, clientKind, meta, now)
+      const { user, row, current, hash } = await this.#find(token, clientKind, meta, now)
 
       if (current) {
         const successor = newRefreshToken()
