@@ -4,7 +4,8 @@ import type { Config } from '../config.ts'
 import { AppError, Errors, Reasons } from '../errors.ts'
 import type { Reason } from '../errors.ts'
 import type { ClientKind, PrismaClient, Session, User } from '../generated/prisma/client.ts'
-import type { UserView, ViewerUser } from './live-session.ts'
+import { VIEWER_USER_COLUMNS, viewerUserOf } from './live-session.ts'
+import type { UserView, ViewerUser, ViewerUserColumns } from './live-session.ts'
 import type { RefreshOutcome, ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { AccessTokens } from './access-tokens.ts'
@@ -193,20 +194,19 @@ export class SessionsService {
    * in one statement. Prisma's findFirst with `include` made it two queries, with every user column.
    */
   async #findByTokenHash (hash: string): Promise<SessionWithUser | null> {
-    const rows = await this.#prisma.$queryRaw<Array<Session & { uId: string, uEmail: string, uName: string | null, uEmailVerified: boolean, uGoogleSub: string | null, uDisabledAt: Date | null, uCreatedAt: Date, uDeletionRequestedAt: Date | null }>>`
+    const rows = await this.#prisma.$queryRaw<Array<Session & ViewerUserColumns>>`
       SELECT s.id, s.user_id AS "userId", s.client_kind::text AS "clientKind", s.current_token_hash AS "currentTokenHash",
              s.previous_token_hash AS "previousTokenHash", s.successor_sealed AS "successorSealed", s.rotated_at AS "rotatedAt",
              s.generation, s.user_agent AS "userAgent", s.ip, s.created_at AS "createdAt", s.last_used_at AS "lastUsedAt",
              s.auth_time AS "authTime", s.expires_at AS "expiresAt", s.revoked_at AS "revokedAt", s.revoked_reason AS "revokedReason",
-             u.id AS "uId", u.email AS "uEmail", u.name AS "uName", u.email_verified AS "uEmailVerified", u.google_sub AS "uGoogleSub",
-             u.disabled_at AS "uDisabledAt", u.created_at AS "uCreatedAt", u.deletion_requested_at AS "uDeletionRequestedAt"
+             ${VIEWER_USER_COLUMNS}
         FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.current_token_hash = ${hash} OR s.previous_token_hash = ${hash}
        LIMIT 1`
     const r = rows[0]
     if (r == null) return null
     const { uId, uEmail, uName, uEmailVerified, uGoogleSub, uDisabledAt, uCreatedAt, uDeletionRequestedAt, ...session } = r
-    return { ...session, user: { id: uId, email: uEmail, name: uName, emailVerified: uEmailVerified, googleSub: uGoogleSub, disabledAt: uDisabledAt, createdAt: uCreatedAt, deletionRequestedAt: uDeletionRequestedAt } }
+    return { ...session, user: { ...viewerUserOf(r), deletionRequestedAt: uDeletionRequestedAt } }
   }
 
   async #rejectUnknown (hash: string, meta: RequestMeta): Promise<never> {
