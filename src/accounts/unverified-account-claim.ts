@@ -30,8 +30,8 @@ export interface AccountClaim {
  * first, with a password or by linking their own Google account, and waits for the victim to use the service.
  * When a verified identity (a Google/Apple ID token whose email is verified, or a password reset through a link
  * mailed to the address) claims an address held by an account that never verified it, that account's password,
- * linked identities, sessions, pending tokens and queued mail are removed, and the owner gets the account
- * (verified, with the owner's credentials), recorded on both sides. An account whose email is verified is never
+ * linked identities, sessions, pending tokens and queued mail are removed (and a Gmail grant of another Google
+ * account), and the owner gets the account (verified, with the owner's credentials), recorded on both sides. An account whose email is verified is never
  * taken over: it returns null, and the caller applies its usual rules (ACCOUNT_EXISTS for a sign-in).
  *
  * The one implementation for every sign-in method (Google now, Apple next): call it where a verified identity
@@ -78,7 +78,7 @@ export class UnverifiedAccountClaim {
     const sessionsRevoked = await this.#sessions.revokeAll(holder.id, 'ACCOUNT_CLAIMED')
     const tokensVoided = await this.#tokens.voidAll(holder.id)
     await this.#prisma.mailOutbox.deleteMany({ where: { userId: holder.id } })
-    const gmailDisconnected = await this.#disconnectGmail(holder.id, claim.meta)
+    const gmailDisconnected = await this.#disconnectForeignGmail(holder.id, claim.email, claim.meta)
     await this.#events.record('UNVERIFIED_ACCESS_REMOVED', {
       userId: holder.id,
       detail: {
@@ -95,12 +95,15 @@ export class UnverifiedAccountClaim {
   }
 
   /**
-   * A Gmail grant the unverified holder connected is theirs, not the owner's: revoked and deleted. Best effort
-   * (Google or the vault may be down): the claim stands, and the failure is logged for an operator.
+   * A Gmail grant of another Google account than the claimed address is not the owner's (the first registrant
+   * connected their own mailbox): revoked and deleted, so the owner is never handed someone else's mail. A grant
+   * for the claimed address itself is the owner's own mailbox and stays. Best effort (Google or the vault may be
+   * down): the claim stands, and the failure is logged for an operator.
    */
-  async #disconnectGmail (userId: string, meta: RequestMeta): Promise<boolean> {
+  async #disconnectForeignGmail (userId: string, email: string, meta: RequestMeta): Promise<boolean> {
     if (this.#gmail == null) return false
-    if (await this.#prisma.gmailConnection.count({ where: { userId } }) === 0) return false
+    const connection = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { googleEmail: true } })
+    if (connection == null || connection.googleEmail?.toLowerCase() === email) return false
     try {
       await this.#gmail.disconnect(userId, meta)
       return true
