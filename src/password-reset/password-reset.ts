@@ -41,9 +41,17 @@ export class PasswordReset {
   readonly #config: ResetConfig
 
   constructor (deps: {
-    prisma: PrismaClient, emailTokens: EmailTokens, mailOutbox: MailOutbox, mailLimits: MailLimits, passwords: PasswordHasher,
-    sessions: SessionsService, unverifiedAccountClaim: UnverifiedAccountClaim, loginThrottle: LoginThrottle,
-    securityEvents: SecurityEvents, clock: Clock, config: ResetConfig
+    prisma: PrismaClient,
+    emailTokens: EmailTokens,
+    mailOutbox: MailOutbox,
+    mailLimits: MailLimits,
+    passwords: PasswordHasher,
+    sessions: SessionsService,
+    unverifiedAccountClaim: UnverifiedAccountClaim,
+    loginThrottle: LoginThrottle,
+    securityEvents: SecurityEvents,
+    clock: Clock,
+    config: ResetConfig
   }) {
     this.#prisma = deps.prisma
     this.#tokens = deps.emailTokens
