@@ -6,7 +6,7 @@ import {
 } from '../support/generated/graphql.ts'
 import { startCatcher, tokenOf } from '../support/mail.ts'
 
-// docs/security.md item 40: account pre-hijacking closed (Sudhodanan & Paverd, USENIX Security 2022).
+// docs/security.md item 44: account pre-hijacking closed (Sudhodanan & Paverd, USENIX Security 2022).
 
 /** The attacker's own Google account, which they link to the account they registered with the victim's address. */
 const MALLORY = { sub: '100000000000000000666', email: 'mallory@attacker.example', name: 'Mallory' }

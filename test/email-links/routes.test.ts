@@ -3,7 +3,7 @@ import { buildTestApp, gql, signUp, uniqueEmail } from '../helper.ts'
 import { MeDocument } from '../support/generated/graphql.ts'
 import { startCatcher, tokenOf } from '../support/mail.ts'
 
-// docs/security.md items 38 and 39: the server's pages for mailed links.
+// docs/security.md items 42 and 43: the server's pages for mailed links.
 
 const form = (fields: Record<string, string>) => ({ 'content-type': 'application/x-www-form-urlencoded', payload: new URLSearchParams(fields).toString() })
 

@@ -6,7 +6,7 @@ import { buildTestApp, gql, signUp, uniqueEmail } from '../helper.ts'
 import { EmailStatusDocument, ResendVerificationEmailDocument, VerifyEmailDocument } from '../support/generated/graphql.ts'
 import { startCatcher, tokenOf } from '../support/mail.ts'
 
-// docs/security.md item 38: email verification (single-use hashed tokens, expiry, rate-limited resend).
+// docs/security.md item 42: email verification (single-use hashed tokens, expiry, rate-limited resend).
 
 test('signUp mails a verification link; verifyEmail sets emailVerified once; the token is stored hashed and never logged', async (t) => {
   const catcher = await startCatcher(t)

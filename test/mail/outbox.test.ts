@@ -4,7 +4,7 @@ import { buildTestApp, gql, signUp, uniqueEmail } from '../helper.ts'
 import { VerifyEmailDocument } from '../support/generated/graphql.ts'
 import { startCatcher, tokenOf } from '../support/mail.ts'
 
-// docs/security.md item 41: mail is queued and retried; an SMTP outage never fails the operation that wanted it.
+// docs/security.md item 45: mail is queued and retried; an SMTP outage never fails the operation that wanted it.
 
 test('an SMTP outage does not fail signUp; the mail arrives after recovery, and the failed attempt\'s token is void', async (t) => {
   const clock = new ManualClock()

@@ -5,7 +5,7 @@ import { buildTestApp, COOKIE, gql, PASSWORD, refreshCookie, signUp, uniqueEmail
 import { LoginDocument, MeDocument, RefreshDocument, RequestPasswordResetDocument, ResetPasswordDocument } from '../support/generated/graphql.ts'
 import { startCatcher, tokenOf } from '../support/mail.ts'
 
-// docs/security.md item 39: password reset (no enumeration, single use, 30 minutes, every session ended).
+// docs/security.md item 43: password reset (no enumeration, single use, 30 minutes, every session ended).
 
 const NEW_PASSWORD = 'a brand new passphrase'
 
