@@ -6,6 +6,8 @@ import { registerRiscReceiver } from '../src/google/risc/risc-registration.ts'
 import type { ServiceAccountKey } from '../src/google/risc/risc-registration.ts'
 import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
 import { startWebExample } from '../examples/web/serve.ts'
+import { startMailCatcher } from '../emulators/mail/catcher.ts'
+import type { RunningMailCatcher } from '../emulators/mail/catcher.ts'
 
 /**
  * `npm run dev`: the Google emulator and the server in one process, the server configured for the emulator,
@@ -53,7 +55,20 @@ async function main (): Promise<void> {
     throw err
   }
 
+  // Verification and password-reset mail goes to an in-process SMTP catcher (emulators/mail), never out.
+  let mail: RunningMailCatcher
+  try {
+    mail = await startMailCatcher({ smtpPort: Number(env.MAIL_EMULATOR_SMTP_PORT ?? 4025), controlPort: Number(env.MAIL_EMULATOR_PORT ?? 4026) })
+  } catch (err) {
+    await emulator.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail('port 4025 or 4026 is taken: set MAIL_EMULATOR_SMTP_PORT / MAIL_EMULATOR_PORT to other ports (or 0)')
+    throw err
+  }
+
   const config = await loadConfigOrExit({
+    SMTP_URL: mail.smtpUrl,
+    // The pages of mailed links ("email confirmed") link back to the example web client.
+    APP_URL: `http://127.0.0.1:${webPort}`,
     GOOGLE_CLIENT_ID: web.id,
     GOOGLE_CLIENT_SECRET: web.secret,
     GOOGLE_IOS_CLIENT_IDS: ios.id,
@@ -69,16 +84,18 @@ async function main (): Promise<void> {
     example = await startWebExample({ apiUrl: config.PUBLIC_URL, port: Number(webPort) })
   } catch (err) {
     await emulator.close()
+    await mail.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${webPort} is taken: set WEB_EXAMPLE_PORT to another port (or 0)`)
     throw err
   }
 
   let server
   try {
-    server = await startServer(config, { onClose: async () => { await example.app.close(); await emulator.close() } })
+    server = await startServer(config, { onClose: async () => { await example.app.close(); await emulator.close(); await mail.close() } })
   } catch (err) {
     await example.app.close()
     await emulator.close()
+    await mail.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${config.PORT} is taken: set PORT to another port`)
     throw err
   }
@@ -111,6 +128,7 @@ inboxgate dev mode: Gmail without a Google account
   Google users     ${[...emulator.state.users.values()].map(u => `${u.email}${u.emailVerified ? '' : ' (unverified)'}`).join(', ')}
   Google clients   web ${web.id}, iOS ${ios.id}
   RISC receiver    ${risc}
+  Mail catcher     ${config.SMTP_URL === mail.smtpUrl ? `${mail.controlUrl}/__emulator/messages   (verification and reset mail; SMTP ${mail.smtpUrl})` : `not used (SMTP_URL=${config.SMTP_URL ?? ''} is set)`}
   Gmail tokens     live ${accessTokenTtlSeconds} s (GOOGLE_EMULATOR_ACCESS_TOKEN_TTL); the server refreshes ${margin} s before expiry, ${refreshAfter > 0 ? `so ${refreshAfter} s after each refresh` : 'so on every use'}
 ${pointsElsewhere}
 Next steps (README.md, "Dev mode: Gmail without a Google account"):

@@ -4,6 +4,7 @@ import { LogController } from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import accounts from './accounts/plugin.ts'
+import unverifiedAccountClaim from './accounts/unverified-account-claim.ts'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
 import googleRedirect from './auth/google/routes.ts'
@@ -11,6 +12,9 @@ import googleSignIn from './auth/google/sign-in.ts'
 import googleWebFlow from './auth/google/web-flow.ts'
 import type { Config } from './config.ts'
 import prisma from './db/prisma.ts'
+import emailLinkRoutes from './email-links/routes.ts'
+import emailTokens from './email-tokens/email-tokens.ts'
+import emailVerification from './email-verification/email-verification.ts'
 import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
@@ -19,8 +23,11 @@ import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
+import mailLimits from './mail/mail-limits.ts'
+import mailOutbox from './mail/outbox.ts'
 import metrics from './metrics/metrics.ts'
 import oauth from './oauth/plugin.ts'
+import passwordReset from './password-reset/password-reset.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
@@ -118,10 +125,16 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(loginThrottle)
   await fastify.register(googleOps)
   await fastify.register(sessions)
+  await fastify.register(mailOutbox)
+  await fastify.register(mailLimits)
+  await fastify.register(emailTokens)
+  await fastify.register(emailVerification)
   await fastify.register(users)
   await fastify.register(vault, { vault: opts.vault })
   await fastify.register(google)
   await fastify.register(gmail)
+  await fastify.register(unverifiedAccountClaim)
+  await fastify.register(passwordReset)
   await fastify.register(googleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
@@ -129,6 +142,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 
   await fastify.register(googleRedirect)
   await fastify.register(googleRisc)
+  await fastify.register(emailLinkRoutes)
 
   await fastify.register(health)
   await fastify.register(graphql)

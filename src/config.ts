@@ -182,6 +182,27 @@ const envSchema = z.object({
   LOCAL_VAULT_KEY: z.string().optional(),
   /** Earlier local vault keys: records sealed with them stay readable and are resealed with LOCAL_VAULT_KEY on their next write. */
   LOCAL_VAULT_PREVIOUS_KEYS: list.default([]),
+  /**
+   * Where mail is sent: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://…:465. Unset: verification and
+   * reset mail is queued in the outbox but not sent (a warning at start). `npm run dev` points it at the mail catcher.
+   */
+  SMTP_URL: z.string().regex(/^smtps?:\/\//, 'must be an smtp:// or smtps:// URL').optional(),
+  /** The sender of that mail: an address, or `Name <address>`; default `APP_NAME <no-reply@localhost>`. */
+  MAIL_FROM: z.string().min(3).optional(),
+  /** The name mail and the server's email pages call the app by. */
+  APP_NAME: z.string().min(1).max(100).default('inboxgate'),
+  /** Where the server's email pages (verified, password changed) link back to; default PUBLIC_URL. */
+  APP_URL: z.url().optional(),
+  /** Lifetime of an email-verification link/code (single use). */
+  EMAIL_TOKEN_TTL_SECONDS: seconds(24 * 3600, 60),
+  /** Lifetime of a password-reset link/code (single use). */
+  PASSWORD_RESET_TTL_SECONDS: seconds(30 * 60, 60),
+  /** requestPasswordReset per address asked for, and per client IP, per EMAIL_RATE_WINDOW_SECONDS. */
+  PASSWORD_RESET_MAX_PER_EMAIL: z.coerce.number().int().min(1).default(3),
+  PASSWORD_RESET_MAX_PER_IP: z.coerce.number().int().min(1).default(20),
+  /** resendVerificationEmail per user per EMAIL_RATE_WINDOW_SECONDS. */
+  VERIFICATION_EMAIL_MAX_PER_USER: z.coerce.number().int().min(1).default(3),
+  EMAIL_RATE_WINDOW_SECONDS: seconds(3600),
   /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
   METRICS_ENABLED: bool.default(false),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
@@ -221,8 +242,10 @@ function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JW
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS' | 'MAIL_FROM' | 'APP_URL'> {
   PUBLIC_URL: string
+  MAIL_FROM: string
+  APP_URL: string
   PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
   AUTH_REDIRECT_ORIGINS: string[]
@@ -311,6 +334,8 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
     AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
+    MAIL_FROM: parsed.MAIL_FROM ?? `${JSON.stringify(parsed.APP_NAME)} <no-reply@localhost>`,
+    APP_URL: parsed.APP_URL ?? publicUrl,
     jwtKeys: { current, accepted },
     localVaultKeys
   }

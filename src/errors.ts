@@ -92,7 +92,11 @@ export const Reasons = {
   /** deleteAccount: signed out everywhere and unusable; removing the Gmail grant or data failed and finishes later. */
   DELETION_PENDING: 'DELETION_PENDING',
   /** RATE_LIMITED because the server is saturated (password hashing queue full), not because of this client. */
-  SERVER_BUSY: 'SERVER_BUSY'
+  SERVER_BUSY: 'SERVER_BUSY',
+  /** verifyEmail, resetPassword: the link/code is unknown, already used, or for an address the account no longer has. */
+  EMAIL_TOKEN_INVALID: 'EMAIL_TOKEN_INVALID',
+  /** verifyEmail, resetPassword: the link/code has expired: ask for a new one. */
+  EMAIL_TOKEN_EXPIRED: 'EMAIL_TOKEN_EXPIRED'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -162,6 +166,8 @@ export const Errors = {
   passwordTooCommon: define(BAD_USER_INPUT, 'This password is too common; choose another'),
   refreshTokenInBody: define(BAD_USER_INPUT, 'WEB clients send the refresh token in the cookie, not in the body'),
   unstorableText: define(BAD_USER_INPUT, 'Text must not contain U+0000 or unpaired surrogates'),
+  emailTokenInvalid: define(BAD_USER_INPUT, 'This link or code is not valid (it may have been used already): ask for a new one', Reasons.EMAIL_TOKEN_INVALID),
+  emailTokenExpired: define(BAD_USER_INPUT, 'This link or code has expired: ask for a new one', Reasons.EMAIL_TOKEN_EXPIRED),
   connectInputShape: define(BAD_USER_INPUT, 'Send either serverAuthCode, or accessToken and refreshToken'),
   connectTokensIncomplete: define(BAD_USER_INPUT, 'accessToken and refreshToken are both required'),
   codeWithoutRefreshToken: define(BAD_USER_INPUT, 'Google returned no refresh token: sign in again asking for offline access (prompt=consent)'),

@@ -126,6 +126,18 @@ export type Mutation = {
    * (with the `x-mercurius-operation-name` header or `mercurius-require-preflight` header, from an allowed origin).
    */
   refresh: AuthPayload;
+  /**
+   * Mails a password-reset link to the address if an account has it. Always true, whether or not one does (and it
+   * takes the same work either way), or RATE_LIMITED per address and per client IP.
+   */
+  requestPasswordReset: Scalars['Boolean']['output'];
+  /** Mails a new verification link to the signed-in user; false when the address is verified already. Rate-limited. */
+  resendVerificationEmail: Scalars['Boolean']['output'];
+  /**
+   * Sets a new password with the token of a reset link (single use, 30 minutes), verifies the address, ends every
+   * session of the user and signs this client in. The same errors as verifyEmail, and the password policy's.
+   */
+  resetPassword: AuthPayload;
   /** Ends one of the signed-in user's sessions. */
   revokeSession: Scalars['Boolean']['output'];
   /**
@@ -140,6 +152,12 @@ export type Mutation = {
    * Refused (FORBIDDEN, reason PASSWORD_REQUIRED) for an account without a password: it could not sign in again.
    */
   unlinkGoogle: User;
+  /**
+   * Confirms the address with the token of the verification link (`signUp` mails it; a native app takes `token` from
+   * the link's query). Single use, valid EMAIL_TOKEN_TTL_SECONDS (24 h); needs no session. BAD_USER_INPUT with reason
+   * EMAIL_TOKEN_INVALID (unknown, used, or for an address the account no longer has) or EMAIL_TOKEN_EXPIRED.
+   */
+  verifyEmail: User;
 };
 
 
@@ -181,6 +199,18 @@ export type MutationRefreshArgs = {
 };
 
 
+export type MutationRequestPasswordResetArgs = {
+  email: Scalars['String']['input'];
+};
+
+
+export type MutationResetPasswordArgs = {
+  client?: InputMaybe<ClientKind>;
+  newPassword: Scalars['String']['input'];
+  token: Scalars['String']['input'];
+};
+
+
 export type MutationRevokeSessionArgs = {
   id: Scalars['ID']['input'];
 };
@@ -199,6 +229,11 @@ export type MutationSignUpArgs = {
 
 export type MutationUnlinkGoogleArgs = {
   password?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationVerifyEmailArgs = {
+  token: Scalars['String']['input'];
 };
 
 export type Query = {
@@ -437,10 +472,14 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'everywhere'>>;
   refresh?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationRefreshArgs, 'client'>>;
+  requestPasswordReset?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRequestPasswordResetArgs, 'email'>>;
+  resendVerificationEmail?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  resetPassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationResetPasswordArgs, 'client' | 'newPassword' | 'token'>>;
   revokeSession?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
   signInWithGoogle?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithGoogleArgs, 'client' | 'idToken'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
   unlinkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, Partial<MutationUnlinkGoogleArgs>>;
+  verifyEmail?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationVerifyEmailArgs, 'token'>>;
 };
 
 export type QueryResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {

@@ -31,6 +31,19 @@ export type SecurityEventType =
   | 'GOOGLE_RISC_EVENT'
   /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
   | 'GMAIL_TOKEN_ISSUED'
+  /** The user confirmed their address through the mailed link/code. */
+  | 'EMAIL_VERIFIED'
+  /** A reset link was minted and mailed (recorded by the mail worker: the request itself looks the same for any address). */
+  | 'PASSWORD_RESET_REQUESTED'
+  /** The password was set through a reset link; every session ended. */
+  | 'PASSWORD_RESET'
+  /**
+   * Pre-hijacking closed, the owner's side: a verified identity (detail.method: google, apple, password_reset) took
+   * over the account that held its address without ever verifying it.
+   */
+  | 'ACCOUNT_CLAIMED_BY_VERIFIED_OWNER'
+  /** The same takeover, the unverified holder's side: what was removed (password, sessions, links, pending tokens). */
+  | 'UNVERIFIED_ACCESS_REMOVED'
 
 export interface SecurityEventInput {
   userId?: string | null

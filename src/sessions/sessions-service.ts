@@ -37,6 +37,8 @@ type SessionWithUser = Session & { user: SessionUser }
 export type RevokeReason =
   | 'LOGOUT' | 'LOGOUT_EVERYWHERE' | 'REVOKED_BY_USER' | 'REFRESH_TOKEN_REUSE' | 'EXPIRED'
   | 'PASSWORD_CHANGED' | 'USER_DISABLED' | 'GOOGLE_SESSIONS_REVOKED' | 'GOOGLE_ACCOUNT_HIJACKED'
+  /** A password reset through the mailed link; an unverified account claimed by the address's verified owner. */
+  | 'PASSWORD_RESET' | 'ACCOUNT_CLAIMED'
 
 type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_IDLE_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
 

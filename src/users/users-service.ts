@@ -35,6 +35,7 @@ export class UsersService {
   readonly #clock: Clock
   readonly #minPasswordLength: number
   readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
+  readonly #verification: { queueFor: (userId: string) => Promise<void> } | undefined
 
   constructor (deps: {
     prisma: PrismaClient,
@@ -44,7 +45,9 @@ export class UsersService {
     loginThrottle: LoginThrottle,
     clock: Clock,
     minPasswordLength: number,
-    metrics?: Pick<ServiceMetrics, 'login'>
+    metrics?: Pick<ServiceMetrics, 'login'>,
+    /** Queues the verification mail of a new account (src/email-verification). */
+    emailVerification?: { queueFor: (userId: string) => Promise<void> }
   }) {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords
@@ -54,6 +57,7 @@ export class UsersService {
     this.#clock = deps.clock
     this.#minPasswordLength = deps.minPasswordLength
     this.#metrics = deps.metrics
+    this.#verification = deps.emailVerification
   }
 
   async signUp (input: { email: string, password: string, name?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
@@ -70,6 +74,8 @@ export class UsersService {
       throw err
     }
     await this.#events.record('SIGN_UP', { userId: user.id, ...meta })
+    // Queued, not sent: an SMTP outage never fails the sign-up.
+    await this.#verification?.queueFor(user.id)
     return await this.#sessions.start(user, client, meta)
   }
 
@@ -157,6 +163,7 @@ export default fp(async (app) => {
     loginThrottle: app.loginThrottle,
     clock: app.clock,
     minPasswordLength: app.config.PASSWORD_MIN_LENGTH,
-    metrics: app.metrics
+    metrics: app.metrics,
+    emailVerification: app.emailVerification
   }))
-}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle', 'metrics'] })
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle', 'metrics', 'email-verification'] })

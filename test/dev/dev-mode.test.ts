@@ -47,7 +47,7 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
     !/^(GOOGLE_|TOKEN_VAULT|LOCAL_VAULT_KEY$|DATABASE_URL$|PUBLIC_ORIGINS$|HOST$|PRODUCTION$|GMAIL_REFRESH_MARGIN_SECONDS$|JWT_)/.test(name)))
   const child = spawn(process.execPath, [TSX_CLI, 'scripts/dev.ts'], {
     cwd: ROOT,
-    env: { ...inherited, PORT: String(port), GOOGLE_EMULATOR_PORT: String(googlePort), WEB_EXAMPLE_PORT: String(webPort), DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
+    env: { ...inherited, PORT: String(port), GOOGLE_EMULATOR_PORT: String(googlePort), WEB_EXAMPLE_PORT: String(webPort), MAIL_EMULATOR_SMTP_PORT: '0', MAIL_EMULATOR_PORT: '0', DATA_DIR: dataDir, LOG_LEVEL: 'warn' },
     stdio: ['ignore', 'pipe', 'pipe'],
     // Its own process group, so the teardown can kill tsx and the node process it starts together.
     detached: true

@@ -1,5 +1,8 @@
 import { Api, GraphQLRequestError } from './api.ts'
-import { GmailStatusDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument, SignUpDocument } from './generated/graphql.ts'
+import {
+  EmailStatusDocument, GmailStatusDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument, RequestPasswordResetDocument,
+  ResendVerificationEmailDocument, ResetPasswordDocument, SignUpDocument
+} from './generated/graphql.ts'
 import type { TokensFragment } from './generated/graphql.ts'
 import { describe } from './outcomes.ts'
 
@@ -52,6 +55,8 @@ async function render (): Promise<void> {
     return
   }
   const gmail = await authed(() => api.request(GmailStatusDocument))
+  const emailStatus = await authed(() => api.request(EmailStatusDocument))
+  $('unverified').hidden = emailStatus?.me.emailVerified !== false
   $('me-email').textContent = me.me.email
   $('me-google').textContent = me.me.hasGoogle ? '(Google linked)' : ''
   $('token-expiry').textContent = new Date(api.accessTokenExpiresAt).toISOString()
@@ -127,6 +132,30 @@ $('google').addEventListener('click', (event) => {
 $('connect-gmail').addEventListener('click', (event) => {
   event.preventDefault()
   location.assign(googleUrl('connect_gmail'))
+})
+// Password reset: the mail's link opens the server's own page; its `token` parameter is also the code typed here.
+$<HTMLFormElement>('forgot-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  void guarded(async () => {
+    await api.request(RequestPasswordResetDocument, { email: $<HTMLInputElement>('forgot-email').value })
+    // Always true: the answer does not say whether the address has an account.
+    say('If an account has this address, a reset link is on its way.')
+  })
+})
+$<HTMLFormElement>('reset-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  void guarded(async () => {
+    const token = $<HTMLInputElement>('reset-token').value.trim()
+    const { resetPassword } = await api.request(ResetPasswordDocument, { token, newPassword: $<HTMLInputElement>('reset-password').value, client: 'WEB' })
+    say('Password changed; every other session has ended.')
+    await signedIn(resetPassword)
+  })
+})
+$('resend-verification').addEventListener('click', () => {
+  void guarded(async () => {
+    const sent = await authed(() => api.request(ResendVerificationEmailDocument))
+    say(sent?.resendVerificationEmail === true ? 'Confirmation mail sent again.' : 'Your email is confirmed already.')
+  })
 })
 $('reload').addEventListener('click', () => { void guarded(render) })
 

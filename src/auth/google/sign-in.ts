@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { isUniqueViolation } from '../../db/prisma-errors.ts'
 import { Errors } from '../../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
+import type { UnverifiedAccountClaim } from '../../accounts/unverified-account-claim.ts'
 import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
 import { GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { SecurityEvents } from '../../security-events/security-events.ts'
@@ -10,24 +11,27 @@ import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/
 /**
  * Sign in with Google: users are found by Google `sub`, never by email.
  *
- * Linking rule: a Google sign-in whose email belongs to an existing account that is not linked to this `sub`
- * is refused (CONFLICT, reason ACCOUNT_EXISTS): the owner signs in with their password and links Google with
- * `linkGoogle`. Linking on a matching email, even a verified one, would hand a password account to whoever
- * controls that Google account, and our emails are not verified, so an attacker could also pre-register a
- * victim's address and wait for their Google sign-in (account pre-hijacking). An unverified Google email is
- * never linked and never used to create an account that claims it.
+ * Linking rule: a Google sign-in whose email belongs to an existing account with a verified email that is not
+ * linked to this `sub` is refused (CONFLICT, reason ACCOUNT_EXISTS): the owner signs in with their password and
+ * links Google with `linkGoogle`. Linking on a matching email would hand the account to whoever controls that
+ * Google account. An account that never verified its email, though, was perhaps registered by someone else to
+ * wait for the owner (account pre-hijacking): the verified Google identity claims it (UnverifiedAccountClaim),
+ * which removes the first registrant's password, links and sessions. An unverified Google email is never linked
+ * and never used to create or claim an account.
  */
 export class GoogleSignIn {
   readonly #prisma: PrismaClient
   readonly #google: GoogleGateway | null
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
+  readonly #claim: UnverifiedAccountClaim | undefined
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents, unverifiedAccountClaim?: UnverifiedAccountClaim }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
+    this.#claim = deps.unverifiedAccountClaim
   }
 
   async #verify (idToken: string): Promise<GoogleIdentity> {
@@ -76,6 +80,9 @@ export class GoogleSignIn {
         // The same Google account signing in twice at once: the other request created it; this one signs in too.
         const created = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
         if (created != null) return created
+        // The address is held by another account: its owner's verified identity claims it if it never verified it.
+        const claimed = await this.#claim?.claim({ email, method: 'google', credentials: { googleSub: identity.sub, name: identity.name ?? null }, meta })
+        if (claimed != null) return claimed
         await this.#events.record('GOOGLE_LINK_REFUSED', { ...meta, detail: { reason: Errors.googleAccountExists.reason } })
         throw Errors.googleAccountExists()
       }
@@ -123,5 +130,7 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('googleSignIn', new GoogleSignIn({ prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents }))
-}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events'] })
+  app.decorate('googleSignIn', new GoogleSignIn({
+    prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents, unverifiedAccountClaim: app.unverifiedAccountClaim
+  }))
+}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'unverified-account-claim'] })

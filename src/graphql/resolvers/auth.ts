@@ -75,6 +75,16 @@ export const authResolvers: Resolvers = {
     changePassword: async (_root, { input, client }, ctx) => {
       const { sub } = await ctx.viewer()
       return deliver(ctx, await ctx.app.users.changePassword(sub, input, client, ctx.meta))
+    },
+    verifyEmail: async (_root, { token }, ctx) => await ctx.app.emailVerification.verify(token, ctx.meta),
+    resendVerificationEmail: async (_root, _args, ctx) => {
+      const { sub } = await ctx.viewer()
+      return await ctx.app.emailVerification.resend(sub)
+    },
+    requestPasswordReset: async (_root, { email }, ctx) => await ctx.app.passwordReset.request(email, ctx.meta),
+    resetPassword: async (_root, { token, newPassword, client }, ctx) => {
+      const user = await ctx.app.passwordReset.reset(token, newPassword, ctx.meta)
+      return deliver(ctx, await ctx.app.passwordReset.signIn(user, client ?? 'WEB', ctx.meta))
     }
   },
 

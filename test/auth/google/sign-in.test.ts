@@ -43,9 +43,11 @@ test('invalid ID tokens are refused', async (t) => {
   t.equal(await ctx.app.prisma.user.count({ where: { googleSub: { not: null } } }), 0, 'nothing created')
 })
 
-test('a matching email never takes over a password account; the owner links explicitly', async (t) => {
+test('a matching email never takes over a verified password account; the owner links explicitly', async (t) => {
   const ctx = await buildGmailApp(t)
   const owner = await signUp(ctx.app, 'NATIVE', BOB.email)
+  // Verified (an unverified one is claimed by the Google owner: test/accounts/unverified-account-claim.test.ts).
+  await ctx.app.prisma.user.update({ where: { id: owner.user.id }, data: { emailVerified: true } })
   const idToken = ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email }).idToken
   const refused = await gql(ctx.app, SignInWithGoogleDocument, { idToken })
   t.equal(refused.errors?.[0]?.extensions.code, 'CONFLICT')

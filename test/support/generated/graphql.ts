@@ -84,6 +84,39 @@ export type SecurityEventsQueryVariables = Exact<{
 
 export type SecurityEventsQuery = { securityEvents: Array<{ type: string, createdAt: string, ip: string | null, userAgent: string | null, clientName: string | null }> };
 
+export type VerifyEmailMutationVariables = Exact<{
+  token: string;
+}>;
+
+
+export type VerifyEmailMutation = { verifyEmail: { id: string, email: string, emailVerified: boolean } };
+
+export type ResendVerificationEmailMutationVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ResendVerificationEmailMutation = { resendVerificationEmail: boolean };
+
+export type RequestPasswordResetMutationVariables = Exact<{
+  email: string;
+}>;
+
+
+export type RequestPasswordResetMutation = { requestPasswordReset: boolean };
+
+export type ResetPasswordMutationVariables = Exact<{
+  token: string;
+  newPassword: string;
+  client?: ClientKind | null | undefined;
+}>;
+
+
+export type ResetPasswordMutation = { resetPassword: { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
+
+export type EmailStatusQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type EmailStatusQuery = { me: { id: string, email: string, emailVerified: boolean } };
+
 export type GmailStatusFieldsFragment = { state: GmailConnectionState, googleEmail: string | null, grantedScopes: Array<string>, missingScopes: Array<string>, accessTokenExpiresAt: string | null, connectedAt: string | null, lastRefreshedAt: string | null };
 
 export type GmailStatusQueryVariables = Exact<{ [key: string]: never; }>;
@@ -273,6 +306,56 @@ export const SecurityEventsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<SecurityEventsQuery, SecurityEventsQueryVariables>;
+export const VerifyEmailDocument = new TypedDocumentString(`
+    mutation VerifyEmail($token: String!) {
+  verifyEmail(token: $token) {
+    id
+    email
+    emailVerified
+  }
+}
+    `) as unknown as TypedDocumentString<VerifyEmailMutation, VerifyEmailMutationVariables>;
+export const ResendVerificationEmailDocument = new TypedDocumentString(`
+    mutation ResendVerificationEmail {
+  resendVerificationEmail
+}
+    `) as unknown as TypedDocumentString<ResendVerificationEmailMutation, ResendVerificationEmailMutationVariables>;
+export const RequestPasswordResetDocument = new TypedDocumentString(`
+    mutation RequestPasswordReset($email: String!) {
+  requestPasswordReset(email: $email)
+}
+    `) as unknown as TypedDocumentString<RequestPasswordResetMutation, RequestPasswordResetMutationVariables>;
+export const ResetPasswordDocument = new TypedDocumentString(`
+    mutation ResetPassword($token: String!, $newPassword: String!, $client: ClientKind) {
+  resetPassword(token: $token, newPassword: $newPassword, client: $client) {
+    ...Tokens
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}
+fragment Tokens on AuthPayload {
+  accessToken
+  accessTokenExpiresAt
+  refreshToken
+  sessionId
+  user {
+    ...SessionUser
+  }
+}`) as unknown as TypedDocumentString<ResetPasswordMutation, ResetPasswordMutationVariables>;
+export const EmailStatusDocument = new TypedDocumentString(`
+    query EmailStatus {
+  me {
+    id
+    email
+    emailVerified
+  }
+}
+    `) as unknown as TypedDocumentString<EmailStatusQuery, EmailStatusQueryVariables>;
 export const GmailStatusDocument = new TypedDocumentString(`
     query GmailStatus {
   gmailStatus {
