@@ -80,6 +80,9 @@ async function testDatabase (): Promise<Database> {
 
 const repoRootForTests = path.resolve(import.meta.dirname, '..')
 
+/** The configuration's default Argon2 cost, for the tests of hashing itself (the suite hashes at 1 MiB × 1). */
+export const DEFAULT_HASH_COST = { PASSWORD_HASH_MEMORY_KIB: '19456', PASSWORD_HASH_TIME_COST: '2' }
+
 export interface TestApp {
   app: FastifyInstance
   /** Every log line the app wrote (JSON strings): tests assert that no token ever appears in them. */
@@ -107,6 +110,10 @@ export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promi
     DATABASE_URL: pgUrl != null && pgUrl !== '' ? `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=${schema}` : 'memory://',
     JWT_SECRET: randomBytes(32).toString('base64url'),
     LOG_LEVEL: 'debug',
+    // Argon2 at its cheapest sensible cost: tests sign up and log in thousands of times, and what they check does not
+    // depend on the cost (test/users/ checks hashing at the default cost: DEFAULT_HASH_COST).
+    PASSWORD_HASH_MEMORY_KIB: '1024',
+    PASSWORD_HASH_TIME_COST: '1',
     ...opts.env
   })
   const logs: string[] = []
