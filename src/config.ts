@@ -133,6 +133,12 @@ const envSchema = z.object({
   PASSWORD_HASH_CONCURRENCY: z.coerce.number().int().min(1).max(64).optional(),
   /** Hashes that may wait for a slot; beyond it logins and sign-ups answer RATE_LIMITED (reason SERVER_BUSY) at once. */
   PASSWORD_HASH_QUEUE_MAX: z.coerce.number().int().min(0).max(10_000).default(64),
+  /**
+   * Argon2id cost: memory (KiB) and passes. Default OWASP's first setting (19 MiB, 2). Lower only where hashes need
+   * not resist cracking (the test suite runs at 1 MiB, 1 pass); PRODUCTION=true refuses less than OWASP's minimum.
+   */
+  PASSWORD_HASH_MEMORY_KIB: z.coerce.number().int().min(64).max(4 * 1024 * 1024).default(19456),
+  PASSWORD_HASH_TIME_COST: z.coerce.number().int().min(1).max(20).default(2),
   PASSWORD_MIN_LENGTH: z.coerce.number().int().min(8).max(64).default(8),
   LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: z.coerce.number().int().min(1).default(10),
   LOGIN_MAX_ATTEMPTS_PER_IP: z.coerce.number().int().min(1).default(100),
@@ -228,12 +234,16 @@ const envSchema = z.object({
  * and an http: Google base URL is where the ID-token signing keys are fetched from, so whoever answers it mints
  * identities.
  */
-function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined }, issue: (name: string, message: string) => void): void {
+function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined, PASSWORD_HASH_MEMORY_KIB: number, PASSWORD_HASH_TIME_COST: number }, issue: (name: string, message: string) => void): void {
   if (env.GOOGLE_API_BASE_URL != null && new URL(env.GOOGLE_API_BASE_URL).protocol !== 'https:') {
     issue('GOOGLE_API_BASE_URL', 'must be https: with PRODUCTION=true (Google\'s signing keys for ID tokens are fetched from it); unset it for Google')
   }
   if (env.JWT_SECRET == null) {
     issue('JWT_SECRET', 'is required with PRODUCTION=true (a generated key file is per machine); set 32 random bytes as base64 or hex')
+  }
+  // OWASP's Argon2id table: at least 7 MiB, and memory × passes at least that of m = 7 MiB, t = 5.
+  if (env.PASSWORD_HASH_MEMORY_KIB < 7168 || env.PASSWORD_HASH_MEMORY_KIB * env.PASSWORD_HASH_TIME_COST < 7168 * 5) {
+    issue('PASSWORD_HASH_MEMORY_KIB', 'is below OWASP\'s Argon2id minimum with PRODUCTION=true (at least 7168 KiB, and KiB × PASSWORD_HASH_TIME_COST at least 35840); unset both for 19456 KiB × 2')
   }
   if (env.TOKEN_VAULT === 'local' && env.LOCAL_VAULT_KEY == null) {
     issue('LOCAL_VAULT_KEY', 'is required with PRODUCTION=true and TOKEN_VAULT=local (a generated key file is per machine); set 32 random bytes as base64 or hex, or use TOKEN_VAULT=aws')

@@ -134,3 +134,15 @@ test('LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS are 32-byte keys, hex or bas
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(48).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_PREVIOUS_KEYS: `${key32()},${randomBytes(8).toString('hex')}` }), /LOCAL_VAULT_PREVIOUS_KEYS\[1\]/)
 })
+
+// The suite hashes at 1 MiB × 1 pass (test/helper.ts); a deployment cannot.
+test('PRODUCTION=true refuses an Argon2 cost below OWASP\'s minimum; development may lower it', async (t) => {
+  const dir = await tempDir()
+  const prod = { DATA_DIR: dir, PRODUCTION: 'true', ...PRODUCTION_KEYS }
+  t.match(await loadConfig(prod), { PASSWORD_HASH_MEMORY_KIB: 19456, PASSWORD_HASH_TIME_COST: 2 }, 'OWASP\'s first setting by default')
+  await t.rejects(loadConfig({ ...prod, PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' }),
+    { name: 'ConfigError', message: /PASSWORD_HASH_MEMORY_KIB: is below OWASP's Argon2id minimum with PRODUCTION=true/ })
+  await t.rejects(loadConfig({ ...prod, PASSWORD_HASH_MEMORY_KIB: '9216', PASSWORD_HASH_TIME_COST: '2' }), /PASSWORD_HASH_MEMORY_KIB: is below/)
+  t.match(await loadConfig({ ...prod, PASSWORD_HASH_MEMORY_KIB: '12288', PASSWORD_HASH_TIME_COST: '3' }), { PASSWORD_HASH_MEMORY_KIB: 12288 }, 'another row of OWASP\'s table')
+  t.match(await loadConfig({ DATA_DIR: dir, PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' }), { PASSWORD_HASH_MEMORY_KIB: 1024, PASSWORD_HASH_TIME_COST: 1 })
+})

@@ -4,7 +4,7 @@ import fp from 'fastify-plugin'
 import { Errors } from '../errors.ts'
 
 /**
- * Argon2id at OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1). @node-rs/argon2 runs it on
+ * Argon2id, by default at OWASP's first recommended setting (m = 19 MiB, t = 2, p = 1). @node-rs/argon2 runs it on
  * libuv's thread pool, off the event loop; but libuv runs 4 at once, and on a 2-core machine 4 hashing threads
  * leave the event loop waiting for a CPU (p99 delay 74 ms in a 50-login storm, BENCHMARKS.md). So at most
  * `concurrency` hashes run at once (default: CPUs available to the process − 1, at least 1); the rest queue.
@@ -13,7 +13,7 @@ import { Errors } from '../errors.ts'
  * retryAfterSeconds estimated from the queue and the measured hash time) and costs no CPU.
  */
 // `algorithm: 2` is Argon2id (the package's enum is a const enum, which isolated modules cannot import).
-const options = { algorithm: 2, memoryCost: 19456, timeCost: 2, parallelism: 1 }
+const owasp = { memoryCost: 19456, timeCost: 2 }
 
 export class PasswordHasher {
   /** Verified against when the account does not exist, so unknown users cost the same time as wrong passwords. */
@@ -24,10 +24,13 @@ export class PasswordHasher {
   readonly #waiting: Array<() => void> = []
   /** A moving average of one hash's duration (ms), for the retry estimate; ~20 ms at these parameters. */
   #averageMs = 20
+  readonly #options: { algorithm: 2, memoryCost: number, timeCost: number, parallelism: 1 }
 
-  constructor (concurrency = Math.max(1, availableParallelism() - 1), maxQueue = 64) {
+  /** `cost`: PASSWORD_HASH_MEMORY_KIB and PASSWORD_HASH_TIME_COST; a stored hash is verified at the cost it names. */
+  constructor (concurrency = Math.max(1, availableParallelism() - 1), maxQueue = 64, cost = owasp) {
     this.#concurrency = concurrency
     this.#maxQueue = maxQueue
+    this.#options = { algorithm: 2, ...cost, parallelism: 1 }
   }
 
   /** Hashes waiting for a slot (not counting those running). */
@@ -58,7 +61,7 @@ export class PasswordHasher {
   }
 
   async hash (password: string): Promise<string> {
-    return await this.#limited(() => hash(password, options))
+    return await this.#limited(() => hash(password, this.#options))
   }
 
   async verify (passwordHash: string | null | undefined, password: string): Promise<boolean> {
@@ -73,7 +76,7 @@ export class PasswordHasher {
 
   async #dummy (): Promise<string> {
     // Not cached when refused (SERVER_BUSY): the next unknown-user login tries again.
-    this.#dummyHash ??= this.#limited(() => hash('inboxgate-timing-equaliser', options))
+    this.#dummyHash ??= this.#limited(() => hash('inboxgate-timing-equaliser', this.#options))
       .catch((err: unknown) => { this.#dummyHash = undefined; throw err })
     return await this.#dummyHash
   }
@@ -86,5 +89,6 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('passwords', new PasswordHasher(app.config.PASSWORD_HASH_CONCURRENCY, app.config.PASSWORD_HASH_QUEUE_MAX))
+  app.decorate('passwords', new PasswordHasher(app.config.PASSWORD_HASH_CONCURRENCY, app.config.PASSWORD_HASH_QUEUE_MAX,
+    { memoryCost: app.config.PASSWORD_HASH_MEMORY_KIB, timeCost: app.config.PASSWORD_HASH_TIME_COST }))
 }, { name: 'passwords', dependencies: ['config'] })

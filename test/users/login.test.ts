@@ -1,11 +1,11 @@
 import { test } from 'tap'
-import { buildTestApp, gql, gqlData, PASSWORD, signUp, uniqueEmail } from '../helper.ts'
+import { buildTestApp, DEFAULT_HASH_COST, gql, gqlData, PASSWORD, signUp, uniqueEmail } from '../helper.ts'
 import { ChangePasswordDocument, LoginDocument, MeDocument, RefreshDocument, SignUpDocument } from '../support/generated/graphql.ts'
 
 // docs/security.md items 5 and 28: passwords, generic errors, rate limits; login issues new tokens.
 
 test('sign up, log in, me: emails are case-insensitive and passwords hashed with Argon2id', async (t) => {
-  const { app } = await buildTestApp(t)
+  const { app } = await buildTestApp(t, { env: DEFAULT_HASH_COST })
   const email = uniqueEmail()
   const s = await signUp(app, 'NATIVE', email)
   t.equal(s.user.email, email)

@@ -50,3 +50,13 @@ test('beyond PASSWORD_HASH_QUEUE_MAX a hash is refused at once: RATE_LIMITED, re
   t.ok(burst.every((o) => o.status === 'rejected' || typeof o.value === 'boolean'))
   t.same(await Promise.all([hasher.verify(stored, 'correct horse'), hasher.verify(null, 'correct horse')]), [true, false], 'then all is well')
 })
+
+test('hashes at OWASP\'s first setting by default, at the configured cost otherwise; verifies either', async (t) => {
+  const owasp = await new PasswordHasher(1).hash('a password')
+  t.match(owasp, /^\$argon2id\$v=19\$m=19456,t=2,p=1\$/)
+  const cheap = new PasswordHasher(1, 64, { memoryCost: 1024, timeCost: 1 })
+  const low = await cheap.hash('a password')
+  t.match(low, /^\$argon2id\$v=19\$m=1024,t=1,p=1\$/)
+  t.same(await Promise.all([cheap.verify(owasp, 'a password'), new PasswordHasher(1).verify(low, 'a password'), cheap.verify(owasp, 'another')]), [true, true, false],
+    'a stored hash is checked at the cost it names')
+})
