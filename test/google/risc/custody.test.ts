@@ -8,7 +8,6 @@ import { ConnectGmailDocument, GmailStatusDocument } from '../../support/generat
 // docs/security.md item 39: a revocation Google pushes deletes a grant like an invalid_grant does (item 29): under the
 // user's grant lock, and only if the vault still holds the revoked grant.
 
-
 async function connect (t: Test, ctx: Awaited<ReturnType<typeof buildRiscApp>>) {
   const g = iosSignIn(ctx)
   const res = await gql(ctx.app, ConnectGmailDocument, {
