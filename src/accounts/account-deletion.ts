@@ -6,6 +6,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
 import type { SecurityEvents, SecurityEventType } from '../security-events/security-events.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
+import { revocation } from '../sessions/live-session.ts'
 
 export type DeletionRequester = 'user' | 'operator'
 
@@ -66,7 +67,7 @@ export class AccountDeletion {
       }),
       this.#prisma.session.updateMany({
         where: { userId, revokedAt: null },
-        data: { revokedAt: now, revokedReason: 'ACCOUNT_DELETED', successorSealed: null }
+        data: revocation(now, 'ACCOUNT_DELETED')
       })
     ])
     if (user.deletionRequestedAt == null) {

@@ -7,6 +7,7 @@ export interface SecurityEventView {
   ip: string | null
   userAgent: string | null
   clientName: string | null
+  count: number
 }
 
 export const SECURITY_EVENTS_MAX = 100
@@ -15,7 +16,7 @@ export const SECURITY_EVENTS_MAX = 100
 export async function ownSecurityEvents (prisma: PrismaClient, userId: string, first: number): Promise<SecurityEventView[]> {
   const rows = await prisma.securityEvent.findMany({
     where: { userId },
-    select: { type: true, createdAt: true, ip: true, userAgent: true, detail: true },
+    select: { type: true, createdAt: true, ip: true, userAgent: true, detail: true, count: true },
     // Served by the (user_id, created_at) index; id breaks ties between events of the same millisecond.
     orderBy: [{ createdAt: 'desc' }, { id: 'desc' }],
     take: Math.min(Math.max(first, 1), SECURITY_EVENTS_MAX)

@@ -2,6 +2,8 @@ import type { FastifyInstance } from 'fastify'
 import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
 import { reconcileVault } from '../gmail/vault-reconciliation.ts'
 import { normaliseEmail } from '../users/users-service.ts'
+import { liveSessionWhere, userStanding } from '../sessions/live-session.ts'
+import type { UserStanding } from '../sessions/live-session.ts'
 
 /** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
 export class AdminError extends Error {
@@ -27,7 +29,7 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
   google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
                              (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE`
 
-type UserState = 'ACTIVE' | 'DISABLED' | 'DELETION_PENDING'
+type UserState = UserStanding
 
 async function findUser (app: FastifyInstance, email: string | undefined) {
   if (email == null) throw new AdminError('an email is required')
@@ -43,20 +45,13 @@ async function showUser (app: FastifyInstance, email: string | undefined) {
   const user = await findUser(app, email)
   const now = app.clock.now()
   const [sessions, gmail] = await Promise.all([
-    app.prisma.session.count({
-      where: {
-        userId: user.id,
-        revokedAt: null,
-        expiresAt: { gt: now },
-        lastUsedAt: { gt: new Date(now.getTime() - app.config.REFRESH_TOKEN_IDLE_SECONDS * 1000) }
-      }
-    }),
+    app.prisma.session.count({ where: { userId: user.id, ...liveSessionWhere(now, app.config) } }),
     app.prisma.gmailConnection.findUnique({
       where: { userId: user.id },
       select: { state: true, stateReason: true, googleEmail: true, grantedScopes: true, missingScopes: true, connectedAt: true, lastRefreshedAt: true }
     })
   ])
-  const state: UserState = user.deletionRequestedAt != null ? 'DELETION_PENDING' : user.disabledAt != null ? 'DISABLED' : 'ACTIVE'
+  const state: UserState = userStanding(user)
   return {
     id: user.id,
     email: user.email,

@@ -265,6 +265,8 @@ export type SecurityEvent = {
   __typename?: 'SecurityEvent';
   /** The app backend (registered service client) the event concerns: who was handed a Gmail token on GMAIL_TOKEN_ISSUED. */
   clientName?: Maybe<Scalars['String']['output']>;
+  /** How many times it happened: 1, except GMAIL_TOKEN_ISSUED, one entry per client and hour (from `createdAt`) with the number of tokens issued. */
+  count: Scalars['Int']['output'];
   /** ISO-8601 instant. */
   createdAt: Scalars['String']['output'];
   ip?: Maybe<Scalars['String']['output']>;
@@ -492,6 +494,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
 
 export type SecurityEventResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['SecurityEvent'] = ResolversParentTypes['SecurityEvent']> = {
   clientName?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  count?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   ip?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;

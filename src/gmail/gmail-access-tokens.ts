@@ -7,8 +7,8 @@ import { GoogleInvalidGrantError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
-import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
-import type { GrantTx } from './grant-lock.ts'
+import { GrantLeaseLostError, grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
+import type { GrantLease } from './grant-lock.ts'
 
 export interface GmailAccessTokensDeps {
   prisma: PrismaClient
@@ -22,7 +22,7 @@ export interface GmailAccessTokensDeps {
 
 /**
  * Access tokens for connected users. Near expiry, concurrent callers share one refresh: one flight per user in
- * this process, and the user's grant lock (grant-lock.ts) across processes, re-checked under the lock. Only Google's
+ * this process, and the user's grant lease (grant-lock.ts) across processes, re-checked under it. Only Google's
  * `invalid_grant` deletes a grant (then RECONNECT_REQUIRED); a 5xx, a timeout or a vault outage deletes nothing.
  */
 export class GmailAccessTokens {
@@ -68,11 +68,11 @@ export class GmailAccessTokens {
    */
   async revokedByGoogle (userId: string, reason: string, revoked: RevokedGrant): Promise<boolean> {
     const holdMs = grantLockHoldMs(this.#google?.config.timeoutMs ?? 0)
-    const outcome = await withGrantLock(this.#prisma, userId, holdMs, async (tx): Promise<Outcome | null> => {
-      // Matched again under the lock: the row found before it may have been replaced by a new connect since.
-      const row = await tx.gmailConnection.findFirst({ where: { userId, ...revoked } })
+    const outcome = await withGrantLock(this.#prisma, userId, holdMs, async (lease): Promise<Outcome | null> => {
+      // Matched again under the lease: the row found before it may have been replaced by a new connect since.
+      const row = await this.#prisma.gmailConnection.findFirst({ where: { userId, ...revoked } })
       if (row == null || row.state === 'RECONNECT_REQUIRED') return null
-      return await this.#dropDeadGrant(tx, userId, row, (held) => namesGrant(revoked, held), reason)
+      return await this.#dropDeadGrant(lease, userId, row, (held) => namesGrant(revoked, held), reason)
     })
     if (outcome == null || !('reconnect' in outcome)) return false
     await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason } })
@@ -137,79 +137,23 @@ export class GmailAccessTokens {
   async #refreshUnderLock (userId: string, force: boolean, retried = false): Promise<string> {
     const google = this.#google
     if (google == null) throw Errors.googleNotConfigured()
-    // The lock is held across Google's answer. Releasing it for the call would let a second instance refresh the
-    // same grant meanwhile (two Google calls, docs/security.md item 17) unless we built a lease; holding it costs
-    // one pooled connection per user being refreshed, for at most grantLockHoldMs. Correctness first.
-    const outcome: Outcome = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (tx) => {
-      // Re-checked under the lock: the loser of a race finds the winner's fresh token below.
-      const row = await tx.gmailConnection.findUnique({ where: { userId } })
-      assertUsable(row)
-      const bundle = await this.#vault.get(userId)
-      if (bundle == null) {
-        await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null } })
-        this.#metrics?.gmailTokenRefresh('vault_secret_missing')
-        return { reconnect: 'VAULT_SECRET_MISSING' }
-      }
-      const now = this.#clock.now().getTime()
-      if (!force && bundle.expiryDate - now > this.#marginMs) {
-        // The secret can be a refresh ahead of the row (a crash between the vault write and the row update below):
-        // catch the row up, or every later call would take this lock again until the next real refresh.
-        if (row.accessTokenExpiresAt?.getTime() !== bundle.expiryDate) {
-          await tx.gmailConnection.update({ where: { userId }, data: { accessTokenExpiresAt: new Date(bundle.expiryDate) } })
-        }
-        this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: versionOf(row) })
-        this.#metrics?.gmailTokenRefresh('already_fresh')
-        return { token: bundle.accessToken }
-      }
-      // The grant this refresh works on. Everything written below is conditional on it still being the current one.
-      const grant = grantHashOf(bundle.refreshToken)
-      let fresh: GoogleTokens
+    // The lease is held across Google's answer, so a second instance cannot refresh the same grant meanwhile (two
+    // Google calls, docs/security.md item 17); no database connection is (grant-lock.ts).
+    const outcome: Outcome = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (lease) => {
       try {
-        fresh = await google.refresh(bundle.refreshToken, bundle.clientId)
+        return await this.#refreshLeased(google, lease, userId, force)
       } catch (err) {
-        if (!(err instanceof GoogleInvalidGrantError)) throw err
-        // Revoked by the user, expired, password changed, token limit… Google does not say which; all mean the
-        // same: this grant is dead. Delete it, and only it (compare-and-delete), then ask for a new one.
-        const dropped = await this.#dropDeadGrant(tx, userId, row, (held) => grantHashOf(held.refreshToken) === grant, 'INVALID_GRANT')
-        if ('reconnect' in dropped) this.#metrics?.gmailTokenRefresh('invalid_grant')
-        return dropped
+        // The lease expired while Google or the vault answered and another writer took it: nothing more was written.
+        if (err instanceof GrantLeaseLostError) return { superseded: true }
+        throw err
       }
-      // Google answered slowly: make sure nobody replaced the grant meanwhile (under the lock nobody can; this also
-      // fails closed if the transaction was lost, since tx refuses queries then) before the vault is written.
-      if (!(await this.#stillCurrent(tx, userId, row))) return { superseded: true }
-      const next: GmailTokenBundle = {
-        ...bundle,
-        accessToken: fresh.accessToken,
-        // A refresh response normally has no refresh_token: keep the one we hold.
-        refreshToken: fresh.refreshToken ?? bundle.refreshToken,
-        expiryDate: now + fresh.expiresIn * 1000,
-        scope: fresh.scope.length > 0 ? fresh.scope : bundle.scope,
-        obtainedAt: now
-      }
-      await this.#vault.put(userId, next)
-      const data = {
-        accessTokenExpiresAt: new Date(next.expiryDate),
-        lastRefreshedAt: new Date(now),
-        grantedScopes: next.scope,
-        vaultVersion: { increment: 1 },
-        grantHash: grantHashOf(next.refreshToken),
-        ...googleTokenIdentifiers(next.refreshToken)
-      }
-      // Compare-and-set on the grant's identity, then read back for the cache version.
-      const stored = await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data })
-      if (stored.count !== 1) return { superseded: true }
-      const updated = await tx.gmailConnection.findUniqueOrThrow({ where: { userId } })
-      this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
-      this.#metrics?.gmailTokenRefresh('refreshed')
-      return { token: next.accessToken }
     })
-    // The RECONNECT_REQUIRED state must be committed first, so the error is raised after the transaction,
-    // and the event is written outside it (on PGlite's single connection a second query inside would wait forever).
+    // The event is written once the lease is released: the grant writer's work is done.
     if ('reconnect' in outcome) {
       await this.#events.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: outcome.reconnect } })
       throw Errors.reconnectRequired()
     }
-    // Another writer replaced the grant while Google answered (possible only if our lock was lost): start over
+    // Another writer replaced the grant while Google answered (possible only if our lease was lost): start over
     // once on whatever is current. Not through get(): this very flight is still registered for the user.
     if ('superseded' in outcome) {
       if (retried) throw new Error('the Gmail grant was replaced during two refreshes in a row')
@@ -218,9 +162,76 @@ export class GmailAccessTokens {
     return outcome.token
   }
 
+  async #refreshLeased (google: GoogleGateway, lease: GrantLease, userId: string, force: boolean): Promise<Outcome> {
+    // Re-checked under the lease: the loser of a race finds the winner's fresh token below.
+    const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
+    assertUsable(row)
+    const bundle = await this.#vault.get(userId)
+    if (bundle == null) {
+      await lease.write(async (tx) => await tx.gmailConnection.update({ where: { userId }, data: { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null } }))
+      this.#metrics?.gmailTokenRefresh('vault_secret_missing')
+      return { reconnect: 'VAULT_SECRET_MISSING' }
+    }
+    const now = this.#clock.now().getTime()
+    if (!force && bundle.expiryDate - now > this.#marginMs) {
+      // The secret can be a refresh ahead of the row (a crash between the vault write and the row update below):
+      // catch the row up, or every later call would take this lease again until the next real refresh.
+      if (row.accessTokenExpiresAt?.getTime() !== bundle.expiryDate) {
+        await lease.write(async (tx) => await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data: { accessTokenExpiresAt: new Date(bundle.expiryDate) } }))
+      }
+      this.#cache.set(userId, { accessToken: bundle.accessToken, expiryDate: bundle.expiryDate, version: versionOf(row) })
+      this.#metrics?.gmailTokenRefresh('already_fresh')
+      return { token: bundle.accessToken }
+    }
+    // The grant this refresh works on. Everything written below is conditional on it still being the current one.
+    const grant = grantHashOf(bundle.refreshToken)
+    let fresh: GoogleTokens
+    try {
+      fresh = await google.refresh(bundle.refreshToken, bundle.clientId)
+    } catch (err) {
+      if (!(err instanceof GoogleInvalidGrantError)) throw err
+      // Revoked by the user, expired, password changed, token limit… Google does not say which; all mean the
+      // same: this grant is dead. Delete it, and only it (compare-and-delete), then ask for a new one.
+      const dropped = await this.#dropDeadGrant(lease, userId, row, (held) => grantHashOf(held.refreshToken) === grant, 'INVALID_GRANT')
+      if ('reconnect' in dropped) this.#metrics?.gmailTokenRefresh('invalid_grant')
+      return dropped
+    }
+    // Google answered slowly: make sure nobody replaced the grant meanwhile (under the lease nobody can unless it
+    // expired) before the vault is written; renewing fails closed if the lease was lost.
+    if (!(await this.#stillCurrent(userId, row))) return { superseded: true }
+    const next: GmailTokenBundle = {
+      ...bundle,
+      accessToken: fresh.accessToken,
+      // A refresh response normally has no refresh_token: keep the one we hold.
+      refreshToken: fresh.refreshToken ?? bundle.refreshToken,
+      expiryDate: now + fresh.expiresIn * 1000,
+      scope: fresh.scope.length > 0 ? fresh.scope : bundle.scope,
+      obtainedAt: now
+    }
+    await lease.renew()
+    await this.#vault.put(userId, next)
+    const data = {
+      accessTokenExpiresAt: new Date(next.expiryDate),
+      lastRefreshedAt: new Date(now),
+      grantedScopes: next.scope,
+      vaultVersion: { increment: 1 },
+      grantHash: grantHashOf(next.refreshToken),
+      ...googleTokenIdentifiers(next.refreshToken)
+    }
+    // Compare-and-set on the grant's identity (fenced by the lease), then read back for the cache version.
+    const updated = await lease.write(async (tx) => {
+      const stored = await tx.gmailConnection.updateMany({ where: { userId, connectedAt: row.connectedAt, grantHash: row.grantHash }, data })
+      return stored.count === 1 ? await tx.gmailConnection.findUniqueOrThrow({ where: { userId } }) : null
+    })
+    if (updated == null) return { superseded: true }
+    this.#cache.set(userId, { accessToken: next.accessToken, expiryDate: next.expiryDate, version: versionOf(updated) })
+    this.#metrics?.gmailTokenRefresh('refreshed')
+    return { token: next.accessToken }
+  }
+
   /** The row is the one read before Google was asked: same connection, same grant. */
-  async #stillCurrent (tx: GrantTx, userId: string, seen: GmailConnection): Promise<boolean> {
-    const now = await tx.gmailConnection.findUnique({ where: { userId } })
+  async #stillCurrent (userId: string, seen: GmailConnection): Promise<boolean> {
+    const now = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
     return now != null && now.connectedAt.getTime() === seen.connectedAt.getTime() && now.grantHash === seen.grantHash
   }
 
@@ -228,16 +239,19 @@ export class GmailAccessTokens {
    * The one way a dead grant goes (invalid_grant, or Google's RISC revocation): delete the secret only if it still
    * holds the dead grant (`isDead`), and flag only that connection, with `reason`.
    */
-  async #dropDeadGrant (tx: GrantTx, userId: string, seen: GmailConnection, isDead: (held: GmailTokenBundle) => boolean, reason: string): Promise<Outcome> {
+  async #dropDeadGrant (lease: GrantLease, userId: string, seen: GmailConnection, isDead: (held: GmailTokenBundle) => boolean, reason: string): Promise<Outcome> {
     this.#cache.delete(userId)
-    if (!(await this.#stillCurrent(tx, userId, seen))) return { superseded: true }
+    if (!(await this.#stillCurrent(userId, seen))) return { superseded: true }
     const held = await this.#vault.get(userId)
     if (held != null && !isDead(held)) return { superseded: true }
-    if (held != null) await this.#vault.delete(userId)
-    await tx.gmailConnection.updateMany({
+    if (held != null) {
+      await lease.renew()
+      await this.#vault.delete(userId)
+    }
+    await lease.write(async (tx) => await tx.gmailConnection.updateMany({
       where: { userId, connectedAt: seen.connectedAt, grantHash: seen.grantHash },
       data: { state: 'RECONNECT_REQUIRED', stateReason: reason, accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
-    })
+    }))
     return { reconnect: reason }
   }
 }

@@ -10,7 +10,7 @@ import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import type { GmailAccessTokens } from './gmail-access-tokens.ts'
 import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
-import type { GrantTx } from './grant-lock.ts'
+import type { GrantLease } from './grant-lock.ts'
 
 export interface ConnectGmailInput {
   serverAuthCode?: string | null
@@ -104,7 +104,7 @@ export class GmailConnect {
     // Google has validated the tokens already (outside the lock: those calls need none). From here on this is
     // the user's only grant writer, so a refresh of the previous grant still waiting on Google finishes (and
     // stores, or cleans up its own dead grant) before this one replaces it, never after.
-    const stored = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (tx) => await this.#storeLocked(tx, userId, tokens))
+    const stored = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (lease) => await this.#storeLocked(lease, userId, tokens))
       .catch((err: unknown): Stored => {
         // Another user took this Google account for a row without the scope at the same moment: nothing to keep.
         if (isUniqueViolation(err) && !grantsGmailRead(tokens.scope)) return { refused: 'scope_missing' }
@@ -145,37 +145,41 @@ export class GmailConnect {
     return { status: row, warnings }
   }
 
-  async #storeLocked (tx: GrantTx, userId: string, tokens: ValidatedTokens): Promise<Stored> {
-    // Re-checked under the lock account deletion also takes: a connect that passed authentication before the
+  async #storeLocked (lease: GrantLease, userId: string, tokens: ValidatedTokens): Promise<Stored> {
+    // Re-checked under the lease account deletion also takes: a connect that passed authentication before the
     // deletion must not store a secret after it (the row would cascade away, the secret would stay, live).
-    const user = await tx.user.findUnique({ where: { id: userId }, select: { deletionRequestedAt: true } })
+    const db = this.#prisma
+    const user = await db.user.findUnique({ where: { id: userId }, select: { deletionRequestedAt: true } })
     if (user == null || user.deletionRequestedAt != null) return { refused: 'account_gone' }
     if (!grantsGmailRead(tokens.scope)) {
-      const existing = await tx.gmailConnection.findUnique({ where: { userId } })
-      // A working connection is not given up because a new attempt lacked the scope.
-      if (existing == null || existing.state !== 'ACTIVE') {
-        const owner = await tx.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
-        if (owner == null || owner.userId === userId) {
-          await tx.gmailConnection.upsert({
-            where: { userId },
-            create: { userId, ...this.#rowFor(tokens, 'SCOPE_MISSING') },
-            update: { ...this.#rowFor(tokens, 'SCOPE_MISSING') }
-          })
+      // No vault or Google call on this path: one fenced transaction.
+      return await lease.write(async (tx) => {
+        const existing = await tx.gmailConnection.findUnique({ where: { userId } })
+        // A working connection is not given up because a new attempt lacked the scope.
+        if (existing == null || existing.state !== 'ACTIVE') {
+          const owner = await tx.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
+          if (owner == null || owner.userId === userId) {
+            await tx.gmailConnection.upsert({
+              where: { userId },
+              create: { userId, ...this.#rowFor(tokens, 'SCOPE_MISSING') },
+              update: { ...this.#rowFor(tokens, 'SCOPE_MISSING') }
+            })
+          }
         }
-      }
-      return { refused: 'scope_missing' }
+        return { refused: 'scope_missing' }
+      })
     }
 
-    const owner = await tx.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
+    const owner = await db.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
     if (owner != null && owner.userId !== userId) {
       if (owner.state === 'ACTIVE') return { refused: 'in_use' }
       // The other user's grant is already gone (reconnect required / scope missing): the account is free. Only if
-      // it still is so: that user's lock is not ours, so the delete is conditional instead.
-      const freed = await tx.gmailConnection.deleteMany({ where: { userId: owner.userId, googleSub: tokens.sub, state: { not: 'ACTIVE' } } })
+      // it still is so: that user's lease is not ours, so the delete is conditional instead.
+      const freed = await lease.write(async (tx) => await tx.gmailConnection.deleteMany({ where: { userId: owner.userId, googleSub: tokens.sub, state: { not: 'ACTIVE' } } }))
       if (freed.count === 0) return { refused: 'in_use' }
     }
 
-    const previous = await tx.gmailConnection.findUnique({ where: { userId } })
+    const previous = await db.gmailConnection.findUnique({ where: { userId } })
     const oldBundle = previous != null && previous.googleSub !== tokens.sub ? await this.#vault.get(userId) : null
 
     const bundle: GmailTokenBundle = {
@@ -191,13 +195,14 @@ export class GmailConnect {
     }
     // Vault first, then the row: a failure in between leaves a secret without an ACTIVE row, which the
     // next connect overwrites; never an ACTIVE row without its secret.
+    await lease.renew()
     await this.#vault.put(userId, bundle)
     const grantHash = grantHashOf(tokens.refreshToken)
-    const row = await tx.gmailConnection.upsert({
+    const row = await lease.write(async (tx) => await tx.gmailConnection.upsert({
       where: { userId },
       create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) },
       update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) }
-    })
+    }))
     return { row, previous, oldBundle }
   }
 

@@ -11,7 +11,7 @@ import { GmailAccessTokens } from './gmail-access-tokens.ts'
 import type { RevokedGrant } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
 import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
-import type { GrantTx } from './grant-lock.ts'
+import type { GrantLease, GrantTx } from './grant-lock.ts'
 import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
 
 export type { ConnectGmailInput, GmailStatusView, Warning } from './gmail-connect.ts'
@@ -83,16 +83,17 @@ export class GmailConnections {
 
   /**
    * Revokes at Google first (the user asked to cut access), then deletes the secret and the row. Under the user's
-   * grant lock, Google's revoke included: a connect meanwhile must not have its new grant deleted unrevoked.
+   * grant lease, Google's revoke included: a connect meanwhile must not have its new grant deleted unrevoked.
    */
   async disconnect (userId: string, meta: ConnectMeta = {}): Promise<GmailStatusView> {
-    const removed = await this.withGrantLock(userId, null, async (tx) => {
-      const row = await tx.gmailConnection.findUnique({ where: { userId } })
+    const removed = await this.withGrantLock(userId, null, async (lease) => {
+      const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
       if (row == null) return false
       const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
       if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      await lease.renew()
       await this.#vault.delete(userId)
-      await tx.gmailConnection.delete({ where: { userId } })
+      await lease.write(async (tx) => await tx.gmailConnection.deleteMany({ where: { userId } }))
       return true
     })
     if (!removed) return NOT_CONNECTED
@@ -102,19 +103,23 @@ export class GmailConnections {
   }
 
   /**
-   * Account deletion's part: under the user's grant lock, revokes at Google whatever grant the vault holds for the
-   * user (with or without a row), deletes the secret and the row, then runs `then` (deleting the user) before the
-   * lock is released, so a connect or refresh waiting for the lock finds no user and stores nothing. A failure
-   * (Google or the vault down) rolls the transaction back: the secret stays for the retry to revoke.
+   * Account deletion's part: under the user's grant lease, revokes at Google whatever grant the vault holds for the
+   * user (with or without a row), deletes the secret, then deletes the row and runs `then` (deleting the user) in
+   * one fenced transaction before the lease is released, so a connect or refresh waiting for the lease finds no
+   * user and stores nothing. A failure (Google or the vault down) comes before any row is written: the secret
+   * stays for the retry to revoke.
    */
   async removeForDeletion<T> (userId: string, then: (tx: GrantTx) => Promise<T>): Promise<{ hadGrant: boolean, result: T }> {
-    const done = await this.withGrantLock(userId, null, async (tx) => {
-      const row = await tx.gmailConnection.findUnique({ where: { userId }, select: { userId: true } })
+    const done = await this.withGrantLock(userId, null, async (lease) => {
+      const row = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { userId: true } })
       const bundle = await this.#vault.get(userId)
       if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      await lease.renew()
       await this.#vault.delete(userId)
-      if (row != null) await tx.gmailConnection.delete({ where: { userId } })
-      return { hadGrant: row != null || bundle != null, result: await then(tx) }
+      return await lease.write(async (tx) => {
+        if (row != null) await tx.gmailConnection.deleteMany({ where: { userId } })
+        return { hadGrant: row != null || bundle != null, result: await then(tx) }
+      })
     })
     this.#tokens.forget(userId)
     return done
@@ -124,7 +129,7 @@ export class GmailConnections {
    * Runs `work` as the only writer of the user's Gmail grant (see grant-lock.ts), for whatever else replaces or
    * deletes grants: account deletion, vault reconciliation. `holdMs` defaults to what a refresh may take.
    */
-  async withGrantLock<T> (userId: string, holdMs: number | null, work: (tx: GrantTx) => Promise<T>): Promise<T> {
+  async withGrantLock<T> (userId: string, holdMs: number | null, work: (lease: GrantLease) => Promise<T>): Promise<T> {
     return await withGrantLock(this.#prisma, userId, holdMs ?? grantLockHoldMs(this.#google?.config.timeoutMs ?? 0), work)
   }
 

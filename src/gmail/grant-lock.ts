@@ -1,10 +1,12 @@
+import { randomUUID } from 'node:crypto'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { sha256Hex } from '../crypto/hashing.ts'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
 
 export type GrantTx = Prisma.TransactionClient
 
 /**
- * How long one holder may keep a user's grant lock: a refresh holds it across Google's token endpoint (up to 4
+ * How long one holder may keep a user's grant lease: a refresh holds it across Google's token endpoint (up to 4
  * tries of `googleTimeoutMs`) and the vault (AWS SDK: 3 tries × 3 s, read and write).
  */
 export const grantLockHoldMs = (googleTimeoutMs: number): number => googleTimeoutMs * 4 + 30_000
@@ -15,29 +17,97 @@ export const grantLockHoldMs = (googleTimeoutMs: number): number => googleTimeou
  */
 export const grantHashOf = (refreshToken: string): string => sha256Hex(refreshToken)
 
+/** The lease was taken over (it expired while its holder worked): the holder must stop writing. */
+export class GrantLeaseLostError extends Error {
+  constructor () {
+    super('the Gmail grant lease expired and was taken over')
+    this.name = 'GrantLeaseLostError'
+  }
+}
+
+/** Another holder kept the lease for longer than one holder's worth: given up rather than waited on forever. */
+export class GrantLeaseBusyError extends Error {
+  constructor () {
+    super('the Gmail grant lease stayed held')
+    this.name = 'GrantLeaseBusyError'
+  }
+}
+
+/** What a holder of a user's grant lease may do with it. */
+export interface GrantLease {
+  /**
+   * Runs `write` in one short transaction that first checks, row-locked, that this lease is still held: a holder
+   * whose lease expired and was taken over writes nothing (fencing by the lease token). Keep Google and the vault
+   * out of `write`.
+   */
+  write: <T>(write: (tx: GrantTx) => Promise<T>) => Promise<T>
+  /**
+   * Before a write outside the database (the vault, which cannot be fenced): checks the lease is still held and
+   * extends it by a whole hold period, so the write that follows (bounded by the vault's own timeouts, well under
+   * that period) ends before anyone else can take the lease. Throws GrantLeaseLostError otherwise.
+   */
+  renew: () => Promise<void>
+}
+
+// Short statements only; each takes a pooled connection for milliseconds.
+const WRITE_TX = { maxWait: 15_000, timeout: 15_000 }
+const FIRST_POLL_MS = 5
+const MAX_POLL_MS = 100
+
 /**
  * Runs `work` as the only writer of one user's Gmail grant, across every process on the database: connect (both
- * paths), refresh, disconnect, the invalid_grant cleanup, and whatever else deletes or replaces a grant (account
- * deletion, vault reconciliation) must come through here.
+ * paths), refresh, disconnect, the invalid_grant and RISC cleanups, account deletion and vault reconciliation all
+ * come through here.
  *
- * A transaction-scoped advisory lock keyed by user, rather than the `gmail_connections` row lock the refresh used
- * to take: the row does not exist before a first connect, is gone after a disconnect or an account deletion, and
- * reconciliation works on vault secrets whose row is missing; a row lock protects none of those. Transaction-
- * scoped, so a pooled connection never keeps it by mistake (it ends with COMMIT/ROLLBACK), and it touches no other
- * row lock (a lock on the users row would block the foreign-key checks of every login meanwhile). The key is a
- * 64-bit hash: a collision only makes two users wait for each other.
+ * A lease (a `gmail_grant_leases` row: holder token and expiry, taken by compare-and-set), not a lock held on a
+ * connection: the holder calls Google and the vault, which may take tens of seconds, and a transaction or an
+ * advisory lock kept open meanwhile would hold a pooled connection (ten slow refreshes exhausted DB_POOL_MAX=10)
+ * and, on PGlite's single connection, stall every other request. Keyed by user, not by the `gmail_connections`
+ * row: the row does not exist before a first connect, is gone after a disconnect or a deletion, and reconciliation
+ * works on vault secrets whose row is missing. No foreign key to users for the same reason.
  *
- * Every query inside `work` must use `tx`: on PGlite (one connection) a query outside would wait for this very
- * transaction to end. Security events and Google calls that need no lock belong before or after.
- *
- * `holdMs` bounds both the wait for the lock (`lock_timeout`: at most one other holder's worth) and this holder's
- * own work, so the transaction may live twice that long.
+ * - Waiting: polled with backoff (5 ms doubling to 100 ms), for at most `holdMs` (one other holder's worth), then
+ *   GrantLeaseBusyError.
+ * - Crash: a lease whose holder died is taken over once it expires (`holdMs` after it was taken or last renewed).
+ * - Expiry while working: every database write goes through `lease.write`, which refuses once the lease is no
+ *   longer this holder's; vault writes are preceded by `lease.renew`.
  */
-export async function withGrantLock<T> (prisma: PrismaClient, userId: string, holdMs: number, work: (tx: GrantTx) => Promise<T>): Promise<T> {
-  const timeout = holdMs * 2
-  return await prisma.$transaction(async (tx) => {
-    await tx.$executeRaw`SELECT set_config('lock_timeout', ${`${holdMs}ms`}, true)`
-    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`gmail-grant:${userId}`}, 0))`
-    return await work(tx)
-  }, { timeout, maxWait: timeout })
+export async function withGrantLock<T> (prisma: PrismaClient, userId: string, holdMs: number, work: (lease: GrantLease) => Promise<T>): Promise<T> {
+  const holder = randomUUID()
+  await acquire(prisma, userId, holder, holdMs)
+  const lease: GrantLease = {
+    write: async (write) => await prisma.$transaction(async (tx) => {
+      // FOR UPDATE: a taker's compare-and-set waits for this transaction, so the check holds until COMMIT.
+      const held = await tx.$queryRaw<unknown[]>`SELECT 1 FROM gmail_grant_leases WHERE user_id = ${userId} AND holder = ${holder} AND expires_at > clock_timestamp() FOR UPDATE`
+      if (held.length !== 1) throw new GrantLeaseLostError()
+      return await write(tx)
+    }, WRITE_TX),
+    renew: async () => {
+      const renewed = await prisma.$executeRaw`UPDATE gmail_grant_leases SET expires_at = clock_timestamp() + ${holdMs}::int * interval '1 millisecond' WHERE user_id = ${userId} AND holder = ${holder} AND expires_at > clock_timestamp()`
+      if (renewed !== 1) throw new GrantLeaseLostError()
+    }
+  }
+  try {
+    return await work(lease)
+  } finally {
+    // A failed release (database gone) only delays the next holder until the lease expires.
+    await prisma.$executeRaw`DELETE FROM gmail_grant_leases WHERE user_id = ${userId} AND holder = ${holder}`.catch(() => {})
+  }
+}
+
+async function acquire (prisma: PrismaClient, userId: string, holder: string, holdMs: number): Promise<void> {
+  const deadline = Date.now() + holdMs
+  let pause = FIRST_POLL_MS
+  for (;;) {
+    // Inserted, or an expired lease taken over; 0 rows while someone else's lease runs.
+    const taken = await prisma.$executeRaw`
+      INSERT INTO gmail_grant_leases (user_id, holder, expires_at)
+      VALUES (${userId}, ${holder}, clock_timestamp() + ${holdMs}::int * interval '1 millisecond')
+      ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
+      WHERE gmail_grant_leases.expires_at <= clock_timestamp()`
+    if (taken === 1) return
+    if (Date.now() + pause > deadline) throw new GrantLeaseBusyError()
+    await sleep(pause)
+    pause = Math.min(pause * 2, MAX_POLL_MS)
+  }
 }

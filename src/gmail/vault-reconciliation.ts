@@ -8,7 +8,7 @@ import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
 import type { GmailConnections } from './gmail-connections.ts'
 import { grantHashOf } from './grant-lock.ts'
-import type { GrantTx } from './grant-lock.ts'
+import type { GrantLease } from './grant-lock.ts'
 
 /** Why a secret was not the grant of a live connection. */
 export type OrphanReason = 'NO_ROW' | 'USER_GONE' | 'USER_BEING_DELETED' | 'ROW_NOT_ACTIVE' | 'OTHER_GOOGLE_ACCOUNT'
@@ -49,7 +49,7 @@ export interface VaultReconciliationDeps {
  * - An ACTIVE row and a secret of the same Google account whose grant hashes differ (a row write lost after the vault
  *   write, which comes first): the vault holds the grant, so the row is brought up to date instead of revoking it.
  * Safe while the server serves: the listing is only a list of candidates; each user's decision is taken again,
- * from fresh reads, inside that user's grant lock (the one connect, refresh, disconnect and deletion take), so a
+ * from fresh reads, inside that user's grant lease (the one connect, refresh, disconnect and deletion take), so a
  * connect that lands between the listing and the decision is seen, and kept.
  */
 export async function reconcileVault (deps: VaultReconciliationDeps): Promise<ReconcileReport> {
@@ -63,7 +63,7 @@ export async function reconcileVault (deps: VaultReconciliationDeps): Promise<Re
     counts: { revokedAndDeleted: 0, markedReconnectRequired: 0, rowsUpdated: 0, failed: 0, unchanged: 0 },
     users: {}
   }
-  // One user at a time: each holds only its own lock, and a slow Google for one user delays, not blocks, the rest.
+  // One user at a time: each holds only its own lease, and a slow Google for one user delays, not blocks, the rest.
   for (const userId of candidates) {
     const entry = await reconcileUser(deps, userId)
     if (entry == null) {
@@ -84,10 +84,10 @@ async function reconcileUser (deps: VaultReconciliationDeps, userId: string): Pr
   let reason: OrphanReason | 'VAULT_SECRET_MISSING' | 'GRANT_HASH_MISMATCH' | 'CHECK' = 'CHECK'
   let outcome: { entry: ReconcileEntry | null, notify: boolean }
   try {
-    outcome = await deps.gmail.withGrantLock(userId, null, async (tx) => {
-      const decision = await decide(deps, tx, userId)
+    outcome = await deps.gmail.withGrantLock(userId, null, async (lease) => {
+      const decision = await decide(deps, userId)
       if (decision.kind !== 'keep') reason = decision.reason
-      return await act(deps, tx, userId, decision)
+      return await act(deps, lease, userId, decision)
     })
   } catch (err) {
     deps.log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'reconcile-vault: left for the next run')
@@ -105,10 +105,10 @@ type Decision =
   | { kind: 'missing', reason: 'VAULT_SECRET_MISSING', userLive: boolean }
   | { kind: 'rehash', reason: 'GRANT_HASH_MISMATCH', refreshToken: string, expiryDate: number }
 
-// Fresh reads under the lock: whatever the listing said is only why this user is looked at.
-async function decide (deps: VaultReconciliationDeps, tx: GrantTx, userId: string): Promise<Decision> {
-  const user = await tx.user.findUnique({ where: { id: userId }, select: { deletionRequestedAt: true } })
-  const row = await tx.gmailConnection.findUnique({ where: { userId } })
+// Fresh reads under the lease: whatever the listing said is only why this user is looked at.
+async function decide (deps: VaultReconciliationDeps, userId: string): Promise<Decision> {
+  const user = await deps.prisma.user.findUnique({ where: { id: userId }, select: { deletionRequestedAt: true } })
+  const row = await deps.prisma.gmailConnection.findUnique({ where: { userId } })
   const bundle = await deps.vault.get(userId)
   const userLive = user != null && user.deletionRequestedAt == null
   if (bundle == null) {
@@ -129,25 +129,26 @@ async function decide (deps: VaultReconciliationDeps, tx: GrantTx, userId: strin
 
 const RECONNECT_REQUIRED = { state: 'RECONNECT_REQUIRED', stateReason: 'VAULT_SECRET_MISSING', accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null } as const
 
-async function act (deps: VaultReconciliationDeps, tx: GrantTx, userId: string, d: Decision): Promise<{ entry: ReconcileEntry | null, notify: boolean }> {
+async function act (deps: VaultReconciliationDeps, lease: GrantLease, userId: string, d: Decision): Promise<{ entry: ReconcileEntry | null, notify: boolean }> {
   switch (d.kind) {
     case 'keep':
       return { entry: null, notify: false }
     case 'missing':
-      await tx.gmailConnection.update({ where: { userId }, data: RECONNECT_REQUIRED })
+      await lease.write(async (tx) => await tx.gmailConnection.update({ where: { userId }, data: RECONNECT_REQUIRED }))
       return { entry: { action: 'MARKED_RECONNECT_REQUIRED', reason: d.reason }, notify: d.userLive }
     case 'rehash':
-      await tx.gmailConnection.update({
+      await lease.write(async (tx) => await tx.gmailConnection.update({
         where: { userId },
         data: { grantHash: grantHashOf(d.refreshToken), ...googleTokenIdentifiers(d.refreshToken), accessTokenExpiresAt: new Date(d.expiryDate), vaultVersion: { increment: 1 } }
-      })
+      }))
       return { entry: { action: 'ROW_UPDATED', reason: d.reason }, notify: false }
     case 'orphan':
       // Revoked first: a secret is deleted only once Google no longer honours it (or never did). A throw here
-      // rolls back and keeps the secret for the next run.
+      // writes nothing and keeps the secret for the next run.
       await revokeAtGoogle(deps.google, d.refreshToken)
+      await lease.renew()
       await deps.vault.delete(userId)
-      if (d.markRow) await tx.gmailConnection.update({ where: { userId }, data: RECONNECT_REQUIRED })
+      if (d.markRow) await lease.write(async (tx) => await tx.gmailConnection.update({ where: { userId }, data: RECONNECT_REQUIRED }))
       return { entry: { action: 'REVOKED_AND_DELETED', reason: d.reason, rowMarkedReconnectRequired: d.markRow }, notify: d.markRow && d.userLive }
   }
 }

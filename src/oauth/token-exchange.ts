@@ -120,7 +120,8 @@ export class TokenExchange {
     if (requested != null && !requested.every((s) => status.grantedScopes.includes(s))) throw OAuthErrors.invalidScope()
     const { accessToken, expiryDate } = await this.#deps.gmail.getGmailAccessTokenWithExpiry(userId)
     const now = this.#deps.clock.now()
-    await this.#deps.securityEvents.record('GMAIL_TOKEN_ISSUED', {
+    // Counted per client, user and hour (issue 26 item 2): a backend polling every few seconds writes one row an hour.
+    await this.#deps.securityEvents.recordCounted('GMAIL_TOKEN_ISSUED', `${client.clientId}:${subjectType}`, {
       userId,
       ip: request.ip,
       userAgent: request.userAgent,

@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import type { Clock } from '../clock.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { Prisma } from '../generated/prisma/client.ts'
 
@@ -54,10 +55,81 @@ export interface SecurityEventInput {
   detail?: Prisma.InputJsonValue
 }
 
+const HOUR_MS = 3_600_000
+/** How long further occurrences of a counted event may wait in memory before their count is added to the row. */
+export const COUNTED_FLUSH_MS = 1000
+
 export class SecurityEvents {
   readonly #prisma: PrismaClient
-  constructor (prisma: PrismaClient) {
+  readonly #clock: Clock | null
+  /** Counted events whose row this process has written, by aggregate key, with the start of their hour. */
+  readonly #written = new Map<string, number>()
+  /** Occurrences not yet added to their row, by aggregate key. */
+  readonly #pending = new Map<string, number>()
+  #timer: NodeJS.Timeout | null = null
+  #flushing: Promise<void> | null = null
+
+  constructor (prisma: PrismaClient, clock: Clock | null = null) {
     this.#prisma = prisma
+    this.#clock = clock
+  }
+
+  /**
+   * An event that may happen many times a minute (a backend exchanging tokens for a user): one row per type, user,
+   * `group` (say, the client) and hour, with a count. The first occurrence in this process writes (or adds 1 to)
+   * the row before returning, so the user's log shows the event at once; later ones are added in memory and
+   * written within COUNTED_FLUSH_MS, one statement per row, and at close. A crash may lose at most that second's
+   * count, never the event itself. The row keeps the first occurrence's ip, user agent and detail.
+   */
+  async recordCounted (type: SecurityEventType, group: string, input: SecurityEventInput & { userId: string }): Promise<void> {
+    const now = (this.#clock?.now() ?? new Date()).getTime()
+    const hour = now - (now % HOUR_MS)
+    const key = `${type}:${input.userId}:${group}:${new Date(hour).toISOString()}`
+    if (!this.#written.has(key)) {
+      await this.#add(key, 1, type, input)
+      this.#written.set(key, hour)
+      return
+    }
+    this.#pending.set(key, (this.#pending.get(key) ?? 0) + 1)
+    this.#timer ??= setTimeout(() => { void this.flush() }, COUNTED_FLUSH_MS).unref()
+  }
+
+  /** Adds the counts held in memory to their rows (also on close). */
+  async flush (): Promise<void> {
+    while (this.#flushing != null) await this.#flushing
+    if (this.#timer != null) clearTimeout(this.#timer)
+    this.#timer = null
+    const batch = [...this.#pending]
+    this.#pending.clear()
+    this.#flushing = (async () => {
+      for (const [key, n] of batch) {
+        try {
+          // The row exists (written by the first occurrence); if the user was deleted since, nothing is left to count.
+          await this.#prisma.$executeRaw`UPDATE security_events SET count = count + ${n}::int WHERE aggregate_key = ${key}`
+        } catch {
+          // The database is away: kept for the next flush rather than lost.
+          this.#pending.set(key, (this.#pending.get(key) ?? 0) + n)
+        }
+      }
+      // Rows of past hours take no more occurrences: forget them (the map stays as small as the last hour's activity).
+      const now = (this.#clock?.now() ?? new Date()).getTime()
+      for (const [key, hour] of this.#written) if (hour + HOUR_MS <= now && !this.#pending.has(key)) this.#written.delete(key)
+    })()
+    try {
+      await this.#flushing
+    } finally {
+      this.#flushing = null
+    }
+  }
+
+  /** Creates the counted row or adds `n` to it: one statement, safe when several processes write the same row. */
+  async #add (key: string, n: number, type: SecurityEventType, input: SecurityEventInput): Promise<void> {
+    const detail = input.detail === undefined ? null : JSON.stringify(input.detail)
+    await this.#prisma.$executeRaw`
+      INSERT INTO security_events (id, type, user_id, session_id, ip, user_agent, detail, count, aggregate_key)
+      VALUES (gen_random_uuid(), ${type}, ${input.userId ?? null}::uuid, ${input.sessionId ?? null}::uuid, ${input.ip ?? null},
+              ${input.userAgent?.slice(0, 512) ?? null}, ${detail}::jsonb, ${n}::int, ${key})
+      ON CONFLICT (aggregate_key) DO UPDATE SET count = security_events.count + EXCLUDED.count`
   }
 
   async record (type: SecurityEventType, input: SecurityEventInput = {}): Promise<void> {
@@ -81,5 +153,8 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('securityEvents', new SecurityEvents(app.prisma))
+  const events = new SecurityEvents(app.prisma, app.clock)
+  app.decorate('securityEvents', events)
+  // Added after the prisma plugin's onClose, so it runs before it (last added, first run): counts are written.
+  app.addHook('onClose', async () => { await events.flush() })
 }, { name: 'security-events', dependencies: ['prisma'] })

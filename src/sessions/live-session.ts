@@ -2,8 +2,38 @@ import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { Errors } from '../errors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
-import type { PrismaClient } from '../generated/prisma/client.ts'
+import type { PrismaClient, RevokeReason } from '../generated/prisma/client.ts'
 import type { AccessClaims } from './access-tokens.ts'
+
+// The one home of the rules that say whether a session is alive: the access-token check below, the refresh rotation
+// (sessions-service.ts), the session listing, the admin CLI's counts and account deletion all use these.
+
+export type { RevokeReason }
+
+type IdleConfig = Pick<Config, 'REFRESH_TOKEN_IDLE_SECONDS'>
+
+/** Ended by time: past its absolute end, or unused for longer than the idle limit. */
+export function sessionExpired (session: { expiresAt: Date, lastUsedAt: Date }, now: Date, config: IdleConfig): boolean {
+  const t = now.getTime()
+  return session.expiresAt.getTime() <= t || session.lastUsedAt.getTime() + config.REFRESH_TOKEN_IDLE_SECONDS * 1000 <= t
+}
+
+/** `sessionExpired`'s negation as a query filter, with not revoked: the sessions a user still has. */
+export function liveSessionWhere (now: Date, config: IdleConfig): Prisma.SessionWhereInput {
+  return { revokedAt: null, expiresAt: { gt: now }, lastUsedAt: { gt: new Date(now.getTime() - config.REFRESH_TOKEN_IDLE_SECONDS * 1000) } }
+}
+
+/** What ending a session writes: when, why, and the sealed successor dropped (no grace replay after an end). */
+export function revocation (now: Date, reason: RevokeReason) {
+  return { revokedAt: now, revokedReason: reason, successorSealed: null } satisfies Prisma.SessionUpdateManyMutationInput
+}
+
+/** Where a user stands: account deletion disables the user too, and both columns are read so neither can be missed. */
+export type UserStanding = 'ACTIVE' | 'DISABLED' | 'DELETION_PENDING'
+
+export function userStanding (user: { disabledAt: Date | null, deletionRequestedAt: Date | null }): UserStanding {
+  return user.deletionRequestedAt != null ? 'DELETION_PENDING' : user.disabledAt != null ? 'DISABLED' : 'ACTIVE'
+}
 
 /** The user columns a request may need. Never the password hash: it is read only where a password is checked. */
 export const VIEWER_USER_SELECT = {
@@ -72,16 +102,12 @@ export async function requireLiveSession<C extends Pick<AccessClaims, 'sid' | 's
       FROM sessions s JOIN users u ON u.id = s.user_id
      WHERE s.id = ${claims.sid}::uuid`
   const row = rows[0]
-  // Gone (the account was deleted), or not this user's: the same answer as an ended session.
-  if (row == null || row.userId !== claims.sub || row.uDeletionRequestedAt != null) throw Errors.sessionRevoked()
-  const user = viewerUserOf(row)
-  if (user.disabledAt != null) {
-    throw Errors.userDisabledSession()
-  }
+  // Gone, or not this user's: the same answer as an ended session.
+  if (row == null || row.userId !== claims.sub) throw Errors.sessionRevoked()
+  const standing = userStanding({ disabledAt: row.uDisabledAt, deletionRequestedAt: row.uDeletionRequestedAt })
+  if (standing === 'DELETION_PENDING') throw Errors.sessionRevoked()
+  if (standing === 'DISABLED') throw Errors.userDisabledSession()
   if (row.revokedAt != null) throw Errors.sessionRevoked()
-  const now = deps.clock.now().getTime()
-  if (row.expiresAt.getTime() <= now || row.lastUsedAt.getTime() + deps.config.REFRESH_TOKEN_IDLE_SECONDS * 1000 <= now) {
-    throw Errors.sessionExpired()
-  }
-  return { ...claims, user }
+  if (sessionExpired(row, deps.clock.now(), deps.config)) throw Errors.sessionExpired()
+  return { ...claims, user: viewerUserOf(row) }
 }

@@ -4,8 +4,8 @@ import type { Config } from '../config.ts'
 import { AppError, Errors, Reasons } from '../errors.ts'
 import type { Reason } from '../errors.ts'
 import type { ClientKind, PrismaClient, Session, User } from '../generated/prisma/client.ts'
-import { VIEWER_USER_COLUMNS, viewerUserOf } from './live-session.ts'
-import type { UserView, ViewerUser, ViewerUserColumns } from './live-session.ts'
+import { liveSessionWhere, revocation, sessionExpired, userStanding, VIEWER_USER_COLUMNS, viewerUserOf } from './live-session.ts'
+import type { RevokeReason, UserView, ViewerUser, ViewerUserColumns } from './live-session.ts'
 import type { RefreshOutcome, ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { AccessTokens } from './access-tokens.ts'
@@ -34,11 +34,7 @@ export interface IssuedTokens {
 type SessionUser = ViewerUser & { deletionRequestedAt: Date | null }
 type SessionWithUser = Session & { user: SessionUser }
 
-export type RevokeReason =
-  | 'LOGOUT' | 'LOGOUT_EVERYWHERE' | 'REVOKED_BY_USER' | 'REFRESH_TOKEN_REUSE' | 'EXPIRED'
-  | 'PASSWORD_CHANGED' | 'USER_DISABLED' | 'GOOGLE_SESSIONS_REVOKED' | 'GOOGLE_ACCOUNT_HIJACKED'
-  /** A password reset through the mailed link; an unverified account claimed by the address's verified owner. */
-  | 'PASSWORD_RESET' | 'ACCOUNT_CLAIMED'
+export type { RevokeReason }
 
 type SessionsConfig = Pick<Config, 'REFRESH_TOKEN_TTL_SECONDS' | 'REFRESH_TOKEN_IDLE_SECONDS' | 'REFRESH_REUSE_GRACE_SECONDS'>
 
@@ -130,12 +126,11 @@ export class SessionsService {
     // A WEB token lives in an HttpOnly cookie and a NATIVE one in an app's keychain: one showing up
     // through the other channel was taken out of its place.
     if (row.clientKind !== clientKind) throw Errors.refreshTokenInvalid()
-    // Account deletion disables the user too; both columns are read so neither alone can be missed.
-    if (user.disabledAt != null || user.deletionRequestedAt != null) {
+    if (userStanding(user) !== 'ACTIVE') {
       await this.revoke(row.id, 'USER_DISABLED')
       throw Errors.sessionRevoked()
     }
-    if (this.#isExpired(row, now)) {
+    if (sessionExpired(row, now, this.#config)) {
       await this.revoke(row.id, 'EXPIRED')
       await this.#events.record('SESSION_EXPIRED', { userId: row.userId, sessionId: row.id, ...meta })
       throw Errors.sessionExpired()
@@ -200,7 +195,7 @@ export class SessionsService {
       SELECT s.id, s.user_id AS "userId", s.client_kind::text AS "clientKind", s.current_token_hash AS "currentTokenHash",
              s.previous_token_hash AS "previousTokenHash", s.successor_sealed AS "successorSealed", s.rotated_at AS "rotatedAt",
              s.generation, s.user_agent AS "userAgent", s.ip, s.created_at AS "createdAt", s.last_used_at AS "lastUsedAt",
-             s.auth_time AS "authTime", s.expires_at AS "expiresAt", s.revoked_at AS "revokedAt", s.revoked_reason AS "revokedReason",
+             s.auth_time AS "authTime", s.expires_at AS "expiresAt", s.revoked_at AS "revokedAt", s.revoked_reason::text AS "revokedReason",
              ${VIEWER_USER_COLUMNS}
         FROM sessions s JOIN users u ON u.id = s.user_id
        WHERE s.current_token_hash = ${hash} OR s.previous_token_hash = ${hash}
@@ -226,11 +221,6 @@ export class SessionsService {
     throw Errors.refreshTokenReused()
   }
 
-  #isExpired (session: Session, now: Date): boolean {
-    return session.expiresAt.getTime() <= now.getTime() ||
-      session.lastUsedAt.getTime() + this.#config.REFRESH_TOKEN_IDLE_SECONDS * 1000 <= now.getTime()
-  }
-
   #issue (user: UserView, session: Session, refreshToken: string, now: Date): IssuedTokens {
     const access = this.#accessTokens.sign(user, session.id, now, session.authTime)
     return { accessToken: access.token, accessTokenExpiresAt: access.expiresAt, refreshToken, clientKind: session.clientKind, user, session }
@@ -240,16 +230,37 @@ export class SessionsService {
   async revoke (sessionId: string, reason: RevokeReason, userId?: string): Promise<boolean> {
     const { count } = await this.#prisma.session.updateMany({
       where: { id: sessionId, revokedAt: null, ...(userId != null ? { userId } : {}) },
-      data: { revokedAt: this.#clock.now(), revokedReason: reason, successorSealed: null }
+      data: revocation(this.#clock.now(), reason)
     })
     return count === 1
+  }
+
+  /**
+   * The viewer logs out of this session, or of every session (`everywhere`), with its audit event, like login's.
+   * Idempotent: logging out of an ended session records the event and changes nothing.
+   */
+  async logout (userId: string, sessionId: string, everywhere: boolean, meta: RequestMeta): Promise<void> {
+    if (everywhere) {
+      const count = await this.revokeAll(userId, 'LOGOUT_EVERYWHERE')
+      await this.#events.record('LOGOUT_EVERYWHERE', { userId, sessionId, ...meta, detail: { sessionsRevoked: count } })
+    } else {
+      await this.revoke(sessionId, 'LOGOUT', userId)
+      await this.#events.record('LOGOUT', { userId, sessionId, ...meta })
+    }
+  }
+
+  /** The viewer ends one of their other sessions (devices list). False when it is not theirs or already ended. */
+  async revokeByUser (userId: string, sessionId: string, meta: RequestMeta): Promise<boolean> {
+    if (!(await this.revoke(sessionId, 'REVOKED_BY_USER', userId))) return false
+    await this.#events.record('SESSION_REVOKED', { userId, sessionId, ...meta })
+    return true
   }
 
   /** Ends every session of a user (log out everywhere, password change, account disabled). */
   async revokeAll (userId: string, reason: RevokeReason): Promise<number> {
     const { count } = await this.#prisma.session.updateMany({
       where: { userId, revokedAt: null },
-      data: { revokedAt: this.#clock.now(), revokedReason: reason, successorSealed: null }
+      data: revocation(this.#clock.now(), reason)
     })
     return count
   }
@@ -257,12 +268,7 @@ export class SessionsService {
   async listActive (userId: string, first: number): Promise<Session[]> {
     const now = this.#clock.now()
     return await this.#prisma.session.findMany({
-      where: {
-        userId,
-        revokedAt: null,
-        expiresAt: { gt: now },
-        lastUsedAt: { gt: new Date(now.getTime() - this.#config.REFRESH_TOKEN_IDLE_SECONDS * 1000) }
-      },
+      where: { userId, ...liveSessionWhere(now, this.#config) },
       orderBy: { lastUsedAt: 'desc' },
       take: Math.min(Math.max(first, 1), 100)
     })

@@ -43,23 +43,16 @@ export const authResolvers: Resolvers = {
     },
     logout: async (_root, { everywhere }, ctx) => {
       const { sub, sid } = await ctx.viewer()
-      if (everywhere === true) {
-        const count = await ctx.app.sessions.revokeAll(sub, 'LOGOUT_EVERYWHERE')
-        await ctx.app.securityEvents.record('LOGOUT_EVERYWHERE', { userId: sub, sessionId: sid, ...ctx.meta, detail: { sessionsRevoked: count } })
-      } else {
-        await ctx.app.sessions.revoke(sid, 'LOGOUT', sub)
-        await ctx.app.securityEvents.record('LOGOUT', { userId: sub, sessionId: sid, ...ctx.meta })
-      }
+      await ctx.app.sessions.logout(sub, sid, everywhere === true, ctx.meta)
       clearRefreshCookie(ctx.reply, ctx.app.config)
       return true
     },
     revokeSession: async (_root, { id }, ctx) => {
       const { sub } = await ctx.viewer()
       // Scoped by user id: another user's session id is indistinguishable from an unknown one.
-      if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revoke(id, 'REVOKED_BY_USER', sub))) {
+      if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revokeByUser(sub, id, ctx.meta))) {
         throw Errors.sessionNotFound()
       }
-      await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
       return true
     },
     signInWithGoogle: async (_root, { idToken, client }, ctx) => {

@@ -82,7 +82,7 @@ export type SecurityEventsQueryVariables = Exact<{
 }>;
 
 
-export type SecurityEventsQuery = { securityEvents: Array<{ type: string, createdAt: string, ip: string | null, userAgent: string | null, clientName: string | null }> };
+export type SecurityEventsQuery = { securityEvents: Array<{ type: string, createdAt: string, ip: string | null, userAgent: string | null, clientName: string | null, count: number }> };
 
 export type VerifyEmailMutationVariables = Exact<{
   token: string;
@@ -303,6 +303,7 @@ export const SecurityEventsDocument = new TypedDocumentString(`
     ip
     userAgent
     clientName
+    count
   }
 }
     `) as unknown as TypedDocumentString<SecurityEventsQuery, SecurityEventsQueryVariables>;
