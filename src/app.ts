@@ -92,7 +92,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     // 5–15 s on a busy 2-core machine, past Fastify's 10 s default for a plugin to load.
     pluginTimeout: 120_000,
     routerOptions: { maxParamLength: 200 }
-  } as FastifyServerOptions
+  }
 }
 
 /** The whole application as a plugin: it never listens (src/server.ts does; tests use inject). */

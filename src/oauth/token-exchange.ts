@@ -183,7 +183,7 @@ function translate (err: unknown): OAuthError {
   if (isError(err, Errors.gmailNotConnected)) return OAuthErrors.gmailNotConnected()
   if (isError(err, Errors.reconnectRequired)) return OAuthErrors.gmailReconnectRequired()
   if (isError(err, Errors.scopeMissing)) return OAuthErrors.gmailScopeMissing()
-  if (isError(err, Errors.rateLimited)) return OAuthErrors.rateLimited(Number((err as AppError).details.retryAfterSeconds ?? 1))
+  if (isError(err, Errors.rateLimited)) return OAuthErrors.rateLimited(Number(err.details.retryAfterSeconds ?? 1))
   const code = err instanceof AppError ? err.code : undefined
   if (code === ErrorCodes.GOOGLE_UNAVAILABLE || code === ErrorCodes.VAULT_UNAVAILABLE || code === ErrorCodes.DATABASE_UNAVAILABLE || isDatabaseUnavailable(err)) {
     return OAuthErrors.unavailable(RETRY_AFTER_SECONDS, err)
