@@ -62,7 +62,6 @@ export const DEFAULT_SECRET_PREFIX = 'gmail/user/'
 
 /** The one message clients see for any vault failure: it carries nothing from the backend. */
 export const VAULT_UNAVAILABLE_MESSAGE = Errors.vaultUnavailable.message
-export const VAULT_UNREADABLE_MESSAGE = Errors.vaultUnreadable.message
 
 // Canonical lowercase only: PostgreSQL returns uuids lowercase, and accepting other spellings would give one user
 // two secret names.
