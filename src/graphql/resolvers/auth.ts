@@ -1,3 +1,4 @@
+import { isUuid } from '../../db/uuid.ts'
 import { Errors } from '../../errors.ts'
 import type { Resolvers } from '../../generated/graphql.ts'
 import { clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../../sessions/refresh-cookie.ts'
@@ -56,7 +57,7 @@ export const authResolvers: Resolvers = {
     revokeSession: async (_root, { id }, ctx) => {
       const { sub } = await ctx.viewer()
       // Scoped by user id: another user's session id is indistinguishable from an unknown one.
-      if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revoke(id, 'REVOKED_BY_USER', sub))) {
+      if (!isUuid(id) || !(await ctx.app.sessions.revoke(id, 'REVOKED_BY_USER', sub))) {
         throw Errors.sessionNotFound()
       }
       await ctx.app.securityEvents.record('SESSION_REVOKED', { userId: sub, sessionId: id, ...ctx.meta })
