@@ -19,6 +19,7 @@ import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
+import { defaultErrorHandler } from './http/error-handler.ts'
 import metrics from './metrics/metrics.ts'
 import oauth from './oauth/plugin.ts'
 import securityEvents from './security-events/security-events.ts'
@@ -99,6 +100,8 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
   fastify.decorate('clock', opts.clock ?? systemClock)
+  // 5xx masked and logged once for every route without a format of its own (src/http/error-handler.ts).
+  fastify.setErrorHandler(defaultErrorHandler)
 
   await fastify.register(fastifyCors, {
     // Exact origins only: with credentials, a reflected or wildcard origin would hand the cookie to any site.
