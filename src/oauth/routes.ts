@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { OAuthError, OAuthErrorCodes, OAuthErrors } from '../errors.ts'
 import { clientErrorStatus } from '../http/error-handler.ts'
 
@@ -34,7 +34,7 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES }, (_req, _body, done) => done(null, OAuthErrors.notForm()))
 
   // Every failure of this scope, the route's own or Fastify's before it (a body over the limit), in RFC 6749's JSON.
-  app.setErrorHandler(async (err, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const status = clientErrorStatus(err)
     const oauthError = err instanceof OAuthError
       ? err

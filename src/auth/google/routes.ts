@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuthErrorCodes } from '../../errors.ts'
 import { clientErrorStatus } from '../../http/error-handler.ts'
@@ -51,7 +51,7 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
 
   // A browser is on the other end: every failure of this scope is the result page (HTML), never JSON. Google's
   // and the vault's failures are outcomes of the flow already; what reaches here is unexpected, or Fastify's.
-  app.setErrorHandler(async (err, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const status = clientErrorStatus(err)
     if (status != null) return page(reply, status, AuthErrorCodes.BAD_REQUEST)
     request.log.error({ err }, 'unexpected error in Google sign-in')

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance } from 'fastify'
 import { clientErrorStatus } from '../../http/error-handler.ts'
 import { RiscKeysUnavailableError } from './risc-keys.ts'
 import { RiscRejection } from './risc-verifier.ts'
@@ -19,7 +19,7 @@ export default async function riscRoutes (app: FastifyInstance): Promise<void> {
 
   // Every failure of this scope in RFC 8935's `{err, description}`: a rejected token is a 400, Fastify's own refusals
   // (a body over the limit) keep their 4xx, and anything else is a 503 so that Google delivers again.
-  app.setErrorHandler(async (err, request, reply) => {
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
     if (err instanceof RiscRejection) {
       app.metrics.riscEvent('rejected', err.err)
       request.log.warn({ err: err.err, description: err.message }, 'Google RISC event rejected')
