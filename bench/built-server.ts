@@ -35,9 +35,9 @@ export async function spawnBuiltServer (node: string, env: Record<string, string
   const [cmd, ...args] = pinned ? ['taskset', '-c', String(SERVER_CPU), ...argv] : argv
   const child = spawn(cmd!, args, { cwd: ROOT, env: merged, stdio: ['ignore', 'pipe', 'pipe'] })
   // Drained unless a caller listens (bench/soak.ts reads V8's --trace-gc lines, which go to stdout).
-  child.stdout!.resume()
+  child.stdout.resume()
   let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
   return {
     child,
     url: `http://127.0.0.1:${port}`,

@@ -73,7 +73,7 @@ export async function startProcess (name: string, node: string, script: string, 
   children.add(child)
   child.once('exit', () => children.delete(child))
   let stderr = ''
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
   const url = `http://127.0.0.1:${port}`
   const started = performance.now()
   for (;;) {

@@ -60,7 +60,7 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const connected = await gql(A.url, CONNECT, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, token)
   if (connected.connectGmail.status.state !== 'ACTIVE') throw new Error('Gmail connection failed')
   const admin = (...args: string[]) => JSON.parse(execFileSync(node.bin, [path.join(ROOT, 'dist', 'src', 'admin', 'cli.js'), ...args], {
-    cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'warn' } as NodeJS.ProcessEnv, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']
+    cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']
   })) as { clientId: string, clientSecret: string }
   const onBehalf = admin('create-service-client', 'bench-on-behalf')
   const worker = admin('create-service-client', 'bench-worker', '--worker')
@@ -81,7 +81,7 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const expected: Record<string, string> = {}
   for (const [name, t] of Object.entries(meTargets)) {
     const o = t.opts as autocannon.Options
-    const res = await fetch(o.url, { method: o.method, headers: o.headers as Record<string, string>, body: o.body as string | undefined })
+    const res = await fetch(o.url, { method: o.method, headers: o.headers as Record<string, string>, body: o.body })
       .catch((err: Error) => { throw new Error(`me (${name}): ${String((err.cause as Error | undefined)?.message ?? err.message)}`) })
     expected[name] = await res.text()
   }

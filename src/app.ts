@@ -23,6 +23,7 @@ import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
+import { defaultErrorHandler } from './http/error-handler.ts'
 import mailLimits from './mail/mail-limits.ts'
 import mailOutbox from './mail/outbox.ts'
 import metrics from './metrics/metrics.ts'
@@ -99,13 +100,15 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
     // 5–15 s on a busy 2-core machine, past Fastify's 10 s default for a plugin to load.
     pluginTimeout: 120_000,
     routerOptions: { maxParamLength: 200 }
-  } as FastifyServerOptions
+  }
 }
 
 /** The whole application as a plugin: it never listens (src/server.ts does; tests use inject). */
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
   fastify.decorate('clock', opts.clock ?? systemClock)
+  // 5xx masked and logged once for every route without a format of its own (src/http/error-handler.ts).
+  fastify.setErrorHandler(defaultErrorHandler)
 
   await fastify.register(fastifyCors, {
     // Exact origins only: with credentials, a reflected or wildcard origin would hand the cookie to any site.

@@ -280,9 +280,6 @@ export const OAuthErrorCodes = {
 
 export type OAuthErrorCode = (typeof OAuthErrorCodes)[keyof typeof OAuthErrorCodes]
 
-/** `gmail_state` of an invalid_grant: why the user's Gmail grant cannot serve a token. */
-export type GmailGrantState = 'NOT_CONNECTED' | 'RECONNECT_REQUIRED' | 'SCOPE_MISSING'
-
 export class OAuthError extends Error {
   readonly error: OAuthErrorCode
   readonly status: number

@@ -118,7 +118,7 @@ export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promi
   })
   const logs: string[] = []
   const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
-  const server = Fastify(serverOptions(config, { level: 'debug', stream } as never))
+  const server = Fastify(serverOptions(config, { level: 'debug', stream }))
   const usePg = pgUrl != null && pgUrl !== ''
   await server.register(app, { config, clock: opts.clock, vault: opts.vault, database: usePg ? undefined : await testDatabase() })
   await server.ready()

@@ -13,10 +13,10 @@ import { ACCESS_TOKEN_TTL_SECONDS, TokenStore, type AccessToken, type GrantView,
 
 export type { AuthParams, AuthRequest, NativeSignInInput, NativeSignInResult } from './authorization.ts'
 export { createClock, type Clock } from './clock.ts'
-export type { ClientInput, ClientType, EmulatorClient, EmulatorUser, UserInput } from './directory.ts'
-export type { Endpoint, Fault, FaultInput, FaultKind, Stats } from './faults.ts'
+export type { ClientInput, EmulatorClient, EmulatorUser, UserInput } from './directory.ts'
+export type { Endpoint, Fault, FaultInput, Stats } from './faults.ts'
 export { GMAIL_PROFILE_SCOPES, GMAIL_READONLY } from './gmail.ts'
-export { expandScopes, ISSUER, OAuthError, REVOKED, SIGN_IN_SCOPES, USERINFO_EMAIL, USERINFO_PROFILE } from './oauth.ts'
+export { ISSUER, OAuthError, REVOKED, SIGN_IN_SCOPES } from './oauth.ts'
 export { ACCESS_TOKEN_TTL_SECONDS, MAX_REFRESH_TOKENS_PER_GRANT, type AccessToken, type GrantView, type TokenResponse } from './tokens.ts'
 
 export interface StateOptions {

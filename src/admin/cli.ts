@@ -13,7 +13,7 @@ async function main (): Promise<number> {
   }
   const config = await loadConfigOrExit(process.env)
   // Logs go to stderr, warnings and up: stdout is the JSON answer only.
-  const server = Fastify(serverOptions(config, { level: 'warn', stream: process.stderr } as never))
+  const server = Fastify(serverOptions(config, { level: 'warn', stream: process.stderr }))
   await server.register(app, { config })
   await server.ready()
   try {

@@ -43,7 +43,7 @@ export async function openDatabase (databaseUrl: string | undefined, dataDir: st
     return {
       kind: 'postgresql',
       adapter: new PrismaPg(pool, pgOptions) as unknown as SqlMigrationAwareDriverAdapterFactory,
-      migrationAdapter: () => new PrismaPg({ ...poolConfig, max: 1 }, pgOptions) as unknown as SqlMigrationAwareDriverAdapterFactory,
+      migrationAdapter: () => new PrismaPg({ ...poolConfig, max: 1 }, pgOptions),
       close: async () => { await pool.end() }
     }
   }

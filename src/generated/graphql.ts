@@ -435,6 +435,10 @@ export type ResolversParentTypes = {
   Warning: Warning;
 };
 
+export type PublicDirectiveArgs = { };
+
+export type PublicDirectiveResolver<Result, Parent, ContextType = GraphQLContext, Args = PublicDirectiveArgs> = DirectiveResolverFn<Result, Parent, ContextType, Args>;
+
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
   accessToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   accessTokenExpiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
@@ -540,3 +544,6 @@ export type Resolvers<ContextType = GraphQLContext> = {
   Warning?: WarningResolvers<ContextType>;
 };
 
+export type DirectiveResolvers<ContextType = GraphQLContext> = {
+  public?: PublicDirectiveResolver<any, any, ContextType>;
+};

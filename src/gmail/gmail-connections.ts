@@ -14,7 +14,7 @@ import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
 import type { GrantLease, GrantTx } from './grant-lock.ts'
 import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
 
-export type { ConnectGmailInput, GmailStatusView, Warning } from './gmail-connect.ts'
+export type { ConnectGmailInput, GmailStatusView } from './gmail-connect.ts'
 
 const NOT_CONNECTED: GmailStatusView = {
   state: 'NOT_CONNECTED', googleEmail: null, grantedScopes: [], missingScopes: [], accessTokenExpiresAt: null, connectedAt: null, lastRefreshedAt: null

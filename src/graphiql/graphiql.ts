@@ -83,7 +83,7 @@ export default async function graphiql (app: FastifyInstance, opts: { endpoint: 
   })
   app.get<{ Params: { name: string } }>('/graphiql/assets/:name', async (request, reply) => {
     const asset = ASSETS.get(request.params.name)
-    if (asset == null) return await reply.callNotFound()
+    if (asset == null) { reply.callNotFound(); return reply }
     return reply.type(asset.type).header('content-security-policy', GRAPHIQL_CSP)
       .header('x-content-type-options', 'nosniff').header('cache-control', 'public, max-age=3600')
       .send(createReadStream(asset.file))

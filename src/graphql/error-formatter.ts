@@ -42,7 +42,7 @@ const causeOf = (err: Error) => err.cause instanceof Error ? `${err.cause.name}:
  */
 export function formatError (error: GraphQLError, log: Log, opts: { hideSuggestions?: boolean } = {}): FormattedError[] {
   const hide = opts.hideSuggestions === true
-  const original = error.originalError as (Error & { code?: string, statusCode?: number, errors?: unknown[] }) | undefined
+  const original: (Error & { code?: string, statusCode?: number, errors?: unknown[] }) | undefined = error.originalError
   const base = { locations: error.locations, path: error.path }
 
   if (original instanceof AppError) {

@@ -4,11 +4,12 @@ import { maxAliasesRule } from '@escape.tech/graphql-armor-max-aliases'
 import { makeExecutableSchema } from '@graphql-tools/schema'
 import type { FastifyInstance } from 'fastify'
 import { GraphQLError, Location, NoSchemaIntrospectionCustomRule, visit } from 'graphql'
-import type { DocumentNode } from 'graphql'
+import type { DocumentNode, GraphQLSchema } from 'graphql'
 import mercurius from 'mercurius'
 import { Errors } from '../errors.ts'
 import graphiql from '../graphiql/graphiql.ts'
 import { repoRoot } from '../paths.ts'
+import { requireAuthenticationByDefault } from './authentication.ts'
 import { buildContext } from './context.ts'
 import { errorFormatter } from './error-formatter.ts'
 import { accountResolvers } from './resolvers/account.ts'
@@ -46,12 +47,17 @@ export function loadTypeDefs (dir = path.join(repoRoot, 'schema')): string[] {
   return readdirSync(dir).filter((f) => f.endsWith('.graphql')).sort().map((f) => readFileSync(path.join(dir, f), 'utf8'))
 }
 
-export default async function graphql (app: FastifyInstance): Promise<void> {
-  const { PRODUCTION, GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES } = app.config
-  const schema = makeExecutableSchema({
+/** The executable schema: the SDL, the resolvers, and authentication required on every root field not `@public`. */
+export function buildSchema (): GraphQLSchema {
+  return requireAuthenticationByDefault(makeExecutableSchema({
     typeDefs: loadTypeDefs(),
     resolvers: [authResolvers, gmailResolvers, accountResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
-  })
+  }))
+}
+
+export default async function graphql (app: FastifyInstance): Promise<void> {
+  const { PRODUCTION, GRAPHQL_MAX_DEPTH, GRAPHQL_MAX_ALIASES } = app.config
+  const schema = buildSchema()
 
   await app.register(mercurius, {
     schema,

@@ -1,5 +1,6 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
-import { OAuthError, OAuthErrors } from '../errors.ts'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
+import { OAuthError, OAuthErrorCodes, OAuthErrors } from '../errors.ts'
+import { clientErrorStatus } from '../http/error-handler.ts'
 
 /** The body parser's answer for anything but a well-formed form: refused as invalid_request by the handler. */
 type Form = Map<string, string> | OAuthError
@@ -32,24 +33,29 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
   })
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES }, (_req, _body, done) => done(null, OAuthErrors.notForm()))
 
-  app.post('/oauth/token', async (request, reply) => {
+  // Every failure of this scope, the route's own or Fastify's before it (a body over the limit), in RFC 6749's JSON.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    const status = clientErrorStatus(err)
+    const oauthError = err instanceof OAuthError
+      ? err
+      : status != null ? new OAuthError(OAuthErrorCodes.INVALID_REQUEST, status, err.message) : OAuthErrors.serverError(err)
+    // The cause is one of our errors or a library's (never a token: they carry none); the form is never logged.
+    if (oauthError.status >= 500) request.log.warn({ err: oauthError.cause ?? oauthError, error: oauthError.error }, 'token exchange failed')
     // Tokens are credentials: no cache may keep the answer, or an error that came with one (RFC 6749 §5.1).
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+    return await sendError(reply, oauthError)
+  })
+
+  app.post('/oauth/token', async (request, reply) => {
+    reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const form = (request.body ?? OAuthErrors.notForm()) as Form
-    try {
-      if (form instanceof OAuthError) throw form
-      return await reply.send(await app.tokenExchange.exchange({
-        params: form,
-        authorization: request.headers.authorization,
-        verifyAccessToken: async (token) => await app.accessTokens.verifyValue(request, token),
-        ip: request.ip,
-        userAgent: request.headers['user-agent'] ?? null
-      }))
-    } catch (err) {
-      const oauthError = err instanceof OAuthError ? err : OAuthErrors.serverError(err)
-      // The cause is one of our errors or a library's (never a token: they carry none); the form is never logged.
-      if (oauthError.status >= 500) request.log.warn({ err: oauthError.cause ?? oauthError, error: oauthError.error }, 'token exchange failed')
-      return await sendError(reply, oauthError)
-    }
+    if (form instanceof OAuthError) throw form
+    return await reply.send(await app.tokenExchange.exchange({
+      params: form,
+      authorization: request.headers.authorization,
+      verifyAccessToken: async (token) => await app.accessTokens.verifyValue(request, token),
+      ip: request.ip,
+      userAgent: request.headers['user-agent'] ?? null
+    }))
   })
 }

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { isDatabaseUnavailable } from '../db/prisma-errors.ts'
+import { isUuid } from '../db/uuid.ts'
 import { AppError, ErrorCodes, Errors, isError, OAuthError, OAuthErrors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
@@ -17,7 +18,6 @@ export const TOKEN_TYPE_USER_ID = 'urn:inboxgate:params:oauth:token-type:user-id
 
 /** How long a client should wait after Google, the vault or the database failed (they usually come back in seconds). */
 const RETRY_AFTER_SECONDS = 5
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
 
 export interface TokenRequest {
   /** The form's parameters, each present once (the route refuses repeats). */
@@ -137,7 +137,7 @@ export class TokenExchange {
   }
 
   async #activeUser (userId: string): Promise<string> {
-    if (!UUID.test(userId)) throw OAuthErrors.unknownUser()
+    if (!isUuid(userId)) throw OAuthErrors.unknownUser()
     const user = await this.#deps.prisma.user.findUnique({ where: { id: userId }, select: { id: true, disabledAt: true, deletionRequestedAt: true } })
     // A disabled or departing user is nobody a job may act for: the same answer as an unknown id.
     if (user == null || user.disabledAt != null || user.deletionRequestedAt != null) throw OAuthErrors.unknownUser()
@@ -184,7 +184,7 @@ function translate (err: unknown): OAuthError {
   if (isError(err, Errors.gmailNotConnected)) return OAuthErrors.gmailNotConnected()
   if (isError(err, Errors.reconnectRequired)) return OAuthErrors.gmailReconnectRequired()
   if (isError(err, Errors.scopeMissing)) return OAuthErrors.gmailScopeMissing()
-  if (isError(err, Errors.rateLimited)) return OAuthErrors.rateLimited(Number((err as AppError).details.retryAfterSeconds ?? 1))
+  if (isError(err, Errors.rateLimited)) return OAuthErrors.rateLimited(Number(err.details.retryAfterSeconds ?? 1))
   const code = err instanceof AppError ? err.code : undefined
   if (code === ErrorCodes.GOOGLE_UNAVAILABLE || code === ErrorCodes.VAULT_UNAVAILABLE || code === ErrorCodes.DATABASE_UNAVAILABLE || isDatabaseUnavailable(err)) {
     return OAuthErrors.unavailable(RETRY_AFTER_SECONDS, err)

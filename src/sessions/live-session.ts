@@ -1,5 +1,6 @@
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
+import { isUuid } from '../db/uuid.ts'
 import { Errors } from '../errors.ts'
 import { Prisma } from '../generated/prisma/client.ts'
 import type { PrismaClient, RevokeReason } from '../generated/prisma/client.ts'
@@ -73,8 +74,6 @@ export interface Viewer extends AccessClaims {
   user: ViewerUser
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
-
 interface LiveRow extends ViewerUserColumns {
   userId: string
   revokedAt: Date | null
@@ -93,7 +92,7 @@ export async function requireLiveSession<C extends Pick<AccessClaims, 'sid' | 's
   deps: { prisma: PrismaClient, clock: Clock, config: Pick<Config, 'REFRESH_TOKEN_IDLE_SECONDS'> },
   claims: C
 ): Promise<C & { user: ViewerUser }> {
-  if (!UUID.test(claims.sid)) throw Errors.sessionRevoked()
+  if (!isUuid(claims.sid)) throw Errors.sessionRevoked()
   // One statement, one round trip: Prisma without the relationJoins preview would load `include`d relations
   // with a second query (measured per call: 2.1–3.3 ms that way, 0.8–1.0 ms for this join on PGlite; 1.2–2.5 ms and 0.4–0.6 ms on PostgreSQL 15). Only the columns used.
   const rows = await deps.prisma.$queryRaw<LiveRow[]>`

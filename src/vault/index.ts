@@ -3,18 +3,9 @@ import { LocalTokenVault, loadOrCreateLocalVaultKey } from './local-token-vault.
 import { DEFAULT_SECRET_PREFIX } from './token-vault.ts'
 import type { TokenVault } from './token-vault.ts'
 
-export type { GmailTokenBundle, TokenVault, TokenVaultStats, VaultListing } from './token-vault.ts'
-export {
-  DEFAULT_SECRET_PREFIX,
-  parseGmailTokenBundle,
-  secretName,
-  validateGmailTokenBundle,
-  VAULT_UNAVAILABLE_MESSAGE,
-  VAULT_UNREADABLE_MESSAGE
-} from './token-vault.ts'
+export type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
 // The AWS vault (and the AWS SDK, ≈0.2 s to load) is imported from './aws-secrets-manager-vault.ts' by whoever needs
 // it, and here only for TOKEN_VAULT=aws: a local-vault start never loads it.
-export { LocalTokenVault, loadOrCreateLocalVaultKey } from './local-token-vault.ts'
 
 export interface TokenVaultConfig {
   kind: 'aws' | 'local'

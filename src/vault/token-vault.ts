@@ -1,3 +1,4 @@
+import { isCanonicalUuid } from '../db/uuid.ts'
 import { Errors } from '../errors.ts'
 import type { AppError } from '../errors.ts'
 
@@ -62,16 +63,14 @@ export const DEFAULT_SECRET_PREFIX = 'gmail/user/'
 
 /** The one message clients see for any vault failure: it carries nothing from the backend. */
 export const VAULT_UNAVAILABLE_MESSAGE = Errors.vaultUnavailable.message
-export const VAULT_UNREADABLE_MESSAGE = Errors.vaultUnreadable.message
 
-// Canonical lowercase only: PostgreSQL returns uuids lowercase, and accepting other spellings would give one user
-// two secret names.
-const USER_ID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 // Secrets Manager allows letters, digits and /_+=.@- in names; a prefix outside that set is a config mistake.
 const PREFIX = /^[A-Za-z0-9/_+=.@-]{0,200}$/
 
 export function assertUserId (userId: unknown): asserts userId is string {
-  if (typeof userId !== 'string' || !USER_ID.test(userId)) {
+  // Canonical lowercase only: PostgreSQL returns uuids lowercase, and accepting other spellings would give one user
+  // two secret names.
+  if (!isCanonicalUuid(userId)) {
     // The value is not echoed: it is whatever a caller passed and could be anything.
     throw new TypeError('Token vault: userId must be a lowercase UUID')
   }
@@ -81,7 +80,7 @@ export function assertUserId (userId: unknown): asserts userId is string {
 export function userIdOfSecretName (prefix: string, name: string): string | null {
   if (!name.startsWith(prefix)) return null
   const id = name.slice(prefix.length)
-  return USER_ID.test(id) ? id : null
+  return isCanonicalUuid(id) ? id : null
 }
 
 export function secretName (prefix: string = DEFAULT_SECRET_PREFIX, userId: string): string {

@@ -42,7 +42,7 @@ async function plantSecret (ctx: GmailTestContext, userId: string, user: { sub: 
   const bundle: GmailTokenBundle = {
     version: 1,
     accessToken: g.accessToken,
-    refreshToken: g.refreshToken!,
+    refreshToken: g.refreshToken,
     expiryDate: Date.now() + 3_000_000,
     scope: g.grantedScopes,
     clientId: IOS.id,

@@ -261,11 +261,14 @@ async function raw (port: number, chunks: Array<string | Buffer>): Promise<RawRe
     }
     socket.on('error', (err) => done(err))
     socket.on('close', () => done())
-    socket.on('connect', async () => {
-      for (const chunk of chunks) {
-        if (socket.destroyed) return
-        await new Promise<void>((resolve) => socket.write(chunk, () => resolve()))
-      }
+    socket.on('connect', () => {
+      // Fire and forget: the writes only ever resolve, and how they end (reset, close) reaches `done` above.
+      void (async () => {
+        for (const chunk of chunks) {
+          if (socket.destroyed) return
+          await new Promise<void>((resolve) => socket.write(chunk, () => resolve()))
+        }
+      })()
     })
   })
 }

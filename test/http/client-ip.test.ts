@@ -44,7 +44,7 @@ async function attempt (app: FastifyInstance, ip: { remoteAddress: string, xff?:
     headers: { 'content-type': 'application/json', ...(ip.xff != null ? { 'x-forwarded-for': ip.xff } : {}) },
     payload: JSON.stringify({ query: String(LoginDocument), variables: { input: { email: uniqueEmail(), password: PASSWORD } } })
   })
-  return (res.json() as { errors?: Array<{ extensions: { code: string } }> }).errors?.[0]?.extensions.code
+  return res.json<{ errors?: Array<{ extensions: { code: string } }> }>().errors?.[0]?.extensions.code
 }
 
 test('TRUST_PROXY=1: rotating X-Forwarded-For does not change the key beyond the real hop', async (t) => {

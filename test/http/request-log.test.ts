@@ -11,7 +11,7 @@ async function bareServer (t: Parameters<typeof buildTestApp>[0]) {
   const config = await loadConfig({ JWT_SECRET: randomBytes(32).toString('base64url'), LOG_LEVEL: 'info' })
   const lines: Array<Record<string, any>> = []
   const stream = new Writable({ write (chunk, _enc, cb) { lines.push(JSON.parse(String(chunk))); cb() } })
-  const server = Fastify(serverOptions(config, { level: 'info', stream } as never))
+  const server = Fastify(serverOptions(config, { level: 'info', stream }))
   server.get('/boom', async () => { throw new Error('a bug in a route') })
   server.get('/fine', async () => ({ ok: true }))
   await server.ready()

@@ -113,7 +113,7 @@ async function guarded (work: () => Promise<void>): Promise<void> {
 
 $<HTMLFormElement>('login-form').addEventListener('submit', (event) => {
   event.preventDefault()
-  const action = ((event as SubmitEvent).submitter as HTMLButtonElement | null)?.value ?? 'login'
+  const action = (event.submitter as HTMLButtonElement | null)?.value ?? 'login'
   const input = { email: $<HTMLInputElement>('email').value, password: $<HTMLInputElement>('password').value, client: 'WEB' as const }
   void guarded(async () => {
     say('')

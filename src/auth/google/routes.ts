@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { AuthErrorCodes } from '../../errors.ts'
+import { clientErrorStatus } from '../../http/error-handler.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { resultPage } from './pages.ts'
 import { safeRedirectTarget } from './redirect-destination.ts'
@@ -47,6 +48,15 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
   // Read directly, not through readRefreshCookie: these are top-level GET navigations, which carry no Origin, JSON
   // body or custom header. They hand out nothing; the state cookie and PKCE bind what they start to this browser.
   const refreshCookie = (request: FastifyRequest) => request.cookies[config.REFRESH_COOKIE_NAME]
+
+  // A browser is on the other end: every failure of this scope is the result page (HTML), never JSON. Google's
+  // and the vault's failures are outcomes of the flow already; what reaches here is unexpected, or Fastify's.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    const status = clientErrorStatus(err)
+    if (status != null) return page(reply, status, AuthErrorCodes.BAD_REQUEST)
+    request.log.error({ err }, 'unexpected error in Google sign-in')
+    return page(reply, 500, AuthErrorCodes.INTERNAL)
+  })
 
   const sendBack = (reply: FastifyReply, outcome: BackOutcome) => {
     // The final Location, with our parameters added, passes the same check as redirectTo did at the start.
@@ -105,4 +115,5 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
   })
 }
 
-export default fp(googleRoutes, { name: 'google-redirect', dependencies: ['google-web-flow'] })
+// Its routes in a scope of their own, so that their error handler is theirs alone.
+export default fp(async (app) => { await app.register(googleRoutes) }, { name: 'google-redirect', dependencies: ['google-web-flow'] })

@@ -1,4 +1,5 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyError, FastifyInstance } from 'fastify'
+import { clientErrorStatus } from '../../http/error-handler.ts'
 import { RiscKeysUnavailableError } from './risc-keys.ts'
 import { RiscRejection } from './risc-verifier.ts'
 
@@ -16,27 +17,35 @@ export default async function riscRoutes (app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_SET_BYTES }, (_req, body, done) => { done(null, body) })
 
+  // Every failure of this scope in RFC 8935's `{err, description}`: a rejected token is a 400, Fastify's own refusals
+  // (a body over the limit) keep their 4xx, and anything else is a 503 so that Google delivers again.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    if (err instanceof RiscRejection) {
+      app.metrics.riscEvent('rejected', err.err)
+      request.log.warn({ err: err.err, description: err.message }, 'Google RISC event rejected')
+      return await reply.code(400).send({ err: err.err, description: err.message })
+    }
+    const status = clientErrorStatus(err)
+    if (status != null) {
+      request.log.warn({ err: 'invalid_request', description: err.message }, 'Google RISC event rejected')
+      return await reply.code(status).send({ err: 'invalid_request', description: err.message })
+    }
+    if (err instanceof RiscKeysUnavailableError) {
+      request.log.warn({ description: err.message }, 'Google RISC keys unavailable')
+    } else {
+      // Our state could not be changed (the database, the vault): the event is not recorded, Google retries.
+      request.log.error({ err }, 'Google RISC event could not be applied')
+    }
+    return await reply.code(503).header('retry-after', '60').send({ err: 'temporarily_unavailable', description: 'Try again later' })
+  })
+
   app.post('/google/risc', async (request, reply) => {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const body = typeof request.body === 'string' ? request.body.trim() : ''
-    const metrics = app.metrics
-    try {
-      if (contentType !== 'application/secevent+jwt') throw new RiscRejection('invalid_request', 'The content type must be application/secevent+jwt')
-      const set = await app.riscVerifier.verify(body)
-      const delivery = await app.riscEvents.handle(set)
-      request.log.info({ jti: set.jti, delivery, events: Object.keys(set.events).map((t) => t.slice(0, 200)) }, 'Google RISC event')
-      return await reply.code(202).send()
-    } catch (err) {
-      if (err instanceof RiscRejection) {
-        metrics.riscEvent('rejected', err.err)
-        request.log.warn({ err: err.err, description: err.message }, 'Google RISC event rejected')
-        return await reply.code(400).send({ err: err.err, description: err.message })
-      }
-      if (err instanceof RiscKeysUnavailableError) {
-        request.log.warn({ description: err.message }, 'Google RISC keys unavailable')
-        return await reply.code(503).header('retry-after', '60').send({ err: 'temporarily_unavailable', description: 'Try again later' })
-      }
-      throw err
-    }
+    if (contentType !== 'application/secevent+jwt') throw new RiscRejection('invalid_request', 'The content type must be application/secevent+jwt')
+    const set = await app.riscVerifier.verify(body)
+    const delivery = await app.riscEvents.handle(set)
+    request.log.info({ jti: set.jti, delivery, events: Object.keys(set.events).map((t) => t.slice(0, 200)) }, 'Google RISC event')
+    return await reply.code(202).send()
   })
 }

@@ -1,3 +1,4 @@
+import { isUuid } from '../../db/uuid.ts'
 import { Errors } from '../../errors.ts'
 import type { Resolvers } from '../../generated/graphql.ts'
 import { clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../../sessions/refresh-cookie.ts'
@@ -50,7 +51,7 @@ export const authResolvers: Resolvers = {
     revokeSession: async (_root, { id }, ctx) => {
       const { sub } = await ctx.viewer()
       // Scoped by user id: another user's session id is indistinguishable from an unknown one.
-      if (!/^[0-9a-f-]{36}$/i.test(id) || !(await ctx.app.sessions.revokeByUser(sub, id, ctx.meta))) {
+      if (!isUuid(id) || !(await ctx.app.sessions.revokeByUser(sub, id, ctx.meta))) {
         throw Errors.sessionNotFound()
       }
       return true

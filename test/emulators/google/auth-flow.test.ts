@@ -45,7 +45,7 @@ test('browser consent → code → getToken with PKCE; the code is single use', 
   const { codeVerifier, codeChallenge } = await client.generateCodeVerifierAsync()
   const url = client.generateAuthUrl({
     scope: SCOPES, access_type: 'offline', state: 'xyz', code_challenge: codeChallenge, code_challenge_method: 'S256' as never, nonce: 'n-0S6'
-  } as Parameters<typeof client.generateAuthUrl>[0])
+  })
   const { html } = await authPage(url)
   const { status, location } = await submitConsent(emulator, html, { account: ALICE.sub, scopes: [GMAIL_READONLY], action: 'allow' })
   t.equal(status, 302)
@@ -86,7 +86,7 @@ test('granular consent: unticking gmail.readonly still signs in, without Gmail',
   const { codeVerifier, codeChallenge } = pkce()
   const url = client.generateAuthUrl({
     scope: SCOPES, access_type: 'offline', code_challenge: codeChallenge, code_challenge_method: 'S256' as never
-  } as Parameters<typeof client.generateAuthUrl>[0])
+  })
   const { html } = await authPage(url)
   const { location } = await submitConsent(emulator, html, { account: ALICE.sub, scopes: [], action: 'allow' })
   const granted = location.searchParams.get('scope')?.split(' ') ?? []

@@ -119,7 +119,7 @@ test('userinfo v3 and v2 (googleapis), following the granted scopes', async t =>
   t.same(v3, {
     sub: ALICE.sub, name: ALICE.name, given_name: 'Alice', family_name: 'Liddell', picture: v3.picture, email: ALICE.email, email_verified: true, locale: 'en'
   })
-  t.match(v3.picture as string, /^https:\/\//)
+  t.match(v3.picture, /^https:\/\//)
 
   const oauth2 = google.oauth2({ version: 'v2', auth: client, rootUrl: `${emulator.baseUrl}/` })
   const { data: v2 } = await oauth2.userinfo.get()

@@ -104,7 +104,7 @@ export async function testSchema (t: Test, cluster: PgCluster, label: string): P
 
 async function pgCtl (cluster: PgCluster, args: string[]): Promise<string> {
   const [command, ...prefix] = [...cluster.ctlAs, path.join(cluster.bin, 'pg_ctl')]
-  const { stdout } = await run(command!, [...prefix, ...args], { timeout: 90_000 })
+  const { stdout } = await run(command, [...prefix, ...args], { timeout: 90_000 })
   return stdout
 }
 
