@@ -31,6 +31,8 @@ export type SecurityEventType =
   | 'GOOGLE_RISC_EVENT'
   /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
   | 'GMAIL_TOKEN_ISSUED'
+  /** A webhook endpoint failed for WEBHOOK_DISABLE_AFTER_SECONDS and was disabled (detail: webhookId, clientId). */
+  | 'WEBHOOK_ENDPOINT_DISABLED'
 
 export interface SecurityEventInput {
   userId?: string | null
