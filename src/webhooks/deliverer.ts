@@ -219,6 +219,7 @@ export class WebhookDeliverer {
       ? { state: 'FAILED', lastStatus: status, lastError: error ?? `HTTP ${status}` }
       : { nextAttemptAt: new Date(now.getTime() + retryDelayMs(attempts)), lastStatus: status, lastError: error ?? `HTTP ${status}` })
     this.#metrics?.delivery(giveUp ? 'gave_up' : 'failed_attempt', seconds)
+    this.#log.info({ deliveryId: id, webhookId: endpoint.id, status, error, attempts, giveUp }, 'webhook delivery failed')
     if (endpoint.failingSince == null) await this.#prisma.webhookEndpoint.updateMany({ where: { id: endpoint.id, failingSince: null }, data: { failingSince: now } })
     if (disable) {
       const disabled = await this.#prisma.webhookEndpoint.updateMany({ where: { id: endpoint.id, disabledAt: null }, data: { disabledAt: now } })

@@ -51,11 +51,13 @@ export async function webhookReceiver (t: Teardown, statuses: number[] = []) {
     received,
     rejected,
     useSecret (s: string) { secret = s },
+    /** The statuses the next requests get (then 204). */
+    answer (next: number[]) { statuses.splice(0, statuses.length, ...next) },
     ofType (type: string) { return received.filter((r) => r.body.type === type) }
   }
 }
 
-export async function waitFor (check: () => boolean | Promise<boolean>, what: string, ms = 20_000): Promise<void> {
+export async function waitFor (check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
   const until = Date.now() + ms
   while (!(await check())) {
     if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
@@ -77,7 +79,8 @@ export async function buildPushApp (t: Teardown, opts: BuildOptions & { google?:
       GMAIL_PUSH_SERVICE_ACCOUNT: PUSH_SA,
       GMAIL_PUSH_AUDIENCE: AUDIENCE,
       WEBHOOK_POLL_INTERVAL_MS: '25',
-      WEBHOOK_TIMEOUT_MS: '2000',
+      WEBHOOK_TIMEOUT_MS: '30000',
+      GOOGLE_TIMEOUT_MS: '15000',
       ...opts.env
     }
   })
