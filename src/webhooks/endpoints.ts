@@ -88,8 +88,15 @@ export class WebhookEndpoints {
       take: limit
     })
     return rows.map(r => ({
-      id: r.id, type: r.event.type, state: r.state, attempts: r.attempts, lastStatus: r.lastStatus, lastError: r.lastError,
-      nextAttemptAt: r.state === 'PENDING' ? r.nextAttemptAt : null, deliveredAt: r.deliveredAt, createdAt: r.createdAt
+      id: r.id,
+      type: r.event.type,
+      state: r.state,
+      attempts: r.attempts,
+      lastStatus: r.lastStatus,
+      lastError: r.lastError,
+      nextAttemptAt: r.state === 'PENDING' ? r.nextAttemptAt : null,
+      deliveredAt: r.deliveredAt,
+      createdAt: r.createdAt
     }))
   }
 
