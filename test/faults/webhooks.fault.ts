@@ -39,16 +39,16 @@ if (cluster != null) {
     const url = `http://127.0.0.1:${(receiver.address() as AddressInfo).port}/hooks`
 
     let server = await startServer(t, options)
-    await schema.query(`INSERT INTO service_clients (id, name, secret_hash, worker) VALUES ('igc_fault', 'Fault backend', 'x', true)`)
+    await schema.query('INSERT INTO service_clients (id, name, secret_hash, worker) VALUES (\'igc_fault\', \'Fault backend\', \'x\', true)')
     await schema.query('INSERT INTO webhook_endpoints (id, client_id, url, event_types, secret) VALUES ($1, $2, $3, $4, $5)', ['wh_fault', 'igc_fault', url, [], secret])
-    await schema.query(`INSERT INTO webhook_events (id, type, user_id, data) VALUES (gen_random_uuid(), 'gmail.message.added', NULL, '{"messageId":"m1"}')`)
+    await schema.query('INSERT INTO webhook_events (id, type, user_id, data) VALUES (gen_random_uuid(), \'gmail.message.added\', NULL, \'{"messageId":"m1"}\')')
     await waitFor(() => seen.length === 1, 30_000, 'the first attempt')
 
     server.kill('SIGKILL')
     t.equal((await server.exited).signal, 'SIGKILL')
     await reapServerBackends(schema)
     // An event recorded while no server runs.
-    await schema.query(`INSERT INTO webhook_events (id, type, user_id, data) VALUES (gen_random_uuid(), 'user.deleted', NULL, '{}')`)
+    await schema.query('INSERT INTO webhook_events (id, type, user_id, data) VALUES (gen_random_uuid(), \'user.deleted\', NULL, \'{}\')')
     hold = false
     server = await startServer(t, options)
     const restartedAt = Date.now()
