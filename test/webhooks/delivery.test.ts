@@ -185,3 +185,25 @@ test('admin commands: create-webhook refuses bad input; production refuses http 
   }
   await t.resolves(checkEndpointAddresses(new URL('https://93.184.215.14/x')), 'a public address passes')
 })
+
+test('a slow endpoint never delays another; queue depth and oldest-pending age are exported', async (t) => {
+  const { app, user, client } = await setup(t, { WEBHOOK_CONCURRENCY_PER_ENDPOINT: '2' })
+  const fast = await webhookReceiver(t)
+  fast.useSecret((await app.webhookEndpoints.create(client.clientId, fast.url, [])).secret)
+  // An endpoint that accepts connections and never answers.
+  const { createServer } = await import('node:http')
+  const hung: Array<{ destroy: () => void }> = []
+  const slow = createServer((_req, res) => { hung.push(res) })
+  slow.listen(0, '127.0.0.1')
+  await new Promise((resolve) => slow.once('listening', resolve))
+  t.teardown(() => new Promise((resolve) => { for (const r of hung) r.destroy(); slow.closeAllConnections(); slow.close(resolve) }))
+  const port = (slow.address() as { port: number }).port
+  await app.webhookEndpoints.create(client.clientId, `http://127.0.0.1:${port}/`, [])
+  await emit(app, user.id, 6)
+  await waitFor(() => fast.received.length === 6, 'every event at the fast endpoint')
+  t.equal(hung.length, 2, 'the slow endpoint holds only its concurrency limit')
+  const metrics = await app.metrics.registry.metrics()
+  t.match(metrics, /inboxgate_webhook_queue_depth \d+/)
+  t.match(metrics, /inboxgate_webhook_oldest_pending_seconds \d/)
+  t.match(metrics, /inboxgate_webhook_delivery_seconds_bucket/)
+})
