@@ -76,6 +76,9 @@ async function main (): Promise<void> {
     // GraphiQL's own origin (both loopback names) and the example web client's: CORS and the WEB refresh cookie
     // check them. The example is another origin of the same site (127.0.0.1), so the refresh cookie reaches the API.
     PUBLIC_ORIGINS: `http://127.0.0.1:${serverPort},http://localhost:${serverPort},http://127.0.0.1:${webPort}`,
+    // Gmail push through the emulator's Pub/Sub (docs/events.md): new mail becomes signed webhooks.
+    GMAIL_PUSH_TOPIC: DEV_PUSH_TOPIC,
+    GMAIL_PUSH_SERVICE_ACCOUNT: DEV_PUSH_SERVICE_ACCOUNT,
     ...env
   })
 
@@ -113,6 +116,12 @@ async function main (): Promise<void> {
       risc = `registration failed: ${(err as Error).message}`
     }
   }
+  // The push subscription Google's Pub/Sub would have: to our endpoint, with an OIDC token for our audience.
+  let push = 'off (GMAIL_PUSH_TOPIC unset)'
+  if (config.GOOGLE_API_BASE_URL === base && config.GMAIL_PUSH_TOPIC != null && config.GMAIL_PUSH_SERVICE_ACCOUNT != null) {
+    emulator.state.push.subscription = { endpoint: `${config.PUBLIC_URL}/google/pubsub`, audience: config.GMAIL_PUSH_AUDIENCE, serviceAccountEmail: config.GMAIL_PUSH_SERVICE_ACCOUNT }
+    push = `${config.GMAIL_PUSH_TOPIC} → ${config.PUBLIC_URL}/google/pubsub (deliver mail: POST ${base}/__emulator/gmail/deliver)`
+  }
   const margin = config.GMAIL_REFRESH_MARGIN_SECONDS
   const refreshAfter = accessTokenTtlSeconds - margin
   const pointsElsewhere = config.GOOGLE_API_BASE_URL !== base
@@ -129,6 +138,7 @@ inboxgate dev mode: Gmail without a Google account
   Google clients   web ${web.id}, iOS ${ios.id}
   RISC receiver    ${risc}
   Mail catcher     ${config.SMTP_URL === mail.smtpUrl ? `${mail.controlUrl}/__emulator/messages   (verification and reset mail; SMTP ${mail.smtpUrl})` : `not used (SMTP_URL=${config.SMTP_URL ?? ''} is set)`}
+  Gmail push       ${push}
   Gmail tokens     live ${accessTokenTtlSeconds} s (GOOGLE_EMULATOR_ACCESS_TOKEN_TTL); the server refreshes ${margin} s before expiry, ${refreshAfter > 0 ? `so ${refreshAfter} s after each refresh` : 'so on every use'}
 ${pointsElsewhere}
 Next steps (README.md, "Dev mode: Gmail without a Google account"):
@@ -145,6 +155,9 @@ Next steps (README.md, "Dev mode: Gmail without a Google account"):
 Ctrl-C stops the server and the emulator.
 `)
 }
+
+const DEV_PUSH_TOPIC = 'projects/inboxgate-dev/topics/gmail-push'
+const DEV_PUSH_SERVICE_ACCOUNT = 'gmail-push@inboxgate-dev.iam.gserviceaccount.com'
 
 main().catch((err) => {
   process.stderr.write(`npm run dev failed to start: ${(err as Error).stack ?? String(err)}\n`)

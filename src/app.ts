@@ -16,6 +16,7 @@ import emailLinkRoutes from './email-links/routes.ts'
 import emailTokens from './email-tokens/email-tokens.ts'
 import emailVerification from './email-verification/email-verification.ts'
 import type { Database } from './db/prisma.ts'
+import gmailPush from './events/plugin.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import googleRisc from './google/risc/plugin.ts'
@@ -36,6 +37,7 @@ import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
 import users from './users/users-service.ts'
 import vault from './vault/plugin.ts'
+import webhooks from './webhooks/plugin.ts'
 import type { ClosableTokenVault } from './vault/index.ts'
 
 export interface AppOptions {
@@ -146,6 +148,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleRedirect)
   await fastify.register(googleRisc)
   await fastify.register(emailLinkRoutes)
+  await fastify.register(webhooks)
+  await fastify.register(gmailPush)
 
   await fastify.register(health)
   await fastify.register(graphql)

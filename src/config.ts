@@ -209,6 +209,25 @@ const envSchema = z.object({
   /** resendVerificationEmail per user per EMAIL_RATE_WINDOW_SECONDS. */
   VERIFICATION_EMAIL_MAX_PER_USER: z.coerce.number().int().min(1).default(3),
   EMAIL_RATE_WINDOW_SECONDS: seconds(3600),
+  /**
+   * Gmail push (docs/events.md): the Pub/Sub topic every connected mailbox is watched into (`projects/P/topics/T`,
+   * publish granted to gmail-api-push@system.gserviceaccount.com). Unset: no watches, no /google/pubsub.
+   */
+  GMAIL_PUSH_TOPIC: z.string().regex(/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/[A-Za-z][A-Za-z0-9._~%+-]{2,254}$/, 'must be projects/PROJECT/topics/TOPIC').optional(),
+  /** The `aud` of the push subscription's OIDC token; default PUBLIC_URL + /google/pubsub. */
+  GMAIL_PUSH_AUDIENCE: z.string().min(1).optional(),
+  /** The service account the push subscription authenticates as (the OIDC token's `email`); required with the topic. */
+  GMAIL_PUSH_SERVICE_ACCOUNT: z.email().optional(),
+  /** One webhook delivery attempt may take this long before it counts as failed. */
+  WEBHOOK_TIMEOUT_MS: z.coerce.number().int().min(100).max(60_000).default(10_000),
+  /** How often each process looks for events to fan out and deliveries due (new ones are also woken at once). */
+  WEBHOOK_POLL_INTERVAL_MS: z.coerce.number().int().min(10).max(60_000).default(1_000),
+  /** Deliveries in flight per endpoint per process: a slow endpoint never holds more than this. */
+  WEBHOOK_CONCURRENCY_PER_ENDPOINT: z.coerce.number().int().min(1).max(64).default(4),
+  /** An endpoint whose every delivery failed for this long is disabled (default 3 days). */
+  WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(60).default(3 * 86_400),
+  /** Off: this process delivers nothing (another one does); events are still written. */
+  WEBHOOK_DELIVERY_ENABLED: bool.default(true),
   /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
   METRICS_ENABLED: bool.default(false),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
@@ -224,6 +243,9 @@ const envSchema = z.object({
   }
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
+  }
+  if (env.GMAIL_PUSH_TOPIC != null && env.GMAIL_PUSH_SERVICE_ACCOUNT == null) {
+    ctx.addIssue({ code: 'custom', path: ['GMAIL_PUSH_SERVICE_ACCOUNT'], message: 'is required when GMAIL_PUSH_TOPIC is set (only pushes signed for this service account are accepted)' })
   }
   if (env.PRODUCTION) productionProblems(env, (name, message) => ctx.addIssue({ code: 'custom', path: [name], message }))
 })
@@ -252,10 +274,11 @@ function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JW
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS' | 'MAIL_FROM' | 'APP_URL'> {
+export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS' | 'MAIL_FROM' | 'APP_URL' | 'GMAIL_PUSH_AUDIENCE'> {
   PUBLIC_URL: string
   MAIL_FROM: string
   APP_URL: string
+  GMAIL_PUSH_AUDIENCE: string
   PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
   AUTH_REDIRECT_ORIGINS: string[]
@@ -343,6 +366,7 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     PUBLIC_URL: publicUrl,
     PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
+    GMAIL_PUSH_AUDIENCE: parsed.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/google/pubsub`,
     AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
     MAIL_FROM: parsed.MAIL_FROM ?? `${JSON.stringify(parsed.APP_NAME)} <no-reply@localhost>`,
     APP_URL: parsed.APP_URL ?? publicUrl,

@@ -34,7 +34,10 @@ const ENDPOINTS: Record<string, Endpoint> = {
   '/userinfo/v2/me': 'userinfo',
   '/gmail/v1/users/:userId/profile': 'gmail',
   '/gmail/v1/users/:userId/messages': 'gmail',
-  '/gmail/v1/users/:userId/messages/:id': 'gmail'
+  '/gmail/v1/users/:userId/messages/:id': 'gmail',
+  '/gmail/v1/users/:userId/watch': 'gmail',
+  '/gmail/v1/users/:userId/stop': 'gmail',
+  '/gmail/v1/users/:userId/history': 'gmail'
 }
 
 const AUTH_PARAMS = [
@@ -276,8 +279,9 @@ export const buildGoogleEmulator = (options: GoogleEmulatorOptions = {}): Google
   })
 
   registerMailbox(app, {
-    users: state.users, now: () => state.now(), accessToken, unauthenticated, insufficientScope, apiError, readScopes: GMAIL_PROFILE_SCOPES
+    users: state.users, now: () => state.now(), accessToken, unauthenticated, insufficientScope, apiError, readScopes: GMAIL_PROFILE_SCOPES, push: state.push
   })
+  app.addHook('onClose', async () => { state.push.close() })
 
   app.get('/', async () => ({
     emulator: 'Google OAuth 2.0 + Gmail (inboxgate)',

@@ -87,6 +87,12 @@ const parse = <T>(schema: z.ZodType<T>, value: unknown): T => {
   return result.data
 }
 
+const requireUser = (state: GoogleEmulatorState, ref: string) => {
+  const user = state.findUser(ref)
+  if (!user) throw new OAuthError(400, 'invalid_request', `Unknown user: ${ref}`)
+  return user
+}
+
 const joined = (scopes: string | string[] | undefined) => Array.isArray(scopes) ? scopes.join(' ') : scopes
 
 export const registerControlRoutes = (app: FastifyInstance, state: GoogleEmulatorState): void => {
@@ -167,6 +173,30 @@ export const registerControlRoutes = (app: FastifyInstance, state: GoogleEmulato
     if (body.deny) return { redirect: state.deny(req) }
     const result = state.authorize(req, body.user, body.scopes)
     return { code: result.code, redirect: result.redirect, scope: result.scopes.join(' ') }
+  })
+
+  // Gmail push: where Pub/Sub delivers, a message arriving in a mailbox, history lost to age, the deliveries.
+  app.post(`${p}/pubsub/subscription`, async request => {
+    state.push.subscription = parse(z.object({
+      endpoint: z.url(), audience: z.string().optional(), serviceAccountEmail: z.string().min(3), name: z.string().optional()
+    }), request.body)
+    return state.push.subscription
+  })
+  app.get(`${p}/pubsub/deliveries`, async () => ({ pending: state.push.pending, deliveries: state.push.deliveries }))
+  app.post(`${p}/pubsub/redeliver`, async (request, reply) => {
+    const { messageId } = parse(z.object({ messageId: z.string() }), request.body)
+    return state.push.redeliver(messageId) ?? reply.code(404).send({ error: 'not_found', error_description: 'Unknown messageId' })
+  })
+  app.get(`${p}/gmail/watches`, async () => Object.fromEntries(state.push.watches))
+  app.post(`${p}/gmail/deliver`, async request => {
+    const body = parse(z.object({ user: z.string(), from: z.string().optional(), subject: z.string().optional(), body: z.string().optional() }), request.body)
+    const { message, push } = state.push.deliver(requireUser(state, body.user), body)
+    return { id: message.id, threadId: message.threadId, historyId: message.historyId, pushed: push?.messageId ?? null }
+  })
+  app.post(`${p}/gmail/expire-history`, async request => {
+    const { user } = parse(z.object({ user: z.string() }), request.body)
+    state.push.expireHistory(requireUser(state, user))
+    return { ok: true }
   })
 
   app.post(`${p}/native-sign-in`, async request => {

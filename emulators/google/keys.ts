@@ -65,6 +65,14 @@ export class SigningKeys {
     return `${signed}.${sign('RSA-SHA256', Buffer.from(signed), key.privateKey).toString('base64url')}`
   }
 
+  /** Any claims signed as Google signs its ID tokens (Pub/Sub's push OIDC tokens are signed by the same keys). */
+  sign (claims: Record<string, unknown>): string {
+    const key = this.keys.at(-1)
+    if (!key) throw new Error('no signing key')
+    const signed = `${b64json({ alg: 'RS256', kid: key.kid, typ: 'JWT' })}.${b64json({ iss: ISSUER, ...claims })}`
+    return `${signed}.${sign('RSA-SHA256', Buffer.from(signed), key.privateKey).toString('base64url')}`
+  }
+
   /** tokeninfo?id_token=: Google checks the signature and expiry and answers every value as a string. */
   idTokenInfo (idToken: string): Record<string, string> {
     const fail = () => new OAuthError(400, 'invalid_token', 'Invalid Value')

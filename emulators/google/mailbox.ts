@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { EmulatorUser } from './directory.ts'
+import type { GmailPush } from './push.ts'
 import type { AccessToken } from './tokens.ts'
 
 // A small synthetic mailbox per user (a few receipts and newsletters), for gmail.users.messages.list and .get
@@ -64,11 +65,14 @@ export interface MailboxDeps {
   apiError: (code: number, status: string, message: string, error: Record<string, string>) => unknown
   /** Scopes that may read messages (metadata only with gmail.metadata). */
   readScopes: string[]
+  push: GmailPush
 }
 
 const METADATA = 'https://www.googleapis.com/auth/gmail.metadata'
 
 export function registerMailbox (app: FastifyInstance, deps: MailboxDeps): void {
+  // The seeded messages plus those delivered through the control API, newest first as Gmail lists them.
+  const messagesOf = (user: EmulatorUser) => [...(deps.push.delivered.get(user.sub) ?? [])].reverse().concat(mailboxOf(user, deps.now()))
   const notFound = (reply: FastifyReply) => reply.code(404).send(deps.apiError(404, 'NOT_FOUND', 'Requested entity was not found.', { reason: 'notFound' }))
   const badRequest = (reply: FastifyReply, message: string) => reply.code(400).send(deps.apiError(400, 'INVALID_ARGUMENT', message, { reason: 'invalidArgument' }))
 
@@ -94,7 +98,7 @@ export function registerMailbox (app: FastifyInstance, deps: MailboxDeps): void 
     const max = query.maxResults == null ? 100 : Number(query.maxResults)
     if (!Number.isInteger(max) || max < 1) return badRequest(reply, 'Invalid value for maxResults')
     const labels = [query.labelIds ?? []].flat()
-    const all = mailboxOf(who.user, deps.now()).filter(m => labels.every(l => m.labelIds.includes(l)))
+    const all = messagesOf(who.user).filter(m => labels.every(l => m.labelIds.includes(l)))
     const start = query.pageToken == null ? 0 : Number.parseInt(query.pageToken, 10)
     if (!Number.isInteger(start) || start < 0) return badRequest(reply, 'Invalid pageToken')
     const page = all.slice(start, start + Math.min(max, 500))
@@ -113,7 +117,7 @@ export function registerMailbox (app: FastifyInstance, deps: MailboxDeps): void 
       return reply.code(403).send(deps.apiError(403, 'PERMISSION_DENIED', `Metadata scope doesn't allow format ${format.toUpperCase()}`, { reason: 'forbidden' }))
     }
     if (!/^[0-9a-f]{1,32}$/.test(id)) return badRequest(reply, 'Invalid id value')
-    const m = mailboxOf(who.user, deps.now()).find(x => x.id === id)
+    const m = messagesOf(who.user).find(x => x.id === id)
     if (!m) return notFound(reply)
     const base = { id: m.id, threadId: m.threadId, labelIds: m.labelIds, snippet: m.snippet, sizeEstimate: m.sizeEstimate, historyId: m.historyId, internalDate: m.internalDate }
     if (format === 'minimal') return base
@@ -131,6 +135,45 @@ export function registerMailbox (app: FastifyInstance, deps: MailboxDeps): void 
         headers,
         body: format === 'metadata' ? { size: Buffer.byteLength(m.body) } : { size: Buffer.byteLength(m.body), data: Buffer.from(m.body).toString('base64url') }
       }
+    }
+  })
+
+  // users.watch: a Pub/Sub topic in Google's name form; labelIds filter what notifies (INBOX here).
+  app.post('/gmail/v1/users/:userId/watch', async (request, reply) => {
+    const who = owner(request, reply, 'caribou.api.proto.MailboxService.Watch')
+    if (!who) return reply
+    const body = (request.body ?? {}) as { topicName?: unknown, labelIds?: unknown }
+    if (typeof body.topicName !== 'string' || !/^projects\/[^/]+\/topics\/[^/]+$/.test(body.topicName)) {
+      return badRequest(reply, 'Invalid topicName does not match projects/SOME-PROJECT/topics/SOME-TOPIC')
+    }
+    const labels = Array.isArray(body.labelIds) ? body.labelIds.map(String) : []
+    return deps.push.watch(who.user, body.topicName, labels)
+  })
+
+  app.post('/gmail/v1/users/:userId/stop', async (request, reply) => {
+    const who = owner(request, reply, 'caribou.api.proto.MailboxService.Stop')
+    if (!who) return reply
+    deps.push.stop(who.user)
+    return reply.code(204).send()
+  })
+
+  app.get('/gmail/v1/users/:userId/history', async (request, reply) => {
+    const who = owner(request, reply, 'caribou.api.proto.MailboxService.ListHistory')
+    if (!who) return reply
+    const query = request.query as { startHistoryId?: string, pageToken?: string, maxResults?: string }
+    if (query.startHistoryId == null || !/^\d{1,20}$/.test(query.startHistoryId)) return badRequest(reply, 'Invalid startHistoryId')
+    const records = deps.push.historySince(who.user, BigInt(query.startHistoryId))
+    if (records == null) return notFound(reply)
+    const max = Math.min(query.maxResults == null ? 100 : Number(query.maxResults), 500)
+    const start = query.pageToken == null ? 0 : Number.parseInt(query.pageToken, 10)
+    if (!Number.isInteger(max) || max < 1 || !Number.isInteger(start) || start < 0) return badRequest(reply, 'Invalid maxResults or pageToken')
+    const page = records.slice(start, start + max)
+    const next = start + page.length < records.length ? String(start + page.length) : undefined
+    return {
+      // Google leaves `history` out when nothing changed.
+      ...(page.length > 0 ? { history: page.map(h => ({ id: h.id, messages: [h.message], messagesAdded: [{ message: h.message }] })) } : {}),
+      ...(next ? { nextPageToken: next } : {}),
+      historyId: who.user.historyId
     }
   })
 }

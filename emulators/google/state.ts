@@ -4,6 +4,7 @@ import { createClock, millisOf, type Clock } from './clock.ts'
 import { Directory, type ClientInput, type EmulatorClient, type EmulatorUser, type UserInput } from './directory.ts'
 import { Faults, type Endpoint, type Fault, type FaultInput, type Stats } from './faults.ts'
 import { SigningKeys } from './keys.ts'
+import { GmailPush, type PushOptions } from './push.ts'
 import { RISC_ISSUER, RiscTransmitter, type RiscEventName, type RiscOptions } from './risc.ts'
 import { ACCESS_TOKEN_TTL_SECONDS, TokenStore, type AccessToken, type GrantView, type TokenResponse } from './tokens.ts'
 
@@ -29,6 +30,7 @@ export interface StateOptions {
    */
   accessTokenTtlSeconds?: number
   risc?: RiscOptions
+  push?: PushOptions
 }
 
 export class GoogleEmulatorState {
@@ -44,6 +46,8 @@ export class GoogleEmulatorState {
   private readonly faults = new Faults()
   /** Cross-Account Protection: events pushed to the receiver registered with stream:update. */
   readonly risc: RiscTransmitter
+  /** Gmail push: watches, history, messages delivered through the control API, Pub/Sub push deliveries. */
+  readonly push: GmailPush
 
   constructor (options: StateOptions = {}) {
     this.clock = options.clock ?? createClock()
@@ -59,6 +63,7 @@ export class GoogleEmulatorState {
       directory, keys: this.keys, now, accessTokenTtlSeconds: ttl, onGrantRevoked: (sub, clientId) => this.authorizations.dropCodes(sub, clientId)
     })
     this.risc = new RiscTransmitter(now, options.risc)
+    this.push = new GmailPush({ now, sign: claims => this.keys.sign(claims) }, options.push)
     this.authorizations = new Authorizations({ directory, tokens: this.tokens, keys: this.keys, now, accessTokenTtlSeconds: ttl })
     for (const client of options.clients ?? []) this.upsertClient(client)
     for (const user of options.users ?? []) this.upsertUser(user)
@@ -173,5 +178,6 @@ export class GoogleEmulatorState {
     this.authorizations.clear()
     this.faults.clear()
     this.faults.resetStats()
+    this.push.reset()
   }
 }

@@ -1,4 +1,4 @@
-// `npm run example:worker -- [userId]`: a background job of an app's backend. It exchanges its service-client
+// `npm run example:worker -- [userId]` or `-- --listen <port>`: a background job of an app's backend. It exchanges its service-client
 // credentials and a user id for the user's Gmail access token at inboxgate (POST /oauth/token, RFC 8693), then
 // lists the user's recent messages with googleapis. It never sees, stores or logs a refresh token, and it keeps
 // the access token only for this run: asking inboxgate again is cheap (a fresh token is served from memory).
@@ -6,9 +6,12 @@
 // Environment: INBOXGATE_URL (default http://127.0.0.1:4000), INBOXGATE_CLIENT_ID, INBOXGATE_CLIENT_SECRET
 // (from `npm run admin -- create-service-client <name> --worker`), INBOXGATE_USER_ID (or the first argument),
 // GMAIL_API_URL (default: Google; `npm run dev`'s emulator is http://127.0.0.1:4001), MAX_MESSAGES (default 5).
+// With `--listen <port>` it registers nothing itself but receives inboxgate's webhooks there (INBOXGATE_WEBHOOK_SECRET,
+// from `npm run admin -- create-webhook`), and for each new message exchanges for a token and prints its subject.
 import { OAuth2Client } from 'google-auth-library'
 // Only the Gmail API: `googleapis` as a whole loads ~300 API clients.
 import { gmail } from 'googleapis/build/src/apis/gmail/index.js'
+import { listen } from './webhooks.ts'
 
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const GOOGLE_ACCESS_TOKEN = 'urn:inboxgate:params:oauth:token-type:google-access-token'
@@ -58,16 +61,38 @@ async function exchangeWithRetry (...args: Parameters<typeof exchange>): Promise
   }
 }
 
+function mailbox (accessToken: string) {
+  const auth = new OAuth2Client()
+  auth.setCredentials({ access_token: accessToken })
+  const rootUrl = process.env.GMAIL_API_URL != null ? new URL('/', process.env.GMAIL_API_URL).href : undefined
+  return gmail({ version: 'v1', auth, ...(rootUrl != null ? { rootUrl } : {}) })
+}
+
+/** `--listen <port>`: new mail arrives as a webhook; the job reads just that message (ids only in the webhook). */
+function listenForMail (port: number): Promise<number> {
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new Error('--listen needs a port number')
+  const base = setting('INBOXGATE_URL', 'http://127.0.0.1:4000')
+  const clientId = setting('INBOXGATE_CLIENT_ID')
+  const clientSecret = setting('INBOXGATE_CLIENT_SECRET')
+  listen(port, setting('INBOXGATE_WEBHOOK_SECRET'), async (event, id) => {
+    process.stdout.write(`${event.type} ${id} for user ${String(event.data.userId)}\n`)
+    if (event.type !== 'gmail.message.added') return
+    const token = await exchangeWithRetry(base, clientId, clientSecret, String(event.data.userId))
+    const m = await mailbox(token.access_token).users.messages.get({ userId: 'me', id: String(event.data.messageId), format: 'metadata', metadataHeaders: ['Subject'] })
+    process.stdout.write(`  new message: ${m.data.payload?.headers?.find((h) => h.name === 'Subject')?.value ?? '(no subject)'}\n`)
+  })
+  return new Promise(() => {})
+}
+
 async function main (): Promise<number> {
+  const listenAt = process.argv.indexOf('--listen')
+  if (listenAt >= 0) return await listenForMail(Number(process.argv[listenAt + 1] ?? 'NaN'))
   const base = setting('INBOXGATE_URL', 'http://127.0.0.1:4000')
   const userId = setting('INBOXGATE_USER_ID', process.argv[2])
   const token = await exchangeWithRetry(base, setting('INBOXGATE_CLIENT_ID'), setting('INBOXGATE_CLIENT_SECRET'), userId)
   process.stderr.write(`got a Gmail access token for ${userId}, valid ${token.expires_in} s (never printed)\n`)
 
-  const auth = new OAuth2Client()
-  auth.setCredentials({ access_token: token.access_token })
-  const rootUrl = process.env.GMAIL_API_URL != null ? new URL('/', process.env.GMAIL_API_URL).href : undefined
-  const mail = gmail({ version: 'v1', auth, ...(rootUrl != null ? { rootUrl } : {}) })
+  const mail = mailbox(token.access_token)
   const max = Number(process.env.MAX_MESSAGES ?? 5)
   const list = await mail.users.messages.list({ userId: 'me', maxResults: max })
   const messages = list.data.messages ?? []

@@ -4,6 +4,7 @@ import { reconcileVault } from '../gmail/vault-reconciliation.ts'
 import { normaliseEmail } from '../users/users-service.ts'
 import { liveSessionWhere, userStanding } from '../sessions/live-session.ts'
 import type { UserStanding } from '../sessions/live-session.ts'
+import { runWebhookCommand, WEBHOOK_USAGE } from './webhook-commands.ts'
 
 /** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
 export class AdminError extends Error {
@@ -27,7 +28,8 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
   revoke-service-client <clientId>
                              refuses the client from its next request on
   google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
-                             (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE`
+                             (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE
+${WEBHOOK_USAGE}`
 
 type UserState = UserStanding
 
@@ -140,6 +142,10 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[]): Pr
     case 'google-risc-register': return await riscRegister(app, arg)
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
     case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
-    default: throw new AdminError(ADMIN_USAGE)
+    default: {
+      const answer = await runWebhookCommand(app, command, argv.slice(1))
+      if (answer === undefined) throw new AdminError(ADMIN_USAGE)
+      return answer
+    }
   }
 }

@@ -217,7 +217,11 @@ export class GmailConnect {
       grantedScopes: tokens.scope,
       missingScopes: missing,
       accessTokenExpiresAt: state === 'ACTIVE' ? new Date(tokens.expiryDate) : null,
-      lastRefreshedAt: null
+      lastRefreshedAt: null,
+      // A (re)connected grant is watched afresh by the Gmail push job (src/events/), history from its watch on.
+      historyId: null,
+      watchExpiresAt: null,
+      watchRenewAt: null
     }
   }
 

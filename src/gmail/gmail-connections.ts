@@ -32,6 +32,7 @@ export class GmailConnections {
   readonly #events: SecurityEvents
   readonly #tokens: GmailAccessTokens
   readonly #connect: GmailConnect
+  readonly #beforeRevoke: Array<(userId: string, accessToken: string) => Promise<void>> = []
 
   constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'> }) {
     this.#prisma = deps.prisma
@@ -40,6 +41,16 @@ export class GmailConnections {
     this.#events = deps.securityEvents
     this.#tokens = new GmailAccessTokens(deps)
     this.#connect = new GmailConnect({ ...deps, tokens: this.#tokens })
+  }
+
+  /** Called with the grant's last access token just before it is revoked at Google (Gmail push stops its watch). */
+  beforeRevoke (listener: (userId: string, accessToken: string) => Promise<void>): void {
+    this.#beforeRevoke.push(listener)
+  }
+
+  async #revoke (userId: string, bundle: { accessToken: string, refreshToken: string }): Promise<void> {
+    for (const listener of this.#beforeRevoke) await listener(userId, bundle.accessToken)
+    await this.#requireGoogle().revoke(bundle.refreshToken)
   }
 
   #requireGoogle (): GoogleGateway {
@@ -90,7 +101,7 @@ export class GmailConnections {
       const row = await this.#prisma.gmailConnection.findUnique({ where: { userId } })
       if (row == null) return false
       const bundle = row.state === 'SCOPE_MISSING' ? null : await this.#vault.get(userId)
-      if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      if (bundle != null) await this.#revoke(userId, bundle)
       await lease.renew()
       await this.#vault.delete(userId)
       await lease.write(async (tx) => await tx.gmailConnection.deleteMany({ where: { userId } }))
@@ -113,7 +124,7 @@ export class GmailConnections {
     const done = await this.withGrantLock(userId, null, async (lease) => {
       const row = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { userId: true } })
       const bundle = await this.#vault.get(userId)
-      if (bundle != null) await this.#requireGoogle().revoke(bundle.refreshToken)
+      if (bundle != null) await this.#revoke(userId, bundle)
       await lease.renew()
       await this.#vault.delete(userId)
       return await lease.write(async (tx) => {

@@ -282,6 +282,72 @@ export class GoogleGateway {
     }
   }
 
+  /**
+   * A Pub/Sub push's OIDC token (Google-signed, the same keys as ID tokens): signature, issuer, expiry and `aud`
+   * checked by google-auth-library as Google documents; the caller compares `email`. Throws GoogleRejectedError for
+   * a bad token, GOOGLE_UNAVAILABLE when the keys cannot be fetched.
+   */
+  async verifyPushToken (token: string, audience: string): Promise<{ email: string | null, emailVerified: boolean }> {
+    try {
+      const { verifier, certs } = await this.#certs.for(token)
+      const payload = (await verifier.verifySignedJwtWithCertsAsync(token, certs, [audience], ISSUERS)).getPayload()
+      return { email: payload?.email ?? null, emailVerified: payload?.email_verified === true }
+    } catch (err) {
+      const e = err as GaxiosLikeError
+      if (e.response != null || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code))) throw translateGoogleError(err, 'push token certificates')
+      throw new GoogleRejectedError('invalid_push_token', 'The Pub/Sub push token is invalid', 401)
+    }
+  }
+
+  async #gmail () {
+    return (await loadGmailApi())({ version: 'v1', rootUrl: this.#rootUrl, timeout: this.config.timeoutMs })
+  }
+
+  /** users.watch on INBOX into `topicName`: the mailbox's historyId now and the watch's expiry (ms). */
+  async gmailWatch (accessToken: string, topicName: string): Promise<{ historyId: string, expiration: number }> {
+    try {
+      const { data } = await (await this.#gmail()).users.watch({ userId: 'me', requestBody: { topicName, labelIds: ['INBOX'], labelFilterBehavior: 'INCLUDE' } }, { headers: { authorization: `Bearer ${accessToken}` } })
+      return { historyId: data.historyId ?? '', expiration: Number(data.expiration ?? 0) }
+    } catch (err) {
+      throw translateGoogleError(err, 'gmail watch')
+    }
+  }
+
+  async gmailStop (accessToken: string): Promise<void> {
+    try {
+      await (await this.#gmail()).users.stop({ userId: 'me' }, { headers: { authorization: `Bearer ${accessToken}` } })
+    } catch (err) {
+      throw translateGoogleError(err, 'gmail stop')
+    }
+  }
+
+  /**
+   * Messages added to INBOX after `startHistoryId` (all pages, oldest first) and the mailbox's historyId; null when
+   * Gmail no longer keeps history that old (its 404): the caller must resynchronise.
+   */
+  async gmailHistory (accessToken: string, startHistoryId: string): Promise<{ messages: Array<{ id: string, threadId: string, historyId: string }>, historyId: string } | null> {
+    const gmail = await this.#gmail()
+    const messages: Array<{ id: string, threadId: string, historyId: string }> = []
+    let pageToken: string | undefined
+    let historyId = startHistoryId
+    try {
+      do {
+        const { data } = await gmail.users.history.list({ userId: 'me', startHistoryId, historyTypes: ['messageAdded'], labelId: 'INBOX', maxResults: 500, pageToken }, { headers: { authorization: `Bearer ${accessToken}` } })
+        for (const h of data.history ?? []) {
+          for (const added of h.messagesAdded ?? []) {
+            if (added.message?.id != null) messages.push({ id: added.message.id, threadId: added.message.threadId ?? added.message.id, historyId: h.id ?? historyId })
+          }
+        }
+        historyId = data.historyId ?? historyId
+        pageToken = data.nextPageToken ?? undefined
+      } while (pageToken != null)
+    } catch (err) {
+      if ((err as GaxiosLikeError).response?.status === 404) return null
+      throw translateGoogleError(err, 'gmail history')
+    }
+    return { messages, historyId }
+  }
+
   async gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
     // The token goes in the header ourselves, with no auth client: google-auth-library would otherwise try
     // to refresh a token it thinks is near expiry; our custody layer is the only place that refreshes.

@@ -45,6 +45,8 @@ export type SecurityEventType =
   | 'ACCOUNT_CLAIMED_BY_VERIFIED_OWNER'
   /** The same takeover, the unverified holder's side: what was removed (password, sessions, links, pending tokens). */
   | 'UNVERIFIED_ACCESS_REMOVED'
+  /** A webhook endpoint failed for WEBHOOK_DISABLE_AFTER_SECONDS and was disabled (detail: webhookId, clientId). */
+  | 'WEBHOOK_ENDPOINT_DISABLED'
 
 export interface SecurityEventInput {
   userId?: string | null

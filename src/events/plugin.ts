@@ -1,0 +1,34 @@
+import fp from 'fastify-plugin'
+import { MailboxEvents } from './mailbox-events.ts'
+import pubsubRoutes from './pubsub-routes.ts'
+
+/**
+ * Gmail push in (only with GMAIL_PUSH_TOPIC and Google configured): the watch renewal job and `POST /google/pubsub`.
+ * New messages become `gmail.message.added` events in the webhooks outbox (src/webhooks/).
+ */
+export default fp(async (app) => {
+  const topic = app.config.GMAIL_PUSH_TOPIC
+  const google = app.google
+  if (topic == null || google == null) return
+  const mailboxEvents = new MailboxEvents({ prisma: app.prisma, google, gmail: app.gmail, topic, clock: app.clock, log: app.log.child({ component: 'gmail-push' }) })
+  // users.stop before a grant is revoked (disconnect, account deletion): best effort.
+  app.gmail.beforeRevoke(async (userId, accessToken) => { await mailboxEvents.stop(userId, accessToken) })
+
+  // New connections (watchRenewAt null) are watched at the next pass, every watch renewed daily; one pass at a time.
+  let running: Promise<unknown> | undefined
+  const pass = () => {
+    running ??= mailboxEvents.renewDue()
+      .catch((err: unknown) => { app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'gmail watch renewal pass failed') })
+      .finally(() => { running = undefined })
+  }
+  let timer: NodeJS.Timeout | undefined
+  app.addHook('onReady', async () => {
+    timer = setInterval(pass, app.config.WEBHOOK_POLL_INTERVAL_MS)
+    timer.unref()
+  })
+  app.addHook('preClose', async () => {
+    clearInterval(timer)
+    await running
+  })
+  await app.register(pubsubRoutes, { mailboxEvents })
+}, { name: 'gmail-push', dependencies: ['prisma', 'google', 'gmail', 'webhooks'] })
