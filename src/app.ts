@@ -15,16 +15,15 @@ import type { Database } from './db/prisma.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import googleRisc from './google/risc/plugin.ts'
-import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
 import metrics from './metrics/metrics.ts'
 import oauth from './oauth/plugin.ts'
+import rateLimits from './rate-limits/rate-limits.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
-import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
 import users from './users/users-service.ts'
 import vault from './vault/plugin.ts'
@@ -115,8 +114,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(securityEvents)
   await fastify.register(passwords)
   await fastify.register(accessTokens)
-  await fastify.register(loginThrottle)
-  await fastify.register(googleOps)
+  await fastify.register(rateLimits)
   await fastify.register(sessions)
   await fastify.register(users)
   await fastify.register(vault, { vault: opts.vault })

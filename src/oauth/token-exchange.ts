@@ -5,6 +5,7 @@ import { AppError, ErrorCodes, Errors, isError, OAuthError, OAuthErrors } from '
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
 import type { Metrics } from '../metrics/metrics.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { AccessClaims } from '../sessions/access-tokens.ts'
 import { requireLiveSession } from '../sessions/live-session.ts'
@@ -37,9 +38,6 @@ export interface TokenResponse {
   scope: string
 }
 
-/** Which limiter answers for a client (rate-limiter-flexible's Prisma store, shared by every process). */
-export interface ClientRateLimit { consume (clientId: string): Promise<void> }
-
 export interface TokenExchangeDeps {
   prisma: PrismaClient
   clock: Clock
@@ -48,7 +46,7 @@ export interface TokenExchangeDeps {
   gmail: GmailConnections
   securityEvents: SecurityEvents
   metrics: Pick<Metrics, 'tokenExchange'>
-  rateLimit: ClientRateLimit
+  rateLimits: Pick<RateLimits, 'consume'>
 }
 
 /**
@@ -96,7 +94,8 @@ export class TokenExchange {
 
   async #exchangeFor (client: ServiceClient, request: TokenRequest): Promise<TokenResponse> {
     const { params } = request
-    await this.#deps.rateLimit.consume(client.clientId)
+    // Per process, in memory: no database write per exchange (src/rate-limits/rate-limits.ts says why that is safe).
+    await this.#deps.rateLimits.consume('tokenExchangePerClient', { client: client.clientId })
     const grantType = required(params, 'grant_type')
     if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) throw OAuthErrors.unsupportedGrantType()
     if (required(params, 'requested_token_type') !== TOKEN_TYPE_GOOGLE_ACCESS_TOKEN) throw OAuthErrors.unsupportedTokenType('requested_token_type')

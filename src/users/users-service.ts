@@ -7,7 +7,7 @@ import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
-import type { LoginThrottle } from './login-throttle.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import { assertAcceptablePassword, PASSWORD_MAX_LENGTH } from './password-policy.ts'
 
@@ -31,7 +31,7 @@ export class UsersService {
   readonly #passwords: PasswordHasher
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
-  readonly #throttle: LoginThrottle
+  readonly #limits: RateLimits
   readonly #clock: Clock
   readonly #minPasswordLength: number
   readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
@@ -41,7 +41,7 @@ export class UsersService {
     passwords: PasswordHasher,
     sessions: SessionsService,
     securityEvents: SecurityEvents,
-    loginThrottle: LoginThrottle,
+    rateLimits: RateLimits,
     clock: Clock,
     minPasswordLength: number,
     metrics?: Pick<ServiceMetrics, 'login'>
@@ -50,14 +50,14 @@ export class UsersService {
     this.#passwords = deps.passwords
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
-    this.#throttle = deps.loginThrottle
+    this.#limits = deps.rateLimits
     this.#clock = deps.clock
     this.#minPasswordLength = deps.minPasswordLength
     this.#metrics = deps.metrics
   }
 
   async signUp (input: { email: string, password: string, name?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
-    await this.#throttle.signUpAttempt(meta.ip)
+    await this.#limits.consume('signUpPerIp', { ip: meta.ip })
     const email = normaliseEmail(input.email)
     const name = normaliseName(input.name)
     assertAcceptablePassword(input.password, this.#minPasswordLength, email)
@@ -81,7 +81,8 @@ export class UsersService {
     }
     const email = input.email.trim().toLowerCase()
     try {
-      await this.#throttle.loginAttempt(meta.ip, email)
+      await this.#limits.consume('loginPerIp', { ip: meta.ip })
+      await this.#limits.consume('loginPerAccount', { account: email })
     } catch (err) {
       // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
       if (isError(err, Errors.rateLimited)) {
@@ -103,7 +104,8 @@ export class UsersService {
       await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: Reasons.USER_DISABLED } })
       throw Errors.userDisabled()
     }
-    await this.#throttle.loginSucceeded(email)
+    // A success clears the account's failures, so a user who mistyped a few times is not locked out later.
+    await this.#limits.reset('loginPerAccount', { account: email })
     const issued = await this.#sessions.start(user, client, meta)
     await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta })
     this.#metrics?.login('succeeded')
@@ -113,12 +115,13 @@ export class UsersService {
   /** A password change ends every session (ASVS 7.4.3) and starts a fresh one for the device that made it. */
   async changePassword (userId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     const user = await this.requireActive(userId)
-    await this.#throttle.loginAttempt(meta.ip, user.email)
+    await this.#limits.consume('loginPerIp', { ip: meta.ip })
+    await this.#limits.consume('loginPerAccount', { account: user.email })
     if (user.passwordHash == null || !(await this.#passwords.verify(user.passwordHash, input.currentPassword))) {
       await this.#events.record('LOGIN_FAILED', { userId, ...meta, detail: { during: 'changePassword' } })
       throw Errors.invalidCredentials()
     }
-    await this.#throttle.loginSucceeded(user.email)
+    await this.#limits.reset('loginPerAccount', { account: user.email })
     assertAcceptablePassword(input.newPassword, this.#minPasswordLength, user.email)
     const passwordHash = await this.#passwords.hash(input.newPassword)
     const updated = await this.#prisma.user.update({ where: { id: userId }, data: { passwordHash, passwordChangedAt: this.#clock.now() } })
@@ -154,9 +157,9 @@ export default fp(async (app) => {
     passwords: app.passwords,
     sessions: app.sessions,
     securityEvents: app.securityEvents,
-    loginThrottle: app.loginThrottle,
+    rateLimits: app.rateLimits,
     clock: app.clock,
     minPasswordLength: app.config.PASSWORD_MIN_LENGTH,
     metrics: app.metrics
   }))
-}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle', 'metrics'] })
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'rate-limits', 'metrics'] })

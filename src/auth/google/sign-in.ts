@@ -4,6 +4,7 @@ import { Errors } from '../../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
 import { GoogleRejectedError } from '../../google/google-gateway.ts'
+import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
@@ -22,12 +23,14 @@ export class GoogleSignIn {
   readonly #google: GoogleGateway | null
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
+  readonly #limits: RateLimits
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents, rateLimits: RateLimits }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
+    this.#limits = deps.rateLimits
   }
 
   async #verify (idToken: string): Promise<GoogleIdentity> {
@@ -42,7 +45,9 @@ export class GoogleSignIn {
   }
 
   /** Native flow: verifies the ID token (`aud` one of our client ids), then the same find-or-create and a session. */
-  async signIn (idToken: string, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+  async signIn (idToken: string, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    // Each call asks Google (its keys, and spends the project's quota): bounded per address.
+    await this.#limits.consume('googleOpsPerIp', { ip: meta.ip })
     const user = await this.findOrCreate(await this.#verify(idToken), meta)
     return await this.startSession(user, client, meta)
   }
@@ -84,7 +89,9 @@ export class GoogleSignIn {
   }
 
   /** Links the Google account of `idToken` to the signed-in user (explicit, so never a silent takeover). */
-  async link (userId: string, idToken: string, meta: RequestMeta): Promise<User> {
+  async link (userId: string, idToken: string, meta: RequestMeta & { ip: string }): Promise<User> {
+    await this.#limits.consume('googleOpsPerIp', { ip: meta.ip })
+    await this.#limits.consume('googleOpsPerAccount', { account: userId })
     const identity = await this.#verify(idToken)
     const holder = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
     if (holder?.id === userId) return holder
@@ -123,5 +130,5 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('googleSignIn', new GoogleSignIn({ prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents }))
-}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events'] })
+  app.decorate('googleSignIn', new GoogleSignIn({ prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents, rateLimits: app.rateLimits }))
+}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'rate-limits'] })

@@ -63,13 +63,11 @@ export const authResolvers: Resolvers = {
       return true
     },
     signInWithGoogle: async (_root, { idToken, client }, ctx) => {
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip })
       return deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta))
     },
     linkGoogle: async (_root, { idToken, password }, ctx) => {
       const viewer = await ctx.viewer()
       await ctx.app.stepUp.require(viewer, password, 'linkGoogle', ctx.meta)
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: viewer.sub })
       return await ctx.app.googleSignIn.link(viewer.sub, idToken, ctx.meta)
     },
     changePassword: async (_root, { input, client }, ctx) => {
