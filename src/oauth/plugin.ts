@@ -1,11 +1,13 @@
 import fp from 'fastify-plugin'
 import oauthRoutes from './routes.ts'
+import { ServiceAuthorizations } from './service-authorizations.ts'
 import { ServiceClients } from './service-clients.ts'
 import { TokenExchange } from './token-exchange.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
     serviceClients: ServiceClients
+    serviceAuthorizations: ServiceAuthorizations
     tokenExchange: TokenExchange
   }
 }
@@ -13,6 +15,10 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const clients = new ServiceClients({ prisma: app.prisma, clock: app.clock })
   app.decorate('serviceClients', clients)
+  const authorizations = new ServiceAuthorizations({
+    prisma: app.prisma, clients, accessTokens: app.accessTokens, securityEvents: app.securityEvents, clock: app.clock
+  })
+  app.decorate('serviceAuthorizations', authorizations)
   app.decorate('tokenExchange', new TokenExchange({
     prisma: app.prisma,
     clock: app.clock,
@@ -21,7 +27,8 @@ export default fp(async (app) => {
     gmail: app.gmail,
     securityEvents: app.securityEvents,
     metrics: app.metrics,
-    rateLimits: app.rateLimits
+    rateLimits: app.rateLimits,
+    authorizations
   }))
   await app.register(oauthRoutes)
 }, { name: 'oauth', dependencies: ['prisma', 'gmail', 'security-events', 'metrics', 'access-tokens', 'rate-limits'] })

@@ -41,7 +41,7 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
       return await reply.send(await app.tokenExchange.exchange({
         params: form,
         authorization: request.headers.authorization,
-        verifyAccessToken: async (token) => await app.accessTokens.verifyValue(request, token),
+        verifySubjectToken: (token) => app.accessTokens.verifySubject(token),
         ip: request.ip,
         userAgent: request.headers['user-agent'] ?? null
       }))

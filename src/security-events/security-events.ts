@@ -31,6 +31,10 @@ export type SecurityEventType =
   | 'GOOGLE_RISC_EVENT'
   /** A Gmail access token was handed to a service client (detail: clientName, clientId, subject). */
   | 'GMAIL_TOKEN_ISSUED'
+  /** The user authorized a service client to get their Gmail token (detail: clientName, clientId). */
+  | 'SERVICE_AUTHORIZED'
+  /** The user revoked a service client's authorization (detail: clientName, clientId). */
+  | 'SERVICE_AUTHORIZATION_REVOKED'
 
 export interface SecurityEventInput {
   userId?: string | null

@@ -4,7 +4,7 @@ import { test } from 'tap'
 import { RATE_LIMIT_RULES } from '../../src/rate-limits/rate-limits.ts'
 import { buildGmailApp, connectWithTokens } from '../gmail/helpers.ts'
 import { buildTestApp } from '../helper.ts'
-import { onBehalfOf, postToken } from '../oauth/helpers.ts'
+import { authorizedClient, onBehalfOf, postToken, serviceTokenFor } from '../oauth/helpers.ts'
 
 // Issue 25 item 2: one rate-limit module, a named table of rules used by every limit, no private library field.
 
@@ -27,10 +27,11 @@ test('no source file reaches into rate-limiter-flexible\'s private fields, and o
 test('a token exchange writes no rate-limit row (issue 26 item 2): the per-client limit is in memory', async (t) => {
   const ctx = await buildGmailApp(t, { env: { OAUTH_TOKEN_MAX_PER_CLIENT: '3' } })
   await connectWithTokens(ctx)
-  const client = await ctx.app.serviceClients.create('Backend', false)
+  const client = await authorizedClient(ctx.app, [ctx.user.id], 'Backend')
+  const subject = onBehalfOf(await serviceTokenFor(ctx.app, ctx.user.accessToken, client.clientId))
   const rows = async () => await ctx.app.prisma.rateLimit.count({ where: { key: { startsWith: 'oauth_client' } } })
   const statuses: number[] = []
-  for (let i = 0; i < 4; i++) statuses.push((await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))).statusCode)
+  for (let i = 0; i < 4; i++) statuses.push((await postToken(ctx.app, client, subject)).statusCode)
   t.same(statuses, [200, 200, 200, 429], 'still bounded per client')
   t.equal(await rows(), 0, 'no database row for the per-client counter')
 })
