@@ -43,12 +43,11 @@ export class StepUp {
     const row = await this.#prisma.user.findUnique({ where: { id: viewer.sub }, select: { passwordHash: true } })
     if (row?.passwordHash == null) return await this.#fail(viewer, operation, Errors.reauthNoPassword, meta)
     // The same per-IP and per-account limits as login: a stolen token must not become a password oracle.
-    await this.#limits.consume('loginPerIp', { ip: meta.ip })
-    await this.#limits.consume('loginPerAccount', { account: viewer.user.email })
+    // Bounded per session (a stolen token must not become a password oracle); strangers' failed logins do not count.
+    await this.#limits.consume('passwordPerSession', { session: viewer.sid })
     if (!(await this.#passwords.verify(row.passwordHash, password))) {
       return await this.#fail(viewer, operation, Errors.reauthPasswordIncorrect, meta)
     }
-    await this.#limits.reset('loginPerAccount', { account: viewer.user.email })
   }
 
   async #fail (viewer: Viewer, operation: StepUpOperation, error: typeof Errors.reauthSignInTooOld, meta: RequestMeta): Promise<never> {

@@ -24,6 +24,12 @@ export type AuthPayload = {
   accessToken: Scalars['String']['output'];
   /** ISO-8601 instant. */
   accessTokenExpiresAt: Scalars['String']['output'];
+  /**
+   * After a password login, NATIVE clients only: this device's token (keep it in the Keychain and send it as
+   * `LoginInput.deviceToken`): its logins are counted on their own, so strangers' failed attempts never lock this
+   * device out (OWASP device cookies). WEB clients get it as an HttpOnly cookie instead; null otherwise.
+   */
+  deviceToken?: Maybe<Scalars['String']['output']>;
   /** The new refresh token for NATIVE clients; always null for WEB clients (it is in the HttpOnly cookie). */
   refreshToken?: Maybe<Scalars['String']['output']>;
   sessionId: Scalars['ID']['output'];
@@ -95,6 +101,8 @@ export type GmailStatus = {
 
 export type LoginInput = {
   client?: InputMaybe<ClientKind>;
+  /** NATIVE: the deviceToken a previous login of this account returned (WEB sends its cookie instead). */
+  deviceToken?: InputMaybe<Scalars['String']['input']>;
   email: Scalars['String']['input'];
   password: Scalars['String']['input'];
 };
@@ -470,6 +478,7 @@ export type ResolversParentTypes = {
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
   accessToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   accessTokenExpiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  deviceToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   refreshToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sessionId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;

@@ -28,11 +28,24 @@ export interface RateLimitRule {
   windowSeconds: (c: Config) => number
 }
 
+/** How many addresses' worth of failures an account takes from unknown devices before they must wait. */
+export const UNTRUSTED_ACCOUNT_FACTOR = 10
+
 export const RATE_LIMIT_RULES = {
   /** Password attempts from one address (IPv6 by /64), whatever the account. */
   loginPerIp: { per: 'ip', store: 'database', prefix: 'login_ip', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_IP, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
-  /** Password attempts on one account, from anywhere. */
-  loginPerAccount: { per: 'account', store: 'database', prefix: 'login_account', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
+  /** Password attempts on one account from one address: a stranger's failures never spend the owner's budget elsewhere. */
+  loginPerAccountAndAddress: { per: 'account-and-address', store: 'database', prefix: 'login_acct_ip', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
+  /**
+   * Password attempts on one account from devices that never signed in to it (guessing spread over many addresses),
+   * UNTRUSTED_ACCOUNT_FACTOR times the per-address budget. A device that did sign in (device cookie or token) is
+   * neither counted here nor stopped by it.
+   */
+  loginPerAccountUntrusted: { per: 'account', store: 'database', prefix: 'login_account', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT * UNTRUSTED_ACCOUNT_FACTOR, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
+  /** Password attempts presented with one trusted device token (OWASP: a device cookie is locked out on its own). */
+  loginPerDevice: { per: 'device', store: 'database', prefix: 'login_device', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
+  /** Password checks inside a live session (changePassword, step-up): only that session's own failures count. */
+  passwordPerSession: { per: 'session', store: 'database', prefix: 'password_session', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_ACCOUNT, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
   signUpPerIp: { per: 'ip', store: 'database', prefix: 'signup_ip', points: (c) => c.SIGNUP_MAX_PER_IP, windowSeconds: (c) => c.SIGNUP_WINDOW_SECONDS },
   /** Starting the browser's Google sign-in (each start stores a pending state until used or expired). */
   googleStartPerIp: { per: 'ip', store: 'database', prefix: 'google_start_ip', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_IP, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },

@@ -8,6 +8,7 @@ import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
+import { DeviceTokens } from './device-tokens.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import { assertAcceptablePassword, PASSWORD_MAX_LENGTH } from './password-policy.ts'
 
@@ -32,6 +33,7 @@ export class UsersService {
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
   readonly #limits: RateLimits
+  readonly #devices: DeviceTokens
   readonly #clock: Clock
   readonly #minPasswordLength: number
   readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
@@ -42,6 +44,7 @@ export class UsersService {
     sessions: SessionsService,
     securityEvents: SecurityEvents,
     rateLimits: RateLimits,
+    deviceTokens: DeviceTokens,
     clock: Clock,
     minPasswordLength: number,
     metrics?: Pick<ServiceMetrics, 'login'>
@@ -51,6 +54,7 @@ export class UsersService {
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
     this.#limits = deps.rateLimits
+    this.#devices = deps.deviceTokens
     this.#clock = deps.clock
     this.#minPasswordLength = deps.minPasswordLength
     this.#metrics = deps.metrics
@@ -73,16 +77,24 @@ export class UsersService {
     return await this.#sessions.start(user, client, meta)
   }
 
-  async login (input: { email: string, password: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+  async login (input: { email: string, password: string, deviceToken?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     // Overlong input is refused before hashing: Argon2 cost must not be the attacker's to choose.
     if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) {
       this.#metrics?.login('failed')
       throw Errors.invalidCredentials()
     }
     const email = input.email.trim().toLowerCase()
+    // A device that signed in to this account before is counted on its own (OWASP device cookies): a stranger
+    // hammering the account, or sharing the owner's address, cannot lock it out.
+    const device = this.#devices.verify(input.deviceToken, email)
     try {
-      await this.#limits.consume('loginPerIp', { ip: meta.ip })
-      await this.#limits.consume('loginPerAccount', { account: email })
+      if (device != null) {
+        await this.#limits.consume('loginPerDevice', { device })
+      } else {
+        await this.#limits.consume('loginPerIp', { ip: meta.ip })
+        await this.#limits.consume('loginPerAccountAndAddress', { account: email, ip: meta.ip })
+        await this.#limits.consume('loginPerAccountUntrusted', { account: email })
+      }
     } catch (err) {
       // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
       if (isError(err, Errors.rateLimited)) {
@@ -104,24 +116,23 @@ export class UsersService {
       await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: Reasons.USER_DISABLED } })
       throw Errors.userDisabled()
     }
-    // A success clears the account's failures, so a user who mistyped a few times is not locked out later.
-    await this.#limits.reset('loginPerAccount', { account: email })
-    const issued = await this.#sessions.start(user, client, meta)
+    // A success clears this address's (or device's) failures on the account: the owner's own typos are forgotten.
+    await this.#limits.reset(device != null ? 'loginPerDevice' : 'loginPerAccountAndAddress', { account: email, ip: meta.ip, device: device ?? undefined })
+    const issued: IssuedTokens = { ...await this.#sessions.start(user, client, meta), deviceToken: input.deviceToken != null && device != null ? input.deviceToken : this.#devices.issue(email) }
     await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta })
     this.#metrics?.login('succeeded')
     return issued
   }
 
   /** A password change ends every session (ASVS 7.4.3) and starts a fresh one for the device that made it. */
-  async changePassword (userId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+  async changePassword (userId: string, sessionId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     const user = await this.requireActive(userId)
-    await this.#limits.consume('loginPerIp', { ip: meta.ip })
-    await this.#limits.consume('loginPerAccount', { account: user.email })
+    // Only this session's own failures count: strangers' failed logins must not block the owner here.
+    await this.#limits.consume('passwordPerSession', { session: sessionId })
     if (user.passwordHash == null || !(await this.#passwords.verify(user.passwordHash, input.currentPassword))) {
       await this.#events.record('LOGIN_FAILED', { userId, ...meta, detail: { during: 'changePassword' } })
       throw Errors.invalidCredentials()
     }
-    await this.#limits.reset('loginPerAccount', { account: user.email })
     assertAcceptablePassword(input.newPassword, this.#minPasswordLength, user.email)
     const passwordHash = await this.#passwords.hash(input.newPassword)
     const updated = await this.#prisma.user.update({ where: { id: userId }, data: { passwordHash, passwordChangedAt: this.#clock.now() } })
@@ -158,6 +169,7 @@ export default fp(async (app) => {
     sessions: app.sessions,
     securityEvents: app.securityEvents,
     rateLimits: app.rateLimits,
+    deviceTokens: new DeviceTokens(app.config.jwtKeys.current.key),
     clock: app.clock,
     minPasswordLength: app.config.PASSWORD_MIN_LENGTH,
     metrics: app.metrics

@@ -43,6 +43,8 @@ export type GmailConnectionState =
 
 export type LoginInput = {
   client?: ClientKind | null | undefined;
+  /** NATIVE: the deviceToken a previous login of this account returned (WEB sends its cookie instead). */
+  deviceToken?: string | null | undefined;
   email: string;
   password: string;
 };
@@ -151,7 +153,7 @@ export type LoginMutationVariables = Exact<{
 }>;
 
 
-export type LoginMutation = { login: { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
+export type LoginMutation = { login: { deviceToken: string | null, accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
 
 export type RefreshMutationVariables = Exact<{
   refreshToken?: string | null | undefined;
@@ -428,6 +430,7 @@ export const LoginDocument = new TypedDocumentString(`
     mutation Login($input: LoginInput!) {
   login(input: $input) {
     ...Tokens
+    deviceToken
   }
 }
     fragment SessionUser on User {
