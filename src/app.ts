@@ -45,10 +45,28 @@ declare module 'fastify' {
   }
 }
 
-const SENSITIVE_QUERY = /([?&](?:code|state|token|id_token|access_token|refresh_token)=)[^&#]*/gi
+/**
+ * Query parameters whose values are logged; every other value is `[redacted]`. An allowlist, not a denylist: a
+ * client may put anything in a URL (`client_secret=…`, `password=…` on a GET), and a denylist only knows the
+ * names someone thought of (issue 21 item 7).
+ */
+const LOGGED_QUERY_PARAMETERS = new Set(['intent', 'error', 'auth_error', 'gmail_error', 'prompt', 'first'])
+
+/** The URL with every query value outside the allowlist redacted (names kept: they say what was sent). */
+export function redactUrl (url: string): string {
+  const q = url.indexOf('?')
+  if (q < 0) return url
+  const parts = url.slice(q + 1).split('&').map((part) => {
+    const eq = part.indexOf('=')
+    const name = eq < 0 ? part : part.slice(0, eq)
+    if (eq < 0 || LOGGED_QUERY_PARAMETERS.has(name)) return part
+    return `${name}=[redacted]`
+  })
+  return `${url.slice(0, q)}?${parts.join('&')}`
+}
 
 function requestForLog (req: { method: string, url: string, host?: string, ip?: string, socket?: { remotePort?: number } }) {
-  return { method: req.method, url: req.url.replace(SENSITIVE_QUERY, '$1[redacted]'), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
+  return { method: req.method, url: redactUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort }
 }
 
 /**

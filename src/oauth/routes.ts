@@ -32,7 +32,20 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
   })
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES }, (_req, _body, done) => done(null, OAuthErrors.notForm()))
 
-  app.post('/oauth/token', async (request, reply) => {
+  // Server-to-server only: no CORS, so no browser page may call it with a user's credentials (issue 21 item 7).
+  // The explicit OPTIONS route takes the preflight from @fastify/cors's wildcard one and answers it without CORS.
+  app.options('/oauth/token', { config: { cors: false } }, async (_request, reply) =>
+    await reply.code(405).header('allow', 'POST').send({ error: 'invalid_request', error_description: 'Only POST; this endpoint does no CORS' }))
+  // Errors before the handler (a body over the limit: 413, a malformed header…) in RFC 6749's shape, not Fastify's.
+  app.setErrorHandler(async (err: { statusCode?: number }, request, reply) => {
+    const status = err.statusCode != null && err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500
+    if (status >= 500) request.log.warn({ err }, 'token endpoint failed')
+    reply.header('cache-control', 'no-store')
+    return await reply.code(status).send(status >= 500
+      ? { error: 'server_error', error_description: 'Internal server error' }
+      : { error: 'invalid_request', error_description: status === 413 ? 'The request body is too large' : 'Malformed request' })
+  })
+  app.post('/oauth/token', { config: { cors: false } }, async (request, reply) => {
     // Tokens are credentials: no cache may keep the answer, or an error that came with one (RFC 6749 §5.1).
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const form = (request.body ?? OAuthErrors.notForm()) as Form

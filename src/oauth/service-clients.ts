@@ -73,7 +73,8 @@ export class ServiceClients {
 
   /** The live client these credentials belong to, or null (unknown, wrong secret or revoked: all the same). */
   async authenticate (clientId: string, clientSecret: string): Promise<ServiceClient | null> {
-    const row = clientId.length <= 64 ? await this.#prisma.serviceClient.findUnique({ where: { id: clientId } }) : null
+    // A NUL byte cannot be stored in PostgreSQL text: the driver would throw (a 500) instead of a plain no-match.
+    const row = clientId.length <= 64 && !clientId.includes('\0') ? await this.#prisma.serviceClient.findUnique({ where: { id: clientId } }) : null
     // Always one hash and one constant-time comparison, whether or not the client exists.
     const matches = sameSecret(sha256Base64url(clientSecret), row?.secretHash ?? this.#decoy)
     if (row == null || !matches || row.revokedAt != null) return null

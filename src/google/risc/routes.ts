@@ -16,7 +16,10 @@ export default async function riscRoutes (app: FastifyInstance): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_SET_BYTES }, (_req, body, done) => { done(null, body) })
 
-  app.post('/google/risc', async (request, reply) => {
+  // Google pushes server to server: no CORS (issue 21 item 7); the preflight gets no CORS headers either.
+  app.options('/google/risc', { config: { cors: false } }, async (_request, reply) =>
+    await reply.code(405).header('allow', 'POST').send({ err: 'invalid_request', description: 'Only POST; this endpoint does no CORS' }))
+  app.post('/google/risc', { config: { cors: false } }, async (request, reply) => {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const body = typeof request.body === 'string' ? request.body.trim() : ''
     const metrics = app.metrics
