@@ -62,8 +62,9 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const admin = (...args: string[]) => JSON.parse(execFileSync(node.bin, [path.join(ROOT, 'dist', 'src', 'admin', 'cli.js'), ...args], {
     cwd: ROOT, env: { ...process.env, ...env, LOG_LEVEL: 'warn' }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore']
   })) as { clientId: string, clientSecret: string }
-  const onBehalf = admin('create-service-client', 'bench-on-behalf')
-  const worker = admin('create-service-client', 'bench-worker', '--worker')
+  // --all-users: the bench is one app with its own backend (no per-user authorizeService step to measure).
+  const onBehalf = admin('create-service-client', 'bench-on-behalf', '--all-users')
+  const worker = admin('create-service-client', 'bench-worker', '--worker', '--all-users')
   const basic = (c: { clientId: string, clientSecret: string }) =>
     `Basic ${Buffer.from(`${encodeURIComponent(c.clientId)}:${encodeURIComponent(c.clientSecret)}`).toString('base64')}`
 
@@ -163,8 +164,10 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
 
   // ---- 3. token exchange (fresh token) vs gmailStatus ----------------------------------------------------------
   rss.phase('3. token exchange / gmailStatus')
+  // A backend exchanges a service token for its client (5 minutes; the API access token is refused there).
+  const serviceToken = (await gql(A.url, 'mutation ($c: ID!) { serviceToken(clientId: $c) { token } }', { c: onBehalf.clientId }, token) as { serviceToken: { token: string } }).serviceToken.token
   const exchangeBody = new URLSearchParams({
-    grant_type: EXCHANGE_GRANT, requested_token_type: GOOGLE_TOKEN_TYPE, subject_token: token, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token'
+    grant_type: EXCHANGE_GRANT, requested_token_type: GOOGLE_TOKEN_TYPE, subject_token: serviceToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token'
   }).toString()
   const exchangeTarget = { method: 'POST', url: `${A.url}/oauth/token`, headers: { authorization: basic(onBehalf), 'content-type': 'application/x-www-form-urlencoded' }, body: exchangeBody } as const
   const statusTarget = { method: 'POST', url: `${A.url}/graphql`, headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: GMAIL_STATUS }) } as const

@@ -256,7 +256,15 @@ const envSchema = z.object({
  * and an http: Google base URL is where the ID-token signing keys are fetched from, so whoever answers it mints
  * identities.
  */
-function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined, PASSWORD_HASH_MEMORY_KIB: number, PASSWORD_HASH_TIME_COST: number }, issue: (name: string, message: string) => void): void {
+function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined, PASSWORD_HASH_MEMORY_KIB: number, PASSWORD_HASH_TIME_COST: number, PUBLIC_URL?: string | undefined, METRICS_ENABLED: boolean, METRICS_TOKEN?: string | undefined }, issue: (name: string, message: string) => void): void {
+  // Cookies are Secure, redirects and CORS origins derive from it: over http tokens and cookies cross the network in clear.
+  if (env.PUBLIC_URL == null || !env.PUBLIC_URL.startsWith('https://')) {
+    issue('PUBLIC_URL', 'must be set to an https: URL with PRODUCTION=true (the address clients reach, e.g. https://api.example.com)')
+  }
+  // Metrics name clients, users' outcomes and the server's internals: never to anyone who asks.
+  if (env.METRICS_ENABLED && env.METRICS_TOKEN == null) {
+    issue('METRICS_TOKEN', 'is required with PRODUCTION=true and METRICS_ENABLED=true (at least 16 characters; /metrics then needs Authorization: Bearer <token>)')
+  }
   if (env.GOOGLE_API_BASE_URL != null && new URL(env.GOOGLE_API_BASE_URL).protocol !== 'https:') {
     issue('GOOGLE_API_BASE_URL', 'must be https: with PRODUCTION=true (Google\'s signing keys for ID tokens are fetched from it); unset it for Google')
   }

@@ -96,7 +96,9 @@ export const Reasons = {
   /** verifyEmail, resetPassword: the link/code is unknown, already used, or for an address the account no longer has. */
   EMAIL_TOKEN_INVALID: 'EMAIL_TOKEN_INVALID',
   /** verifyEmail, resetPassword: the link/code has expired: ask for a new one. */
-  EMAIL_TOKEN_EXPIRED: 'EMAIL_TOKEN_EXPIRED'
+  EMAIL_TOKEN_EXPIRED: 'EMAIL_TOKEN_EXPIRED',
+  /** serviceToken: the signed-in user has not authorized this service client (authorizeService). */
+  SERVICE_NOT_AUTHORIZED: 'SERVICE_NOT_AUTHORIZED'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -179,6 +181,9 @@ export const Errors = {
   googleRejectedCredentials: define(BAD_USER_INPUT, 'Google rejected these credentials: sign in with Google again'),
 
   sessionNotFound: define(NOT_FOUND, 'No such active session'),
+  /** Unknown or revoked service client (the same answer for both). */
+  serviceClientNotFound: define(NOT_FOUND, 'No such service client'),
+  serviceNotAuthorized: define(FORBIDDEN, 'Authorize this app first (authorizeService)', Reasons.SERVICE_NOT_AUTHORIZED),
 
   emailTaken: define(CONFLICT, 'An account with this email already exists'),
   googleAccountExists: define(CONFLICT, 'An account with this email already exists: log in with your password, then link Google', Reasons.ACCOUNT_EXISTS),
@@ -313,6 +318,12 @@ export const OAuthErrors = {
   unsupportedGrantType: oauth(O.UNSUPPORTED_GRANT_TYPE, 400, 'Only urn:ietf:params:oauth:grant-type:token-exchange is supported'),
   userIdNeedsWorker: oauth(O.UNAUTHORIZED_CLIENT, 400, 'Only worker clients may exchange a user id; send the user\'s access token instead'),
   subjectTokenInvalid: oauth(O.INVALID_GRANT, 400, 'The subject token is invalid, expired, or its session has ended'),
+  /** An API access token (audience: the GraphQL API) sent as subject_token: it is not for backends (issue 21 item 1). */
+  apiTokenAsSubject: oauth(O.INVALID_GRANT, 400, 'This is an API access token, accepted by the GraphQL API only: send a service token for this client (GraphQL mutation serviceToken(clientId))'),
+  /** A service token minted for another client. */
+  subjectTokenOfAnotherClient: oauth(O.INVALID_GRANT, 400, 'This service token was issued to another client'),
+  /** The user has not authorized this client (authorizeService), or revoked it. */
+  serviceNotAuthorized: oauth(O.INVALID_GRANT, 400, 'The user has not authorized this client'),
   unknownUser: oauth(O.INVALID_GRANT, 400, 'No such user'),
   gmailNotConnected: () => new OAuthError(O.INVALID_GRANT, 400, 'The user has not connected Gmail', { extra: { gmail_state: 'NOT_CONNECTED' } }),
   gmailReconnectRequired: () => new OAuthError(O.INVALID_GRANT, 400, 'The user must connect Gmail again', { extra: { gmail_state: 'RECONNECT_REQUIRED' } }),

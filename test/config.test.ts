@@ -16,7 +16,7 @@ t0.teardown(async () => { await Promise.all(dirs.map(async (d) => await rm(d, { 
 
 const key32 = () => randomBytes(32).toString('base64')
 /** What PRODUCTION=true needs besides: keys from configuration, not generated files. */
-const PRODUCTION_KEYS = { JWT_SECRET: key32(), LOCAL_VAULT_KEY: key32() }
+const PRODUCTION_KEYS = { JWT_SECRET: key32(), LOCAL_VAULT_KEY: key32(), PUBLIC_URL: 'https://localhost:5000' }
 
 test('defaults need no external service', async (t) => {
   const env = parseEnv({})
@@ -92,7 +92,7 @@ test('PUBLIC_ORIGINS defaults to the server\'s own origin, following PORT, with 
   const named = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'http://localhost:5000' })
   t.same(named.PUBLIC_ORIGINS, ['http://localhost:5000', 'http://127.0.0.1:5000'])
   const prod = await loadConfig({ DATA_DIR: dir, PORT: '5000', PRODUCTION: 'true', ...PRODUCTION_KEYS })
-  t.same(prod.PUBLIC_ORIGINS, ['http://127.0.0.1:5000'], 'no twin in production')
+  t.same(prod.PUBLIC_ORIGINS, ['https://localhost:5000'], 'no twin in production')
   const site = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'https://api.example.com' })
   t.same(site.PUBLIC_ORIGINS, ['https://api.example.com'], 'a real host has no twin')
   const explicit = await loadConfig({ DATA_DIR: dir, PUBLIC_ORIGINS: 'https://app.example.com' })
@@ -116,7 +116,7 @@ test('PRODUCTION=true refuses an http: Google base URL, a generated JWT key or a
   const ok = await loadConfig({ ...prod, ...PRODUCTION_KEYS, GOOGLE_API_BASE_URL: 'https://google.internal.example' })
   t.equal(ok.PRODUCTION, true)
   t.equal(ok.localVaultKeys.current?.toString('base64'), PRODUCTION_KEYS.LOCAL_VAULT_KEY)
-  const aws = await loadConfig({ ...prod, JWT_SECRET: key32(), TOKEN_VAULT: 'aws' })
+  const aws = await loadConfig({ ...prod, JWT_SECRET: key32(), TOKEN_VAULT: 'aws', PUBLIC_URL: 'https://api.example.com' })
   t.equal(aws.localVaultKeys.current, null, 'the AWS vault needs no local key')
   // Development keeps its conveniences.
   const dev = await loadConfig({ DATA_DIR: dir, GOOGLE_API_BASE_URL: 'http://127.0.0.1:4100' })
@@ -145,4 +145,17 @@ test('PRODUCTION=true refuses an Argon2 cost below OWASP\'s minimum; development
   await t.rejects(loadConfig({ ...prod, PASSWORD_HASH_MEMORY_KIB: '9216', PASSWORD_HASH_TIME_COST: '2' }), /PASSWORD_HASH_MEMORY_KIB: is below/)
   t.match(await loadConfig({ ...prod, PASSWORD_HASH_MEMORY_KIB: '12288', PASSWORD_HASH_TIME_COST: '3' }), { PASSWORD_HASH_MEMORY_KIB: 12288 }, 'another row of OWASP\'s table')
   t.match(await loadConfig({ DATA_DIR: dir, PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' }), { PASSWORD_HASH_MEMORY_KIB: 1024, PASSWORD_HASH_TIME_COST: 1 })
+})
+
+// Issue 21 item 8: PRODUCTION=true refuses /metrics without a token and a non-https PUBLIC_URL (both started before).
+test('PRODUCTION=true refuses metrics without METRICS_TOKEN and a PUBLIC_URL that is not https', async (t) => {
+  const dir = await tempDir()
+  const prod = { DATA_DIR: dir, PRODUCTION: 'true', ...PRODUCTION_KEYS }
+  await t.rejects(loadConfig({ ...prod, METRICS_ENABLED: 'true' }), { name: 'ConfigError', message: /METRICS_TOKEN: is required with PRODUCTION=true and METRICS_ENABLED=true/ })
+  await t.rejects(loadConfig({ ...prod, PUBLIC_URL: 'http://api.example.com' }), { name: 'ConfigError', message: /PUBLIC_URL: must be set to an https: URL/ })
+  const { PUBLIC_URL: _unset, ...withoutUrl } = prod
+  await t.rejects(loadConfig(withoutUrl), /PUBLIC_URL: must be set to an https: URL/, 'the derived http://HOST:PORT default is refused too')
+  const ok = await loadConfig({ ...prod, METRICS_ENABLED: 'true', METRICS_TOKEN: 'a'.repeat(32) })
+  t.equal(ok.METRICS_ENABLED, true)
+  t.ok((await loadConfig({ DATA_DIR: dir, METRICS_ENABLED: 'true', PUBLIC_URL: 'http://localhost:4000' })).METRICS_ENABLED, 'development is unchanged')
 })

@@ -4,7 +4,8 @@
 // the access token only for this run: asking inboxgate again is cheap (a fresh token is served from memory).
 //
 // Environment: INBOXGATE_URL (default http://127.0.0.1:4000), INBOXGATE_CLIENT_ID, INBOXGATE_CLIENT_SECRET
-// (from `npm run admin -- create-service-client <name> --worker`), INBOXGATE_USER_ID (or the first argument),
+// (from `npm run admin -- create-service-client <name> --worker`), INBOXGATE_USER_ID (or the first argument: a user
+// who authorized this client in the app with `authorizeService(clientId)`; docs/workers.md),
 // GMAIL_API_URL (default: Google; `npm run dev`'s emulator is http://127.0.0.1:4001), MAX_MESSAGES (default 5).
 // With `--listen <port>` it registers nothing itself but receives inboxgate's webhooks there (INBOXGATE_WEBHOOK_SECRET,
 // from `npm run admin -- create-webhook`), and for each new message exchanges for a token and prints its subject.
@@ -106,7 +107,10 @@ async function main (): Promise<number> {
 }
 
 main().then((code) => process.exit(code), (err) => {
-  if (err instanceof ExchangeError && err.body.error === 'invalid_grant' && err.body.gmail_state != null) {
+  if (err instanceof ExchangeError && err.body.error === 'invalid_grant' && err.body.gmail_state == null) {
+    // No authorization (never given, or revoked): this user has not let this job read their mail.
+    process.stderr.write(`${err.message}: the user has not authorized this client (authorizeService); this job skips them\n`)
+  } else if (err instanceof ExchangeError && err.body.error === 'invalid_grant' && err.body.gmail_state != null) {
     process.stderr.write(`the user's Gmail is ${err.body.gmail_state}: they must connect Gmail in the app; this job skips them\n`)
     process.exit(2)
   }

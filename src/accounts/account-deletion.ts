@@ -68,7 +68,10 @@ export class AccountDeletion {
       this.#prisma.session.updateMany({
         where: { userId, revokedAt: null },
         data: revocation(now, 'ACCOUNT_DELETED')
-      })
+      }),
+      // No app may act for a departing user, even while the rest of the deletion is pending (the row cascade
+      // would remove these only at the end).
+      this.#prisma.serviceAuthorization.deleteMany({ where: { userId } })
     ])
     if (user.deletionRequestedAt == null) {
       await this.#events.record('ACCOUNT_DELETION_REQUESTED', { userId, ...meta, detail: { userId, requestedBy, sessionsRevoked: sessions.count } })

@@ -14,7 +14,7 @@ export default fp(async (app) => {
   app.decorate('stepUp', new StepUp({
     prisma: app.prisma,
     passwords: app.passwords,
-    loginThrottle: app.loginThrottle,
+    rateLimits: app.rateLimits,
     securityEvents: app.securityEvents,
     clock: app.clock,
     maxAgeSeconds: app.config.REAUTH_MAX_AGE_SECONDS
@@ -22,4 +22,4 @@ export default fp(async (app) => {
   app.decorate('accountDeletion', new AccountDeletion({
     prisma: app.prisma, gmail: app.gmail, securityEvents: app.securityEvents, clock: app.clock, log: app.log
   }))
-}, { name: 'accounts', dependencies: ['prisma', 'passwords', 'login-throttle', 'security-events', 'gmail'] })
+}, { name: 'accounts', dependencies: ['prisma', 'passwords', 'rate-limits', 'security-events', 'gmail'] })

@@ -4,10 +4,10 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { Viewer } from '../sessions/live-session.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
-import type { LoginThrottle } from '../users/login-throttle.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
 
-export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount'
+export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount' | 'authorizeService'
 
 /**
  * Recent authentication for operations that change how one signs in or that destroy data. An access token
@@ -17,15 +17,15 @@ export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount'
 export class StepUp {
   readonly #prisma: PrismaClient
   readonly #passwords: PasswordHasher
-  readonly #throttle: LoginThrottle
+  readonly #limits: RateLimits
   readonly #events: SecurityEvents
   readonly #clock: Clock
   readonly #maxAgeSeconds: number
 
-  constructor (deps: { prisma: PrismaClient, passwords: PasswordHasher, loginThrottle: LoginThrottle, securityEvents: SecurityEvents, clock: Clock, maxAgeSeconds: number }) {
+  constructor (deps: { prisma: PrismaClient, passwords: PasswordHasher, rateLimits: RateLimits, securityEvents: SecurityEvents, clock: Clock, maxAgeSeconds: number }) {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords
-    this.#throttle = deps.loginThrottle
+    this.#limits = deps.rateLimits
     this.#events = deps.securityEvents
     this.#clock = deps.clock
     this.#maxAgeSeconds = deps.maxAgeSeconds
@@ -43,11 +43,11 @@ export class StepUp {
     const row = await this.#prisma.user.findUnique({ where: { id: viewer.sub }, select: { passwordHash: true } })
     if (row?.passwordHash == null) return await this.#fail(viewer, operation, Errors.reauthNoPassword, meta)
     // The same per-IP and per-account limits as login: a stolen token must not become a password oracle.
-    await this.#throttle.loginAttempt(meta.ip, viewer.user.email)
+    // Bounded per session (a stolen token must not become a password oracle); strangers' failed logins do not count.
+    await this.#limits.consume('passwordPerSession', { session: viewer.sid })
     if (!(await this.#passwords.verify(row.passwordHash, password))) {
       return await this.#fail(viewer, operation, Errors.reauthPasswordIncorrect, meta)
     }
-    await this.#throttle.loginSucceeded(viewer.user.email)
   }
 
   async #fail (viewer: Viewer, operation: StepUpOperation, error: typeof Errors.reauthSignInTooOld, meta: RequestMeta): Promise<never> {

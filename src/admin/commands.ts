@@ -21,10 +21,12 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
   prune-deletion-records     deletes the deletion records kept in the security log past their retention
   reconcile-vault            revokes at Google and deletes vault secrets no live Gmail connection holds, marks ACTIVE
                              connections without a secret RECONNECT_REQUIRED; safe while the server runs (cron)
-  create-service-client <name> [--worker]
+  create-service-client <name> [--worker] [--all-users]
                              registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
-                             once (only a hash is kept). --worker: may act for any user by id (background jobs)
-  list-service-clients       every service client (never a secret)
+                             once (only a hash is kept). It acts only for users who authorized it
+                             (authorizeService). --worker: may name those users by id (background jobs).
+                             --all-users: acts for every user without authorization (one app, its own backend)
+  list-service-clients       every service client with worker and allUsers (never a secret)
   revoke-service-client <clientId>
                              refuses the client from its next request on
   google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
@@ -46,12 +48,13 @@ async function findUser (app: FastifyInstance, email: string | undefined) {
 async function showUser (app: FastifyInstance, email: string | undefined) {
   const user = await findUser(app, email)
   const now = app.clock.now()
-  const [sessions, gmail] = await Promise.all([
+  const [sessions, gmail, authorizations] = await Promise.all([
     app.prisma.session.count({ where: { userId: user.id, ...liveSessionWhere(now, app.config) } }),
     app.prisma.gmailConnection.findUnique({
       where: { userId: user.id },
       select: { state: true, stateReason: true, googleEmail: true, grantedScopes: true, missingScopes: true, connectedAt: true, lastRefreshedAt: true }
-    })
+    }),
+    app.serviceAuthorizations.list(user.id)
   ])
   const state: UserState = userStanding(user)
   return {
@@ -64,7 +67,8 @@ async function showUser (app: FastifyInstance, email: string | undefined) {
     hasPassword: user.passwordHash != null,
     hasGoogle: user.googleSub != null,
     sessions,
-    gmail: gmail ?? { state: 'NOT_CONNECTED' }
+    gmail: gmail ?? { state: 'NOT_CONNECTED' },
+    serviceAuthorizations: authorizations.map((a) => ({ clientId: a.client.id, clientName: a.client.name, createdAt: a.createdAt, lastUsedAt: a.lastUsedAt }))
   }
 }
 
@@ -96,12 +100,21 @@ async function deleteUser (app: FastifyInstance, email: string | undefined) {
   }
 }
 
+/** Printed with an --all-users client: it is every user's inbox behind one secret. */
+export const ALL_USERS_WARNING = 'this client acts for EVERY user without their authorization: one leaked secret exposes every ' +
+  'connected inbox. Use it only for a deployment with one app and its own backend; otherwise omit --all-users and ' +
+  'let users authorize the client (authorizeService).'
+
 async function createServiceClient (app: FastifyInstance, args: string[]) {
   const worker = args.includes('--worker')
-  const rest = args.filter((a) => a !== '--worker')
-  if (rest.length !== 1 || rest[0]!.startsWith('--')) throw new AdminError('usage: create-service-client <name> [--worker]')
+  const allUsers = args.includes('--all-users')
+  const rest = args.filter((a) => a !== '--worker' && a !== '--all-users')
+  if (rest.length !== 1 || rest[0]!.startsWith('--')) throw new AdminError('usage: create-service-client <name> [--worker] [--all-users]')
   try {
-    return await app.serviceClients.create(rest[0]!, worker)
+    const created = await app.serviceClients.create(rest[0]!, worker, allUsers)
+    if (!allUsers) return created
+    app.log.warn(ALL_USERS_WARNING)
+    return { ...created, allUsers, warning: ALL_USERS_WARNING }
   } catch (err) {
     if (err instanceof RangeError) throw new AdminError(err.message)
     throw err

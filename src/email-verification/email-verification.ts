@@ -3,7 +3,7 @@ import type { Config } from '../config.ts'
 import type { EmailTokens } from '../email-tokens/email-tokens.ts'
 import { Errors } from '../errors.ts'
 import type { MailOutbox as OutboxRow, PrismaClient, User } from '../generated/prisma/client.ts'
-import type { MailLimits } from '../mail/mail-limits.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { MailOutbox } from '../mail/outbox.ts'
 import { verificationMail } from '../mail/templates.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
@@ -23,15 +23,15 @@ export class EmailVerification {
   readonly #prisma: PrismaClient
   readonly #tokens: EmailTokens
   readonly #outbox: MailOutbox
-  readonly #limits: MailLimits
+  readonly #limits: RateLimits
   readonly #events: SecurityEvents
   readonly #config: VerificationConfig
 
-  constructor (deps: { prisma: PrismaClient, emailTokens: EmailTokens, mailOutbox: MailOutbox, mailLimits: MailLimits, securityEvents: SecurityEvents, config: VerificationConfig }) {
+  constructor (deps: { prisma: PrismaClient, emailTokens: EmailTokens, mailOutbox: MailOutbox, rateLimits: RateLimits, securityEvents: SecurityEvents, config: VerificationConfig }) {
     this.#prisma = deps.prisma
     this.#tokens = deps.emailTokens
     this.#outbox = deps.mailOutbox
-    this.#limits = deps.mailLimits
+    this.#limits = deps.rateLimits
     this.#events = deps.securityEvents
     this.#config = deps.config
     this.#outbox.register('VERIFY_EMAIL', async (row) => await this.#compose(row))
@@ -46,7 +46,7 @@ export class EmailVerification {
   async resend (userId: string): Promise<boolean> {
     const user = await this.#prisma.user.findUnique({ where: { id: userId }, select: { emailVerified: true } })
     if (user == null || user.emailVerified) return false
-    await this.#limits.verificationMail(userId)
+    await this.#limits.consume('verificationMailPerUser', { account: userId })
     await this.queueFor(userId)
     return true
   }
@@ -85,8 +85,8 @@ export default fp(async (app) => {
     prisma: app.prisma,
     emailTokens: app.emailTokens,
     mailOutbox: app.mailOutbox,
-    mailLimits: app.mailLimits,
+    rateLimits: app.rateLimits,
     securityEvents: app.securityEvents,
     config: app.config
   }))
-}, { name: 'email-verification', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'mail-limits', 'security-events'] })
+}, { name: 'email-verification', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'rate-limits', 'security-events'] })

@@ -24,6 +24,12 @@ export type AuthPayload = {
   accessToken: Scalars['String']['output'];
   /** ISO-8601 instant. */
   accessTokenExpiresAt: Scalars['String']['output'];
+  /**
+   * After a password login, NATIVE clients only: this device's token (keep it in the Keychain and send it as
+   * `LoginInput.deviceToken`): its logins are counted on their own, so strangers' failed attempts never lock this
+   * device out (OWASP device cookies). WEB clients get it as an HttpOnly cookie instead; null otherwise.
+   */
+  deviceToken?: Maybe<Scalars['String']['output']>;
   /** The new refresh token for NATIVE clients; always null for WEB clients (it is in the HttpOnly cookie). */
   refreshToken?: Maybe<Scalars['String']['output']>;
   sessionId: Scalars['ID']['output'];
@@ -95,12 +101,20 @@ export type GmailStatus = {
 
 export type LoginInput = {
   client?: InputMaybe<ClientKind>;
+  /** NATIVE: the deviceToken a previous login of this account returned (WEB sends its cookie instead). */
+  deviceToken?: InputMaybe<Scalars['String']['input']>;
   email: Scalars['String']['input'];
   password: Scalars['String']['input'];
 };
 
 export type Mutation = {
   __typename?: 'Mutation';
+  /**
+   * Lets the app backend `clientId` get this user's Gmail access token (with a service token, or by user id for a
+   * worker). Step-up exactly as linkGoogle: a sign-in within REAUTH_MAX_AGE_SECONDS or the current `password`
+   * (else REAUTH_REQUIRED). Idempotent.
+   */
+  authorizeService: ServiceAuthorization;
   /** Changes the password, ends every session of the user and starts a new one for this client. */
   changePassword: AuthPayload;
   connectGmail: ConnectGmailPayload;
@@ -138,8 +152,16 @@ export type Mutation = {
    * session of the user and signs this client in. The same errors as verifyEmail, and the password policy's.
    */
   resetPassword: AuthPayload;
+  /** Withdraws that consent: the client's next exchange for this user is refused. False when there was none. */
+  revokeServiceAuthorization: Scalars['Boolean']['output'];
   /** Ends one of the signed-in user's sessions. */
   revokeSession: Scalars['Boolean']['output'];
+  /**
+   * A service token for the app backend `clientId` (see ServiceToken). Refused (FORBIDDEN, reason
+   * SERVICE_NOT_AUTHORIZED) unless the user authorized that client with authorizeService (or the operator created it
+   * with --all-users); NOT_FOUND for an unknown or revoked client.
+   */
+  serviceToken: ServiceToken;
   /**
    * Signs in with a Google ID token from an app (iOS Google Sign-In): verified (signature, iss, aud = one of our
    * client ids, exp), then the user with that Google account, or a new one. An email that belongs to an existing
@@ -158,6 +180,12 @@ export type Mutation = {
    * EMAIL_TOKEN_INVALID (unknown, used, or for an address the account no longer has) or EMAIL_TOKEN_EXPIRED.
    */
   verifyEmail: User;
+};
+
+
+export type MutationAuthorizeServiceArgs = {
+  clientId: Scalars['ID']['input'];
+  password?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -211,8 +239,18 @@ export type MutationResetPasswordArgs = {
 };
 
 
+export type MutationRevokeServiceAuthorizationArgs = {
+  clientId: Scalars['ID']['input'];
+};
+
+
 export type MutationRevokeSessionArgs = {
   id: Scalars['ID']['input'];
+};
+
+
+export type MutationServiceTokenArgs = {
+  clientId: Scalars['ID']['input'];
 };
 
 
@@ -246,6 +284,8 @@ export type Query = {
   me: User;
   /** The signed-in user's own security events, newest first (at most `first`, capped at 100). */
   securityEvents: Array<SecurityEvent>;
+  /** The app backends the signed-in user has authorized (revoked clients are not listed). */
+  serviceAuthorizations: Array<ServiceAuthorization>;
   /** The signed-in user's active sessions, most recently used first (at most `first`, capped at 100). */
   sessions: Array<Session>;
 };
@@ -273,6 +313,37 @@ export type SecurityEvent = {
   /** A stable name such as LOGIN_SUCCEEDED, LOGOUT_EVERYWHERE, GOOGLE_LINKED, REAUTH_FAILED. */
   type: Scalars['String']['output'];
   userAgent?: Maybe<Scalars['String']['output']>;
+};
+
+/** The signed-in user's consent that an app backend may get their Gmail access token. */
+export type ServiceAuthorization = {
+  __typename?: 'ServiceAuthorization';
+  client: ServiceClient;
+  /** ISO-8601 instant. */
+  createdAt: Scalars['String']['output'];
+  /** ISO-8601 instant of the backend's last exchange for this user (updated at most hourly); null if never. */
+  lastUsedAt?: Maybe<Scalars['String']['output']>;
+};
+
+/** A registered app backend (service client) as its users see it: the app's server or worker. */
+export type ServiceClient = {
+  __typename?: 'ServiceClient';
+  /** The client id (igc_…) the backend authenticates with at POST /oauth/token. */
+  id: Scalars['ID']['output'];
+  name: Scalars['String']['output'];
+};
+
+/**
+ * A short-lived token for one app backend: hand it to that backend, which exchanges it at POST /oauth/token
+ * (subject_token_type urn:ietf:params:oauth:token-type:access_token) for the user's Gmail access token. Valid at most
+ * 5 minutes, only for that client, only while this session lives; GraphQL refuses it (UNAUTHENTICATED).
+ */
+export type ServiceToken = {
+  __typename?: 'ServiceToken';
+  client: ServiceClient;
+  /** ISO-8601 instant. */
+  expiresAt: Scalars['String']['output'];
+  token: Scalars['String']['output'];
 };
 
 /** A signed-in device or browser: one refresh-token family. */
@@ -406,6 +477,9 @@ export type ResolversTypes = {
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
   SecurityEvent: ResolverTypeWrapper<SecurityEventView>;
+  ServiceAuthorization: ResolverTypeWrapper<ServiceAuthorization>;
+  ServiceClient: ResolverTypeWrapper<ServiceClient>;
+  ServiceToken: ResolverTypeWrapper<ServiceToken>;
   Session: ResolverTypeWrapper<SessionModel>;
   SignUpInput: SignUpInput;
   String: ResolverTypeWrapper<Scalars['String']['output']>;
@@ -428,6 +502,9 @@ export type ResolversParentTypes = {
   Mutation: Record<PropertyKey, never>;
   Query: Record<PropertyKey, never>;
   SecurityEvent: SecurityEventView;
+  ServiceAuthorization: ServiceAuthorization;
+  ServiceClient: ServiceClient;
+  ServiceToken: ServiceToken;
   Session: SessionModel;
   SignUpInput: SignUpInput;
   String: Scalars['String']['output'];
@@ -442,6 +519,7 @@ export type PublicDirectiveResolver<Result, Parent, ContextType = GraphQLContext
 export type AuthPayloadResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['AuthPayload'] = ResolversParentTypes['AuthPayload']> = {
   accessToken?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   accessTokenExpiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  deviceToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   refreshToken?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   sessionId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   user?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
@@ -470,6 +548,7 @@ export type GmailStatusResolvers<ContextType = GraphQLContext, ParentType extend
 };
 
 export type MutationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
+  authorizeService?: Resolver<ResolversTypes['ServiceAuthorization'], ParentType, ContextType, RequireFields<MutationAuthorizeServiceArgs, 'clientId'>>;
   changePassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'client' | 'input'>>;
   connectGmail?: Resolver<ResolversTypes['ConnectGmailPayload'], ParentType, ContextType, RequireFields<MutationConnectGmailArgs, 'input'>>;
   deleteAccount?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationDeleteAccountArgs>>;
@@ -481,7 +560,9 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   requestPasswordReset?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRequestPasswordResetArgs, 'email'>>;
   resendVerificationEmail?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   resetPassword?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationResetPasswordArgs, 'client' | 'newPassword' | 'token'>>;
+  revokeServiceAuthorization?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeServiceAuthorizationArgs, 'clientId'>>;
   revokeSession?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
+  serviceToken?: Resolver<ResolversTypes['ServiceToken'], ParentType, ContextType, RequireFields<MutationServiceTokenArgs, 'clientId'>>;
   signInWithGoogle?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithGoogleArgs, 'client' | 'idToken'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
   unlinkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, Partial<MutationUnlinkGoogleArgs>>;
@@ -493,6 +574,7 @@ export type QueryResolvers<ContextType = GraphQLContext, ParentType extends Reso
   gmailStatus?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
   me?: Resolver<ResolversTypes['User'], ParentType, ContextType>;
   securityEvents?: Resolver<Array<ResolversTypes['SecurityEvent']>, ParentType, ContextType, RequireFields<QuerySecurityEventsArgs, 'first'>>;
+  serviceAuthorizations?: Resolver<Array<ResolversTypes['ServiceAuthorization']>, ParentType, ContextType>;
   sessions?: Resolver<Array<ResolversTypes['Session']>, ParentType, ContextType, RequireFields<QuerySessionsArgs, 'first'>>;
 };
 
@@ -503,6 +585,23 @@ export type SecurityEventResolvers<ContextType = GraphQLContext, ParentType exte
   ip?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   type?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   userAgent?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ServiceAuthorizationResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ServiceAuthorization'] = ResolversParentTypes['ServiceAuthorization']> = {
+  client?: Resolver<ResolversTypes['ServiceClient'], ParentType, ContextType>;
+  createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  lastUsedAt?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ServiceClientResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ServiceClient'] = ResolversParentTypes['ServiceClient']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  name?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ServiceTokenResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['ServiceToken'] = ResolversParentTypes['ServiceToken']> = {
+  client?: Resolver<ResolversTypes['ServiceClient'], ParentType, ContextType>;
+  expiresAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+  token?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
 };
 
 export type SessionResolvers<ContextType = GraphQLContext, ParentType extends ResolversParentTypes['Session'] = ResolversParentTypes['Session']> = {
@@ -539,6 +638,9 @@ export type Resolvers<ContextType = GraphQLContext> = {
   Mutation?: MutationResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   SecurityEvent?: SecurityEventResolvers<ContextType>;
+  ServiceAuthorization?: ServiceAuthorizationResolvers<ContextType>;
+  ServiceClient?: ServiceClientResolvers<ContextType>;
+  ServiceToken?: ServiceTokenResolvers<ContextType>;
   Session?: SessionResolvers<ContextType>;
   User?: UserResolvers<ContextType>;
   Warning?: WarningResolvers<ContextType>;

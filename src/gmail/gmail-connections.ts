@@ -5,6 +5,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleRejectedError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { TokenVault } from '../vault/index.ts'
 import { GmailAccessTokens } from './gmail-access-tokens.ts'
@@ -33,12 +34,14 @@ export class GmailConnections {
   readonly #tokens: GmailAccessTokens
   readonly #connect: GmailConnect
   readonly #beforeRevoke: Array<(userId: string, accessToken: string) => Promise<void>> = []
+  readonly #limits: RateLimits | undefined
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'> }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'>, rateLimits?: RateLimits }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
     this.#events = deps.securityEvents
+    this.#limits = deps.rateLimits
     this.#tokens = new GmailAccessTokens(deps)
     this.#connect = new GmailConnect({ ...deps, tokens: this.#tokens })
   }
@@ -53,6 +56,16 @@ export class GmailConnections {
     await this.#requireGoogle().revoke(bundle.refreshToken)
   }
 
+  /**
+   * A request that will call Google (connect, profile): bounded per address and per user, so junk input cannot
+   * spend the project's quota. Requests carry their address; calls from inside the server (no `ip`) are not counted.
+   */
+  async #googleOp (userId: string, meta: ConnectMeta): Promise<void> {
+    if (this.#limits == null || meta.ip == null) return
+    await this.#limits.consume('googleOpsPerIp', { ip: meta.ip })
+    await this.#limits.consume('googleOpsPerAccount', { account: userId })
+  }
+
   #requireGoogle (): GoogleGateway {
     if (this.#google == null) throw Errors.googleNotConfigured()
     return this.#google
@@ -64,6 +77,7 @@ export class GmailConnections {
   }
 
   async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta = {}): Promise<Connected> {
+    await this.#googleOp(userId, meta)
     return await this.#connect.connect(userId, input, meta)
   }
 
@@ -144,7 +158,8 @@ export class GmailConnections {
     return await withGrantLock(this.#prisma, userId, holdMs ?? grantLockHoldMs(this.#google?.config.timeoutMs ?? 0), work)
   }
 
-  async profile (userId: string) {
+  async profile (userId: string, meta: ConnectMeta = {}) {
+    await this.#googleOp(userId, meta)
     const google = this.#requireGoogle()
     const token = await this.getGmailAccessToken(userId)
     try {

@@ -16,6 +16,7 @@ export default fp(async (app) => {
     clock: app.clock,
     log: app.log,
     refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
-    metrics: app.metrics
+    metrics: app.metrics,
+    rateLimits: app.rateLimits
   }))
-}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events', 'metrics'] })
+}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events', 'metrics', 'rate-limits'] })

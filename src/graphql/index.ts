@@ -15,6 +15,7 @@ import { errorFormatter } from './error-formatter.ts'
 import { accountResolvers } from './resolvers/account.ts'
 import { authResolvers } from './resolvers/auth.ts'
 import { gmailResolvers } from './resolvers/gmail.ts'
+import { serviceAuthorizationResolvers } from './resolvers/service-authorizations.ts'
 
 // U+0000 and unpaired surrogates: PostgreSQL refuses them in text and jsonb columns, so a name or a login email
 // carrying one would fail as INTERNAL deep inside a resolver. They are refused at the door instead.
@@ -51,7 +52,7 @@ export function loadTypeDefs (dir = path.join(repoRoot, 'schema')): string[] {
 export function buildSchema (): GraphQLSchema {
   return requireAuthenticationByDefault(makeExecutableSchema({
     typeDefs: loadTypeDefs(),
-    resolvers: [authResolvers, gmailResolvers, accountResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
+    resolvers: [authResolvers, gmailResolvers, accountResolvers, serviceAuthorizationResolvers] as Parameters<typeof makeExecutableSchema>[0]['resolvers']
   }))
 }
 

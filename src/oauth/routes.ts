@@ -33,6 +33,10 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
   })
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES }, (_req, _body, done) => done(null, OAuthErrors.notForm()))
 
+  // Server-to-server only: no CORS, so no browser page may call it with a user's credentials (issue 21 item 7).
+  // The explicit OPTIONS route takes the preflight from @fastify/cors's wildcard one and answers it without CORS.
+  app.options('/oauth/token', { config: { cors: false } }, async (_request, reply) =>
+    await reply.code(405).header('allow', 'POST').send({ error: 'invalid_request', error_description: 'Only POST; this endpoint does no CORS' }))
   // Every failure of this scope, the route's own or Fastify's before it (a body over the limit), in RFC 6749's JSON.
   app.setErrorHandler(async (err: FastifyError, request, reply) => {
     const status = clientErrorStatus(err)
@@ -46,14 +50,14 @@ export default async function oauthRoutes (app: FastifyInstance): Promise<void> 
     return await sendError(reply, oauthError)
   })
 
-  app.post('/oauth/token', async (request, reply) => {
+  app.post('/oauth/token', { config: { cors: false } }, async (request, reply) => {
     reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
     const form = (request.body ?? OAuthErrors.notForm()) as Form
     if (form instanceof OAuthError) throw form
     return await reply.send(await app.tokenExchange.exchange({
       params: form,
       authorization: request.headers.authorization,
-      verifyAccessToken: async (token) => await app.accessTokens.verifyValue(request, token),
+      verifySubjectToken: (token) => app.accessTokens.verifySubject(token),
       ip: request.ip,
       userAgent: request.headers['user-agent'] ?? null
     }))

@@ -6,9 +6,11 @@ import { AppError, ErrorCodes, Errors, isError, OAuthError, OAuthErrors } from '
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
 import type { Metrics } from '../metrics/metrics.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { AccessClaims } from '../sessions/access-tokens.ts'
 import { requireLiveSession } from '../sessions/live-session.ts'
+import type { ServiceAuthorizations } from './service-authorizations.ts'
 import type { ServiceClient, ServiceClients } from './service-clients.ts'
 
 export const GRANT_TYPE_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
@@ -23,8 +25,8 @@ export interface TokenRequest {
   /** The form's parameters, each present once (the route refuses repeats). */
   params: ReadonlyMap<string, string>
   authorization: string | undefined
-  /** Verifies an inboxgate access token exactly as GraphQL does (signature, iss, aud, typ, exp). */
-  verifyAccessToken: (token: string) => Promise<AccessClaims>
+  /** Verifies a subject token's signature, iss, typ and exp (any audience); `apiToken` for an API access token. */
+  verifySubjectToken: (token: string) => AccessClaims & { apiToken: boolean }
   ip: string
   userAgent: string | null
 }
@@ -37,9 +39,6 @@ export interface TokenResponse {
   scope: string
 }
 
-/** Which limiter answers for a client (rate-limiter-flexible's Prisma store, shared by every process). */
-export interface ClientRateLimit { consume (clientId: string): Promise<void> }
-
 export interface TokenExchangeDeps {
   prisma: PrismaClient
   clock: Clock
@@ -48,12 +47,14 @@ export interface TokenExchangeDeps {
   gmail: GmailConnections
   securityEvents: SecurityEvents
   metrics: Pick<Metrics, 'tokenExchange'>
-  rateLimit: ClientRateLimit
+  rateLimits: Pick<RateLimits, 'consume'>
+  authorizations: Pick<ServiceAuthorizations, 'requireForExchange'>
 }
 
 /**
- * RFC 8693 token exchange: a registered backend trades a user's inboxgate access token (or, a worker client,
- * the user's id) for the user's Google access token. The token comes from the same path as every Gmail call
+ * RFC 8693 token exchange: a registered backend trades a service token minted for it (GraphQL `serviceToken`; never
+ * the user's API access token) or, a worker client, a user's id, for the user's Google access token, for a user
+ * who authorized that client (ServiceAuthorizations). The token comes from the same path as every Gmail call
  * (GmailAccessTokens: cache, proactive refresh, one flight per user and a row lock across processes), so a
  * burst of exchanges near expiry costs one Google refresh. The refresh token never leaves the vault.
  */
@@ -96,7 +97,8 @@ export class TokenExchange {
 
   async #exchangeFor (client: ServiceClient, request: TokenRequest): Promise<TokenResponse> {
     const { params } = request
-    await this.#deps.rateLimit.consume(client.clientId)
+    // Per process, in memory: no database write per exchange (src/rate-limits/rate-limits.ts says why that is safe).
+    await this.#deps.rateLimits.consume('tokenExchangePerClient', { client: client.clientId })
     const grantType = required(params, 'grant_type')
     if (grantType !== GRANT_TYPE_TOKEN_EXCHANGE) throw OAuthErrors.unsupportedGrantType()
     if (required(params, 'requested_token_type') !== TOKEN_TYPE_GOOGLE_ACCESS_TOKEN) throw OAuthErrors.unsupportedTokenType('requested_token_type')
@@ -109,11 +111,13 @@ export class TokenExchange {
       if (!client.worker) throw OAuthErrors.userIdNeedsWorker()
       userId = await this.#activeUser(subjectToken)
     } else if (subjectType === TOKEN_TYPE_ACCESS_TOKEN) {
-      userId = await this.#liveSessionUser(subjectToken, request)
+      userId = await this.#liveSessionUser(subjectToken, client, request)
     } else {
       throw OAuthErrors.unsupportedTokenType('subject_token_type')
     }
 
+    // Consent, read at every exchange: a revoked authorization stops the next one.
+    await this.#deps.authorizations.requireForExchange(client, userId)
     const status = await this.#deps.gmail.status(userId)
     if (status.state === 'NOT_CONNECTED') throw OAuthErrors.gmailNotConnected()
     // A Google token cannot be narrowed: `scope` is a check that the grant covers what the backend needs.
@@ -144,9 +148,17 @@ export class TokenExchange {
     return user.id
   }
 
-  async #liveSessionUser (token: string, request: TokenRequest): Promise<string> {
+  async #liveSessionUser (token: string, client: ServiceClient, request: TokenRequest): Promise<string> {
+    let claims: AccessClaims & { apiToken: boolean }
     try {
-      const claims = await request.verifyAccessToken(token)
+      claims = request.verifySubjectToken(token)
+    } catch {
+      throw OAuthErrors.subjectTokenInvalid()
+    }
+    // One audience per token: the user's API token is for GraphQL only; a service token only for its own client.
+    if (claims.apiToken) throw OAuthErrors.apiTokenAsSubject()
+    if (claims.aud !== client.clientId) throw OAuthErrors.subjectTokenOfAnotherClient()
+    try {
       return (await requireLiveSession(this.#deps, claims)).user.id
     } catch (err) {
       // Bad signature, expired, logged out, session ended, user disabled or deleted: the grant is not usable.

@@ -5,12 +5,11 @@ import type { Config } from '../config.ts'
 import type { EmailTokens } from '../email-tokens/email-tokens.ts'
 import { Errors } from '../errors.ts'
 import type { ClientKind, MailOutbox as OutboxRow, PrismaClient, User } from '../generated/prisma/client.ts'
-import type { MailLimits } from '../mail/mail-limits.ts'
 import type { MailOutbox } from '../mail/outbox.ts'
 import { passwordResetMail } from '../mail/templates.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
-import type { LoginThrottle } from '../users/login-throttle.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
 import { assertAcceptablePassword } from '../users/password-policy.ts'
 import { normaliseEmail } from '../users/users-service.ts'
@@ -31,11 +30,10 @@ export class PasswordReset {
   readonly #prisma: PrismaClient
   readonly #tokens: EmailTokens
   readonly #outbox: MailOutbox
-  readonly #limits: MailLimits
   readonly #passwords: PasswordHasher
   readonly #sessions: SessionsService
   readonly #claim: UnverifiedAccountClaim
-  readonly #loginThrottle: LoginThrottle
+  readonly #limits: RateLimits
   readonly #events: SecurityEvents
   readonly #clock: Clock
   readonly #config: ResetConfig
@@ -44,11 +42,10 @@ export class PasswordReset {
     prisma: PrismaClient,
     emailTokens: EmailTokens,
     mailOutbox: MailOutbox,
-    mailLimits: MailLimits,
     passwords: PasswordHasher,
     sessions: SessionsService,
     unverifiedAccountClaim: UnverifiedAccountClaim,
-    loginThrottle: LoginThrottle,
+    rateLimits: RateLimits,
     securityEvents: SecurityEvents,
     clock: Clock,
     config: ResetConfig
@@ -56,11 +53,10 @@ export class PasswordReset {
     this.#prisma = deps.prisma
     this.#tokens = deps.emailTokens
     this.#outbox = deps.mailOutbox
-    this.#limits = deps.mailLimits
     this.#passwords = deps.passwords
     this.#sessions = deps.sessions
     this.#claim = deps.unverifiedAccountClaim
-    this.#loginThrottle = deps.loginThrottle
+    this.#limits = deps.rateLimits
     this.#events = deps.securityEvents
     this.#clock = deps.clock
     this.#config = deps.config
@@ -70,7 +66,9 @@ export class PasswordReset {
   /** requestPasswordReset: always true (or RATE_LIMITED, counted per address whether it has an account or not). */
   async request (rawEmail: string, meta: RequestMeta & { ip: string }): Promise<true> {
     const email = normaliseEmail(rawEmail)
-    await this.#limits.passwordResetRequest(meta.ip, email)
+    // Per address asked for, whether or not an account has it: RATE_LIMITED says nothing about the account.
+    await this.#limits.consume('passwordResetPerIp', { ip: meta.ip })
+    await this.#limits.consume('passwordResetPerEmail', { account: email })
     // No lookup here: the same statements run for an address with and without an account.
     await this.#outbox.enqueue('PASSWORD_RESET', { email }, this.#config.PASSWORD_RESET_TTL_SECONDS)
     return true
@@ -112,7 +110,7 @@ export class PasswordReset {
       await this.#events.record('PASSWORD_RESET', { userId: user.id, ...meta, detail: { sessionsRevoked: revoked } })
     }
     // Failed logins counted against the account came before the owner proved control of its address.
-    await this.#loginThrottle.loginSucceeded(user.email)
+    await this.#limits.reset('loginPerAccountUntrusted', { account: user.email })
     return user
   }
 
@@ -135,13 +133,12 @@ export default fp(async (app) => {
     prisma: app.prisma,
     emailTokens: app.emailTokens,
     mailOutbox: app.mailOutbox,
-    mailLimits: app.mailLimits,
     passwords: app.passwords,
     sessions: app.sessions,
     unverifiedAccountClaim: app.unverifiedAccountClaim,
-    loginThrottle: app.loginThrottle,
+    rateLimits: app.rateLimits,
     securityEvents: app.securityEvents,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'password-reset', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'mail-limits', 'passwords', 'sessions', 'unverified-account-claim', 'login-throttle', 'security-events'] })
+}, { name: 'password-reset', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'passwords', 'sessions', 'unverified-account-claim', 'rate-limits', 'security-events'] })

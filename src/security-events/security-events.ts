@@ -47,6 +47,10 @@ export type SecurityEventType =
   | 'UNVERIFIED_ACCESS_REMOVED'
   /** A webhook endpoint failed for WEBHOOK_DISABLE_AFTER_SECONDS and was disabled (detail: webhookId, clientId). */
   | 'WEBHOOK_ENDPOINT_DISABLED'
+  /** The user authorized a service client to get their Gmail token (detail: clientName, clientId). */
+  | 'SERVICE_AUTHORIZED'
+  /** The user revoked a service client's authorization (detail: clientName, clientId). */
+  | 'SERVICE_AUTHORIZATION_REVOKED'
 
 export interface SecurityEventInput {
   userId?: string | null

@@ -1,5 +1,5 @@
 import fastifyJwt from '@fastify/jwt'
-import { createVerifier } from 'fast-jwt'
+import { createSigner, createVerifier } from 'fast-jwt'
 import type { Algorithm } from 'fast-jwt'
 import type { FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
@@ -41,16 +41,59 @@ function kidOf (token: string): string | undefined {
   }
 }
 
+/** A service token's lifetime: long enough for an app to hand it to its backend, short if it leaks (issue 21 item 1). */
+export const SERVICE_TOKEN_TTL_SECONDS = 300
+
+/** Signing and verifying service tokens: `aud` is one service client, never the API's audience. */
+export interface ServiceTokenKeys {
+  sign: (payload: object) => string
+  /** Per accepted key id; checks everything but `aud` (the caller compares it with the authenticated client). */
+  verifiers: ReadonlyMap<string, TokenVerifier>
+  apiAudience: string
+}
+
 export class AccessTokens {
   readonly #sign: (payload: object) => string
   readonly #ttlSeconds: number
   readonly #verifiers: ReadonlyMap<string, TokenVerifier>
+  readonly #service: ServiceTokenKeys
 
   /** `verifiers`: one per accepted key id, each built once (see the plugin below for why). */
-  constructor (sign: (payload: object) => string, ttlSeconds: number, verifiers: ReadonlyMap<string, TokenVerifier>) {
+  constructor (sign: (payload: object) => string, ttlSeconds: number, verifiers: ReadonlyMap<string, TokenVerifier>, service: ServiceTokenKeys) {
     this.#sign = sign
     this.#ttlSeconds = ttlSeconds
     this.#verifiers = verifiers
+    this.#service = service
+  }
+
+  /**
+   * A service token: what an app hands its backend for POST /oauth/token. Its `aud` is that one service client, so
+   * GraphQL (which accepts only the API's audience) refuses it, and another client cannot use it; `sid` binds it to
+   * the session, whose end ends it.
+   */
+  signService (user: { id: string }, sessionId: string, clientId: string, now = new Date()): SignedAccessToken {
+    const iat = Math.floor(now.getTime() / 1000)
+    const token = this.#service.sign({ sub: user.id, sid: sessionId, aud: clientId, iat })
+    return { token, expiresAt: new Date((iat + SERVICE_TOKEN_TTL_SECONDS) * 1000) }
+  }
+
+  /**
+   * Verifies a subject token at POST /oauth/token: signature, iss, typ, exp as for API tokens, any audience (the
+   * exchange compares it with the client). `apiToken` says the token is an API access token, refused there.
+   */
+  verifySubject (token: string): AccessClaims & { apiToken: boolean } {
+    if (!/^[A-Za-z0-9._~+/=-]+$/.test(token)) throw Errors.accessTokenInvalid()
+    const kid = kidOf(token)
+    const verifier = kid != null ? this.#service.verifiers.get(kid) : undefined
+    if (verifier == null) throw Errors.accessTokenInvalid()
+    let claims: AccessClaims
+    try {
+      claims = verifier(token)
+    } catch {
+      throw Errors.accessTokenInvalid()
+    }
+    const aud = claims.aud as string | string[]
+    return { ...claims, apiToken: Array.isArray(aud) ? aud.includes(this.#service.apiAudience) : aud === this.#service.apiAudience }
   }
 
   sign (user: { id: string, email: string, name: string | null }, sessionId: string, now = new Date(), authTime = now): SignedAccessToken {
@@ -66,12 +109,6 @@ export class AccessTokens {
     const header = request.headers.authorization
     if (header == null || !/^Bearer [A-Za-z0-9._~+/=-]+$/.test(header)) throw Errors.authenticationRequired()
     return this.#verifyToken(header.slice(7))
-  }
-
-  /** Verifies a token handed over as a value (RFC 8693's `subject_token`), with every check `verify` makes. */
-  async verifyValue (_request: FastifyRequest, token: string): Promise<AccessClaims> {
-    if (!/^[A-Za-z0-9._~+/=-]+$/.test(token)) throw Errors.accessTokenInvalid()
-    return this.#verifyToken(token)
   }
 
   #verifyToken (token: string): AccessClaims {
@@ -125,6 +162,17 @@ export default fp(async (app) => {
   // builds a new fast-jwt verifier for every request (its cache holds string keys only) and decodes each token twice;
   // that was the largest single item of `me`'s CPU profile. One verifier per accepted key, built here, instead.
   const verifiers = new Map<string, TokenVerifier>()
-  for (const [kid, key] of jwtKeys.accepted) verifiers.set(kid, createVerifier({ ...verifyOptions, key }) as TokenVerifier)
-  app.decorate('accessTokens', new AccessTokens((payload) => app.jwt.sign(payload), ACCESS_TOKEN_TTL_SECONDS, verifiers))
+  const subjectVerifiers = new Map<string, TokenVerifier>()
+  const { allowedAud: _api, ...anyAudience } = verifyOptions
+  for (const [kid, key] of jwtKeys.accepted) {
+    verifiers.set(kid, createVerifier({ ...verifyOptions, key }) as TokenVerifier)
+    subjectVerifiers.set(kid, createVerifier({ ...anyAudience, key }) as TokenVerifier)
+  }
+  // Service tokens: the same key and type, `aud` in the payload (a service client), at most 5 minutes.
+  const serviceSigner = createSigner({
+    key: jwtKeys.current.key, algorithm: 'HS256', kid: jwtKeys.current.kid, iss: JWT_ISSUER, header: { alg: 'HS256', typ: ACCESS_TOKEN_TYPE }, expiresIn: SERVICE_TOKEN_TTL_SECONDS * 1000
+  })
+  app.decorate('accessTokens', new AccessTokens((payload) => app.jwt.sign(payload), ACCESS_TOKEN_TTL_SECONDS, verifiers, {
+    sign: (payload) => serviceSigner(payload as Record<string, unknown>), verifiers: subjectVerifiers, apiAudience: JWT_AUDIENCE
+  }))
 }, { name: 'access-tokens', dependencies: ['config'] })

@@ -28,6 +28,8 @@ export interface IssuedTokens {
   /** The full row after a login or sign-up; the viewer's columns (never the password hash) after a refresh. */
   user: UserView
   session: Session
+  /** After a password login: the device token that lets this device past strangers' lockouts (src/users/device-tokens.ts). */
+  deviceToken?: string
 }
 
 /** A session and its user's columns, as the rotation reads them in one statement. */

@@ -7,7 +7,8 @@ import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
-import type { LoginThrottle } from './login-throttle.ts'
+import type { RateLimits } from '../rate-limits/rate-limits.ts'
+import { DeviceTokens } from './device-tokens.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import { assertAcceptablePassword, PASSWORD_MAX_LENGTH } from './password-policy.ts'
 
@@ -31,7 +32,8 @@ export class UsersService {
   readonly #passwords: PasswordHasher
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
-  readonly #throttle: LoginThrottle
+  readonly #limits: RateLimits
+  readonly #devices: DeviceTokens
   readonly #clock: Clock
   readonly #minPasswordLength: number
   readonly #metrics: Pick<ServiceMetrics, 'login'> | undefined
@@ -42,7 +44,8 @@ export class UsersService {
     passwords: PasswordHasher,
     sessions: SessionsService,
     securityEvents: SecurityEvents,
-    loginThrottle: LoginThrottle,
+    rateLimits: RateLimits,
+    deviceTokens: DeviceTokens,
     clock: Clock,
     minPasswordLength: number,
     metrics?: Pick<ServiceMetrics, 'login'>,
@@ -53,7 +56,8 @@ export class UsersService {
     this.#passwords = deps.passwords
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
-    this.#throttle = deps.loginThrottle
+    this.#limits = deps.rateLimits
+    this.#devices = deps.deviceTokens
     this.#clock = deps.clock
     this.#minPasswordLength = deps.minPasswordLength
     this.#metrics = deps.metrics
@@ -61,7 +65,7 @@ export class UsersService {
   }
 
   async signUp (input: { email: string, password: string, name?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
-    await this.#throttle.signUpAttempt(meta.ip)
+    await this.#limits.consume('signUpPerIp', { ip: meta.ip })
     const email = normaliseEmail(input.email)
     const name = normaliseName(input.name)
     assertAcceptablePassword(input.password, this.#minPasswordLength, email)
@@ -79,15 +83,24 @@ export class UsersService {
     return await this.#sessions.start(user, client, meta)
   }
 
-  async login (input: { email: string, password: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+  async login (input: { email: string, password: string, deviceToken?: string | null }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     // Overlong input is refused before hashing: Argon2 cost must not be the attacker's to choose.
     if (input.password.length > PASSWORD_MAX_LENGTH * 4 || input.email.length > 254) {
       this.#metrics?.login('failed')
       throw Errors.invalidCredentials()
     }
     const email = input.email.trim().toLowerCase()
+    // A device that signed in to this account before is counted on its own (OWASP device cookies): a stranger
+    // hammering the account, or sharing the owner's address, cannot lock it out.
+    const device = this.#devices.verify(input.deviceToken, email)
     try {
-      await this.#throttle.loginAttempt(meta.ip, email)
+      if (device != null) {
+        await this.#limits.consume('loginPerDevice', { device })
+      } else {
+        await this.#limits.consume('loginPerIp', { ip: meta.ip })
+        await this.#limits.consume('loginPerAccountAndAddress', { account: email, ip: meta.ip })
+        await this.#limits.consume('loginPerAccountUntrusted', { account: email })
+      }
     } catch (err) {
       // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
       if (isError(err, Errors.rateLimited)) {
@@ -109,22 +122,23 @@ export class UsersService {
       await this.#events.record('LOGIN_FAILED', { userId: user.id, ...meta, detail: { reason: Reasons.USER_DISABLED } })
       throw Errors.userDisabled()
     }
-    await this.#throttle.loginSucceeded(email)
-    const issued = await this.#sessions.start(user, client, meta)
+    // A success clears this address's (or device's) failures on the account: the owner's own typos are forgotten.
+    await this.#limits.reset(device != null ? 'loginPerDevice' : 'loginPerAccountAndAddress', { account: email, ip: meta.ip, device: device ?? undefined })
+    const issued: IssuedTokens = { ...await this.#sessions.start(user, client, meta), deviceToken: input.deviceToken != null && device != null ? input.deviceToken : this.#devices.issue(email) }
     await this.#events.record('LOGIN_SUCCEEDED', { userId: user.id, sessionId: issued.session.id, ...meta })
     this.#metrics?.login('succeeded')
     return issued
   }
 
   /** A password change ends every session (ASVS 7.4.3) and starts a fresh one for the device that made it. */
-  async changePassword (userId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+  async changePassword (userId: string, sessionId: string, input: { currentPassword: string, newPassword: string }, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
     const user = await this.requireActive(userId)
-    await this.#throttle.loginAttempt(meta.ip, user.email)
+    // Only this session's own failures count: strangers' failed logins must not block the owner here.
+    await this.#limits.consume('passwordPerSession', { session: sessionId })
     if (user.passwordHash == null || !(await this.#passwords.verify(user.passwordHash, input.currentPassword))) {
       await this.#events.record('LOGIN_FAILED', { userId, ...meta, detail: { during: 'changePassword' } })
       throw Errors.invalidCredentials()
     }
-    await this.#throttle.loginSucceeded(user.email)
     assertAcceptablePassword(input.newPassword, this.#minPasswordLength, user.email)
     const passwordHash = await this.#passwords.hash(input.newPassword)
     const updated = await this.#prisma.user.update({ where: { id: userId }, data: { passwordHash, passwordChangedAt: this.#clock.now() } })
@@ -160,10 +174,11 @@ export default fp(async (app) => {
     passwords: app.passwords,
     sessions: app.sessions,
     securityEvents: app.securityEvents,
-    loginThrottle: app.loginThrottle,
+    rateLimits: app.rateLimits,
+    deviceTokens: new DeviceTokens(app.config.jwtKeys.current.key),
     clock: app.clock,
     minPasswordLength: app.config.PASSWORD_MIN_LENGTH,
     metrics: app.metrics,
     emailVerification: app.emailVerification
   }))
-}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'login-throttle', 'metrics', 'email-verification'] })
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'rate-limits', 'metrics', 'email-verification'] })

@@ -143,7 +143,7 @@ test('production switch: no GraphiQL, no introspection', async (t) => {
   t.ok(schema.json().__schema.types.some((ty: { name: string }) => ty.name === 'GmailStatus'), 'the schema for GraphiQL')
   t.equal((await gql(dev.app, '{ __schema { queryType { name } } }')).errors, undefined)
 
-  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true', LOCAL_VAULT_KEY: randomBytes(32).toString('base64') } })
+  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true', PUBLIC_URL: 'https://inboxgate.test', LOCAL_VAULT_KEY: randomBytes(32).toString('base64') } })
   t.equal((await prod.app.inject({ url: '/graphiql' })).statusCode, 404)
   t.equal((await prod.app.inject({ url: '/graphiql/schema.json' })).statusCode, 404)
   t.equal((await prod.app.inject({ url: '/graphiql/assets/graphiql.min.js' })).statusCode, 404)

@@ -19,7 +19,7 @@ const TYPOS: Array<{ what: string, query: string, variables?: Record<string, unk
 
 test('PRODUCTION=true strips "Did you mean" suggestions from GraphQL errors; development keeps them', async (t) => {
   const dev = await buildTestApp(t)
-  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true', LOCAL_VAULT_KEY: randomBytes(32).toString('base64') } })
+  const prod = await buildTestApp(t, { env: { PRODUCTION: 'true', PUBLIC_URL: 'https://inboxgate.test', LOCAL_VAULT_KEY: randomBytes(32).toString('base64') } })
   for (const typo of TYPOS) {
     const d = await gql(dev.app, typo.query, typo.variables ?? {})
     t.match(d.errors?.[0]?.message, /Did you mean /, `development suggests (${typo.what}): ${d.errors?.[0]?.message}`)

@@ -2,6 +2,8 @@ import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import { gmail } from 'googleapis/build/src/apis/gmail/index.js'
 import type { gmail_v1 as gmailV1 } from 'googleapis/build/src/apis/gmail/index.js'
 import { OAuth2Client } from 'google-auth-library'
+import { gql } from '../helper.ts'
+import { ServiceTokenDocument } from '../support/generated/graphql.ts'
 import { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GOOGLE_ACCESS_TOKEN, TOKEN_TYPE_USER_ID } from '../../src/oauth/token-exchange.ts'
 
 export { GRANT_TYPE_TOKEN_EXCHANGE, TOKEN_TYPE_ACCESS_TOKEN, TOKEN_TYPE_GOOGLE_ACCESS_TOKEN, TOKEN_TYPE_USER_ID }
@@ -51,4 +53,18 @@ export function gmailWith (accessToken: string, rootUrl: string): gmailV1.Gmail 
   const auth = new OAuth2Client()
   auth.setCredentials({ access_token: accessToken })
   return gmail({ version: 'v1', auth, rootUrl: rootUrl.endsWith('/') ? rootUrl : rootUrl + '/' })
+}
+
+/** A service client the given users have authorized (authorizeService), as most exchanges now need. */
+export async function authorizedClient (app: FastifyInstance, userIds: string[], name: string, worker = false): Promise<Credentials> {
+  const client = await app.serviceClients.create(name, worker)
+  for (const userId of userIds) await app.serviceAuthorizations.authorize(userId, client.clientId, {})
+  return client
+}
+
+/** The service token an app gets for its backend (GraphQL serviceToken), for the user of `accessToken`. */
+export async function serviceTokenFor (app: FastifyInstance, accessToken: string, clientId: string): Promise<string> {
+  const res = await gql(app, ServiceTokenDocument, { clientId }, { token: accessToken })
+  if (res.data == null) throw new Error(`serviceToken failed: ${JSON.stringify(res.errors)}`)
+  return res.data.serviceToken.token
 }

@@ -2,16 +2,16 @@ import { test } from 'tap'
 import { runAdminCommand } from '../../src/admin/commands.ts'
 import { ALICE, buildGmailApp, connectWithTokens } from '../gmail/helpers.ts'
 import { signUp } from '../helper.ts'
-import { forUser, onBehalfOf, postToken } from './helpers.ts'
+import { authorizedClient, forUser, onBehalfOf, postToken, serviceTokenFor } from './helpers.ts'
 
 // Issue 13: every error of POST /oauth/token, as RFC 6749 §5.2 JSON, never cached, never carrying a secret.
 
 test('each error of the token endpoint', async (t) => {
   const ctx = await buildGmailApp(t, { env: { OAUTH_TOKEN_MAX_PER_CLIENT: '40' } })
   await connectWithTokens(ctx)
-  const plain = await ctx.app.serviceClients.create('Plain', false)
-  const worker = await ctx.app.serviceClients.create('Worker', true)
-  const ok = onBehalfOf(ctx.user.accessToken)
+  const plain = await authorizedClient(ctx.app, [ctx.user.id], 'Plain')
+  const worker = await authorizedClient(ctx.app, [ctx.user.id], 'Worker', true)
+  const ok = onBehalfOf(await serviceTokenFor(ctx.app, ctx.user.accessToken, plain.clientId))
 
   const expect = async (name: string, res: Awaited<ReturnType<typeof postToken>>, status: number, error: string, extra: Record<string, string> = {}) => {
     t.equal(res.statusCode, status, `${name}: ${status}`)
@@ -27,7 +27,7 @@ test('each error of the token endpoint', async (t) => {
   await expect('wrong secret', await postToken(ctx.app, { ...plain, clientSecret: plain.clientSecret + 'x' }, ok), 401, 'invalid_client')
   await expect('wrong secret (post)', await postToken(ctx.app, { ...plain, clientSecret: 'igs_guess' }, ok, { auth: 'post' }), 401, 'invalid_client')
   await expect('bearer instead of basic', await postToken(ctx.app, null, ok, { headers: { authorization: `Bearer ${ctx.user.accessToken}` } }), 401, 'invalid_client')
-  const revoked = await ctx.app.serviceClients.create('Revoked', true)
+  const revoked = await authorizedClient(ctx.app, [ctx.user.id], 'Revoked', true)
   t.equal((await postToken(ctx.app, revoked, forUser(ctx.user.id))).statusCode, 200, 'works before revocation')
   t.match(await runAdminCommand(ctx.app, ['revoke-service-client', revoked.clientId]), { clientId: revoked.clientId, revokedAt: Date })
   await expect('revoked client', await postToken(ctx.app, revoked, forUser(ctx.user.id)), 401, 'invalid_client')
@@ -63,7 +63,9 @@ test('each error of the token endpoint', async (t) => {
   await expect('unknown user id', await postToken(ctx.app, worker, forUser('00000000-0000-4000-8000-000000000000')), 400, 'invalid_grant')
   await expect('malformed user id', await postToken(ctx.app, worker, forUser('alice')), 400, 'invalid_grant')
   const stranger = await signUp(ctx.app, 'NATIVE', 'nogmail@example.com')
-  await expect('not connected', await postToken(ctx.app, plain, onBehalfOf(stranger.accessToken)), 400, 'invalid_grant', { gmail_state: 'NOT_CONNECTED' })
+  await ctx.app.serviceAuthorizations.authorize(stranger.user.id, plain.clientId, {})
+  await ctx.app.serviceAuthorizations.authorize(stranger.user.id, worker.clientId, {})
+  await expect('not connected', await postToken(ctx.app, plain, onBehalfOf(await serviceTokenFor(ctx.app, stranger.accessToken, plain.clientId))), 400, 'invalid_grant', { gmail_state: 'NOT_CONNECTED' })
   await expect('not connected (worker)', await postToken(ctx.app, worker, forUser(stranger.user.id)), 400, 'invalid_grant', { gmail_state: 'NOT_CONNECTED' })
 
   // invalid_scope
@@ -92,7 +94,7 @@ test('each error of the token endpoint', async (t) => {
 test('RECONNECT_REQUIRED: a dead grant is an invalid_grant with its gmail_state', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const worker = await ctx.app.serviceClients.create('Worker', true)
+  const worker = await authorizedClient(ctx.app, [ctx.user.id], 'Worker', true)
   ctx.google.state.revokeUserAccess(ALICE.email)
   ctx.clock.advance(57 * 60_000)
   const res = await postToken(ctx.app, worker, forUser(ctx.user.id))

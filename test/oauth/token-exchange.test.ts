@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import { ALICE, buildGmailApp, connectWithTokens, GMAIL_READONLY, iosSignIn, tokenCalls } from '../gmail/helpers.ts'
 import { gql } from '../helper.ts'
-import { forUser, gmailWith, onBehalfOf, postToken, TOKEN_TYPE_GOOGLE_ACCESS_TOKEN } from './helpers.ts'
+import { authorizedClient, forUser, gmailWith, onBehalfOf, postToken, serviceTokenFor, TOKEN_TYPE_GOOGLE_ACCESS_TOKEN } from './helpers.ts'
 import { ConnectGmailDocument, LogoutDocument, SecurityEventsDocument } from '../support/generated/graphql.ts'
 
 // Issue 13: POST /oauth/token (RFC 8693) hands a registered backend the user's Google access token.
@@ -9,8 +9,9 @@ import { ConnectGmailDocument, LogoutDocument, SecurityEventsDocument } from '..
 test('on behalf of a signed-in user: the Google access token, never the refresh token; it opens the mailbox', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const client = await ctx.app.serviceClients.create('Payments tracker', false)
-  const res = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))
+  const client = await authorizedClient(ctx.app, [ctx.user.id], 'Payments tracker')
+  const serviceToken = await serviceTokenFor(ctx.app, ctx.user.accessToken, client.clientId)
+  const res = await postToken(ctx.app, client, onBehalfOf(serviceToken))
   t.equal(res.statusCode, 200, res.json().error ?? 'issued')
   t.equal(res.headers['cache-control'], 'no-store')
   const body = res.json()
@@ -32,13 +33,13 @@ test('on behalf of a signed-in user: the Google access token, never the refresh 
   t.match(log.data?.securityEvents[0], { type: 'GMAIL_TOKEN_ISSUED', clientName: 'Payments tracker' })
   const metrics = await ctx.app.metrics.registry.getSingleMetricAsString('inboxgate_oauth_token_exchanges_total')
   t.match(metrics, /client="Payments tracker",outcome="issued"\} 1/)
-  assertNoSecrets(t, ctx.logs, [client.clientSecret, ctx.user.accessToken, held!.accessToken, held!.refreshToken])
+  assertNoSecrets(t, ctx.logs, [client.clientSecret, ctx.user.accessToken, serviceToken, held!.accessToken, held!.refreshToken])
 })
 
 test('a worker client acts for a user by id (client_secret_post); messages.get reads a message', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const worker = await ctx.app.serviceClients.create('Receipt scanner', true)
+  const worker = await authorizedClient(ctx.app, [ctx.user.id], 'Receipt scanner', true)
   const res = await postToken(ctx.app, worker, forUser(ctx.user.id, { scope: GMAIL_READONLY }), { auth: 'post' })
   t.equal(res.statusCode, 200, res.json().error ?? 'issued')
   const gmail = gmailWith(res.json().access_token, ctx.google.baseUrl)
@@ -58,10 +59,11 @@ test('a worker client acts for a user by id (client_secret_post); messages.get r
 test('a logged-out subject token is refused (invalid_grant)', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const client = await ctx.app.serviceClients.create('AI mail', false)
-  t.equal((await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))).statusCode, 200)
+  const client = await authorizedClient(ctx.app, [ctx.user.id], 'AI mail')
+  const serviceToken = await serviceTokenFor(ctx.app, ctx.user.accessToken, client.clientId)
+  t.equal((await postToken(ctx.app, client, onBehalfOf(serviceToken))).statusCode, 200)
   t.equal((await gql(ctx.app, LogoutDocument, {}, { token: ctx.user.accessToken })).errors, undefined)
-  const res = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))
+  const res = await postToken(ctx.app, client, onBehalfOf(serviceToken))
   t.equal(res.statusCode, 400)
   t.equal(res.json().error, 'invalid_grant')
   t.equal(res.headers['cache-control'], 'no-store')
@@ -70,7 +72,7 @@ test('a logged-out subject token is refused (invalid_grant)', async (t) => {
 test('50 concurrent exchanges near expiry: one Google refresh, one token handed to all', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const worker = await ctx.app.serviceClients.create('Burst', true)
+  const worker = await authorizedClient(ctx.app, [ctx.user.id], 'Burst', true)
   ctx.clock.advance(57 * 60_000)
   ctx.google.state.resetStats()
   const responses = await Promise.all(Array.from({ length: 50 }, async () => await postToken(ctx.app, worker, forUser(ctx.user.id))))
@@ -85,7 +87,7 @@ test('50 concurrent exchanges near expiry: one Google refresh, one token handed 
 test('Google down: 503 temporarily_unavailable with Retry-After, the grant kept; then recovery', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const worker = await ctx.app.serviceClients.create('Outage', true)
+  const worker = await authorizedClient(ctx.app, [ctx.user.id], 'Outage', true)
   const held = await ctx.app.vault.get(ctx.user.id)
   ctx.clock.advance(57 * 60_000)
   ctx.google.state.addFault({ endpoint: 'token', kind: 'http5xx', status: 503 })
@@ -105,13 +107,14 @@ test('Google down: 503 temporarily_unavailable with Retry-After, the grant kept;
 
 test('granular consent and scope: SCOPE_MISSING, invalid_scope', async (t) => {
   const ctx = await buildGmailApp(t)
-  const client = await ctx.app.serviceClients.create('Scopes', false)
+  const client = await authorizedClient(ctx.app, [ctx.user.id], 'Scopes')
+  const serviceToken = await serviceTokenFor(ctx.app, ctx.user.accessToken, client.clientId)
   const g = iosSignIn(ctx, ALICE, [])
   await gql(ctx.app, ConnectGmailDocument, { input: { accessToken: g.accessToken, refreshToken: g.refreshToken } }, { token: ctx.user.accessToken })
-  const missing = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken))
+  const missing = await postToken(ctx.app, client, onBehalfOf(serviceToken))
   t.match(missing.json(), { error: 'invalid_grant', gmail_state: 'SCOPE_MISSING' })
   await connectWithTokens(ctx)
-  const wider = await postToken(ctx.app, client, onBehalfOf(ctx.user.accessToken, { scope: 'https://mail.google.com/' }))
+  const wider = await postToken(ctx.app, client, onBehalfOf(serviceToken, { scope: 'https://mail.google.com/' }))
   t.equal(wider.statusCode, 400)
   t.equal(wider.json().error, 'invalid_scope')
 })

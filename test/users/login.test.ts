@@ -51,7 +51,7 @@ test('unknown user and wrong password get the same answer', async (t) => {
   t.equal(await app.prisma.securityEvent.count({ where: { type: 'LOGIN_FAILED' } }), 2)
 })
 
-test('login is rate limited per account', async (t) => {
+test('login is rate limited per account and address', async (t) => {
   const { app } = await buildTestApp(t, { env: { LOGIN_MAX_ATTEMPTS_PER_ACCOUNT: '5' } })
   const s = await signUp(app, 'NATIVE')
   for (let i = 0; i < 5; i++) {
@@ -59,7 +59,7 @@ test('login is rate limited per account', async (t) => {
     t.equal(r.errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
   }
   const locked = await gql(app, LoginDocument, { input: { email: s.email, password: PASSWORD } })
-  t.equal(locked.errors?.[0]?.extensions.code, 'RATE_LIMITED', 'even the right password is refused now')
+  t.equal(locked.errors?.[0]?.extensions.code, 'RATE_LIMITED', 'even the right password is refused now, from this address')
   t.ok(Number(locked.errors?.[0]?.extensions.retryAfterSeconds) > 0, 'with a retry hint')
   t.equal(await app.prisma.securityEvent.count({ where: { type: 'LOGIN_RATE_LIMITED' } }), 1)
 

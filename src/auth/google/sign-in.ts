@@ -5,6 +5,7 @@ import type { ClientKind, PrismaClient, User } from '../../generated/prisma/clie
 import type { UnverifiedAccountClaim } from '../../accounts/unverified-account-claim.ts'
 import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
 import { GoogleRejectedError } from '../../google/google-gateway.ts'
+import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
@@ -25,13 +26,15 @@ export class GoogleSignIn {
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
   readonly #claim: UnverifiedAccountClaim | undefined
+  readonly #limits: RateLimits
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents, unverifiedAccountClaim?: UnverifiedAccountClaim }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents, rateLimits: RateLimits, unverifiedAccountClaim?: UnverifiedAccountClaim }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
     this.#claim = deps.unverifiedAccountClaim
+    this.#limits = deps.rateLimits
   }
 
   async #verify (idToken: string): Promise<GoogleIdentity> {
@@ -46,7 +49,9 @@ export class GoogleSignIn {
   }
 
   /** Native flow: verifies the ID token (`aud` one of our client ids), then the same find-or-create and a session. */
-  async signIn (idToken: string, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+  async signIn (idToken: string, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    // Each call asks Google (its keys, and spends the project's quota): bounded per address.
+    await this.#limits.consume('googleOpsPerIp', { ip: meta.ip })
     const user = await this.findOrCreate(await this.#verify(idToken), meta)
     return await this.startSession(user, client, meta)
   }
@@ -91,7 +96,9 @@ export class GoogleSignIn {
   }
 
   /** Links the Google account of `idToken` to the signed-in user (explicit, so never a silent takeover). */
-  async link (userId: string, idToken: string, meta: RequestMeta): Promise<User> {
+  async link (userId: string, idToken: string, meta: RequestMeta & { ip: string }): Promise<User> {
+    await this.#limits.consume('googleOpsPerIp', { ip: meta.ip })
+    await this.#limits.consume('googleOpsPerAccount', { account: userId })
     const identity = await this.#verify(idToken)
     const holder = await this.#prisma.user.findUnique({ where: { googleSub: identity.sub } })
     if (holder?.id === userId) return holder
@@ -131,6 +138,6 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   app.decorate('googleSignIn', new GoogleSignIn({
-    prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents, unverifiedAccountClaim: app.unverifiedAccountClaim
+    prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents, rateLimits: app.rateLimits, unverifiedAccountClaim: app.unverifiedAccountClaim
   }))
-}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'unverified-account-claim'] })
+}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'rate-limits', 'unverified-account-claim'] })

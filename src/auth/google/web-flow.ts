@@ -8,12 +8,11 @@ import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError } fro
 import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
 import type { OAuthState, PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
-import type { GoogleOpsThrottle } from '../../google/google-ops-throttle.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
+import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import { requireLiveSession } from '../../sessions/live-session.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
-import type { LoginThrottle } from '../../users/login-throttle.ts'
 import { safeRedirectTarget } from './redirect-destination.ts'
 import type { GoogleSignIn } from './sign-in.ts'
 
@@ -88,19 +87,17 @@ export class GoogleWebFlow {
   readonly #signIn: GoogleSignIn
   readonly #gmail: GmailConnections
   readonly #sessions: SessionsService
-  readonly #throttle: LoginThrottle
-  readonly #googleOps: GoogleOpsThrottle
+  readonly #limits: RateLimits
   readonly #clock: Clock
   readonly #config: Config
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, sessions: SessionsService, loginThrottle: LoginThrottle, googleOps: GoogleOpsThrottle, clock: Clock, config: Config }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, sessions: SessionsService, rateLimits: RateLimits, clock: Clock, config: Config }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#signIn = deps.googleSignIn
     this.#gmail = deps.gmail
     this.#sessions = deps.sessions
-    this.#throttle = deps.loginThrottle
-    this.#googleOps = deps.googleOps
+    this.#limits = deps.rateLimits
     this.#clock = deps.clock
     this.#config = deps.config
   }
@@ -115,10 +112,11 @@ export class GoogleWebFlow {
     const connect = input.intent === CONNECT_GMAIL
     try {
       // Each start writes a row: bounded per client IP like logins, and expired rows are swept here.
-      await this.#throttle.googleSignInAttempt(input.ip)
+      await this.#limits.consume('googleStartPerIp', { ip: input.ip })
       // Who is connecting, before anything is stored or Google is asked: not signed in goes straight back.
       const bound = connect ? await this.#signedInSession(input.refreshToken, { ip: input.ip, userAgent: input.userAgent ?? null }) : null
-      await this.#googleOps.attempt({ ip: input.ip, userId: bound?.userId ?? null })
+      await this.#limits.consume('googleOpsPerIp', { ip: input.ip })
+      if (bound != null) await this.#limits.consume('googleOpsPerAccount', { account: bound.userId })
       const now = this.#clock.now()
       await this.#prisma.oAuthState.deleteMany({ where: { expiresAt: { lt: now } } })
       const state = randomToken()
@@ -285,9 +283,8 @@ export default fp(async (app) => {
     googleSignIn: app.googleSignIn,
     gmail: app.gmail,
     sessions: app.sessions,
-    loginThrottle: app.loginThrottle,
-    googleOps: app.googleOps,
+    rateLimits: app.rateLimits,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'sessions', 'login-throttle', 'google-ops-throttle'] })
+}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'sessions', 'rate-limits'] })

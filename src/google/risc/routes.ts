@@ -39,7 +39,10 @@ export default async function riscRoutes (app: FastifyInstance): Promise<void> {
     return await reply.code(503).header('retry-after', '60').send({ err: 'temporarily_unavailable', description: 'Try again later' })
   })
 
-  app.post('/google/risc', async (request, reply) => {
+  // Google pushes server to server: no CORS (issue 21 item 7); the preflight gets no CORS headers either.
+  app.options('/google/risc', { config: { cors: false } }, async (_request, reply) =>
+    await reply.code(405).header('allow', 'POST').send({ err: 'invalid_request', description: 'Only POST; this endpoint does no CORS' }))
+  app.post('/google/risc', { config: { cors: false } }, async (request, reply) => {
     const contentType = (request.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
     const body = typeof request.body === 'string' ? request.body.trim() : ''
     if (contentType !== 'application/secevent+jwt') throw new RiscRejection('invalid_request', 'The content type must be application/secevent+jwt')

@@ -3,6 +3,7 @@ import { Errors } from '../../errors.ts'
 import type { Resolvers } from '../../generated/graphql.ts'
 import { clearRefreshCookie, readRefreshCookie, setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import type { IssuedTokens } from '../../sessions/sessions-service.ts'
+import { readDeviceCookie, setDeviceCookie } from '../../users/device-tokens.ts'
 import type { GraphQLContext } from '../context.ts'
 
 /** WEB clients get the refresh token as an HttpOnly cookie only; NATIVE clients in the body only. */
@@ -29,8 +30,13 @@ export const authResolvers: Resolvers = {
       return deliver(ctx, await ctx.app.users.signUp(fields, client ?? 'WEB', ctx.meta))
     },
     login: async (_root, { input }, ctx) => {
-      const { client, ...fields } = input
-      return deliver(ctx, await ctx.app.users.login(fields, client ?? 'WEB', ctx.meta))
+      const { client, deviceToken, ...fields } = input
+      const kind = client ?? 'WEB'
+      // WEB: the device token travels only in its HttpOnly cookie; NATIVE: in the body (kept in the keychain).
+      const presented = kind === 'WEB' ? readDeviceCookie(ctx.request) : deviceToken
+      const issued = await ctx.app.users.login({ ...fields, deviceToken: presented }, kind, ctx.meta)
+      if (kind === 'WEB' && issued.deviceToken != null) setDeviceCookie(ctx.reply, issued.deviceToken, ctx.app.clock.now())
+      return deliver(ctx, issued)
     },
     refresh: async (_root, { refreshToken, client }, ctx) => {
       const kind = client ?? 'WEB'
@@ -57,18 +63,16 @@ export const authResolvers: Resolvers = {
       return true
     },
     signInWithGoogle: async (_root, { idToken, client }, ctx) => {
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip })
       return deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta))
     },
     linkGoogle: async (_root, { idToken, password }, ctx) => {
       const viewer = await ctx.viewer()
       await ctx.app.stepUp.require(viewer, password, 'linkGoogle', ctx.meta)
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: viewer.sub })
       return await ctx.app.googleSignIn.link(viewer.sub, idToken, ctx.meta)
     },
     changePassword: async (_root, { input, client }, ctx) => {
-      const { sub } = await ctx.viewer()
-      return deliver(ctx, await ctx.app.users.changePassword(sub, input, client, ctx.meta))
+      const { sub, sid } = await ctx.viewer()
+      return deliver(ctx, await ctx.app.users.changePassword(sub, sid, input, client, ctx.meta))
     },
     verifyEmail: async (_root, { token }, ctx) => await ctx.app.emailVerification.verify(token, ctx.meta),
     resendVerificationEmail: async (_root, _args, ctx) => {
@@ -85,6 +89,7 @@ export const authResolvers: Resolvers = {
   AuthPayload: {
     accessTokenExpiresAt: (p) => p.accessTokenExpiresAt.toISOString(),
     refreshToken: (p) => (p.clientKind === 'NATIVE' ? p.refreshToken : null),
+    deviceToken: (p) => (p.clientKind === 'NATIVE' ? p.deviceToken ?? null : null),
     sessionId: (p) => p.session.id
   },
 

@@ -7,14 +7,12 @@ export const gmailResolvers: Resolvers = {
     gmailStatus: async (_root, _args, ctx) => await ctx.app.gmail.status((await ctx.viewer()).sub),
     gmailProfile: async (_root, _args, ctx) => {
       const { sub } = await ctx.viewer()
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: sub })
-      return await ctx.app.gmail.profile(sub)
+      return await ctx.app.gmail.profile(sub, ctx.meta)
     }
   },
   Mutation: {
     connectGmail: async (_root, { input }, ctx) => {
       const { sub } = await ctx.viewer()
-      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: sub })
       return await ctx.app.gmail.connect(sub, input, ctx.meta)
     },
     disconnectGmail: async (_root, _args, ctx) => await ctx.app.gmail.disconnect((await ctx.viewer()).sub, ctx.meta)

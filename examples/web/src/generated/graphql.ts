@@ -43,6 +43,8 @@ export type GmailConnectionState =
 
 export type LoginInput = {
   client?: ClientKind | null | undefined;
+  /** NATIVE: the deviceToken a previous login of this account returned (WEB sends its cookie instead). */
+  deviceToken?: string | null | undefined;
   email: string;
   password: string;
 };
@@ -141,6 +143,33 @@ export type GmailProfileQueryVariables = Exact<{ [key: string]: never; }>;
 
 export type GmailProfileQuery = { gmailProfile: { emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string } };
 
+export type ServiceTokenMutationVariables = Exact<{
+  clientId: string | number;
+}>;
+
+
+export type ServiceTokenMutation = { serviceToken: { token: string, expiresAt: string, client: { id: string, name: string } } };
+
+export type AuthorizeServiceMutationVariables = Exact<{
+  clientId: string | number;
+  password?: string | null | undefined;
+}>;
+
+
+export type AuthorizeServiceMutation = { authorizeService: { createdAt: string, lastUsedAt: string | null, client: { id: string, name: string } } };
+
+export type RevokeServiceAuthorizationMutationVariables = Exact<{
+  clientId: string | number;
+}>;
+
+
+export type RevokeServiceAuthorizationMutation = { revokeServiceAuthorization: boolean };
+
+export type ServiceAuthorizationsQueryVariables = Exact<{ [key: string]: never; }>;
+
+
+export type ServiceAuthorizationsQuery = { serviceAuthorizations: Array<{ createdAt: string, lastUsedAt: string | null, client: { id: string, name: string } }> };
+
 export type SessionUserFragment = { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean };
 
 export type TokensFragment = { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
@@ -157,7 +186,7 @@ export type LoginMutationVariables = Exact<{
 }>;
 
 
-export type LoginMutation = { login: { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
+export type LoginMutation = { login: { deviceToken: string | null, accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
 
 export type RefreshMutationVariables = Exact<{
   refreshToken?: string | null | undefined;
@@ -418,6 +447,47 @@ export const GmailProfileDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<GmailProfileQuery, GmailProfileQueryVariables>;
+export const ServiceTokenDocument = new TypedDocumentString(`
+    mutation ServiceToken($clientId: ID!) {
+  serviceToken(clientId: $clientId) {
+    token
+    expiresAt
+    client {
+      id
+      name
+    }
+  }
+}
+    `) as unknown as TypedDocumentString<ServiceTokenMutation, ServiceTokenMutationVariables>;
+export const AuthorizeServiceDocument = new TypedDocumentString(`
+    mutation AuthorizeService($clientId: ID!, $password: String) {
+  authorizeService(clientId: $clientId, password: $password) {
+    client {
+      id
+      name
+    }
+    createdAt
+    lastUsedAt
+  }
+}
+    `) as unknown as TypedDocumentString<AuthorizeServiceMutation, AuthorizeServiceMutationVariables>;
+export const RevokeServiceAuthorizationDocument = new TypedDocumentString(`
+    mutation RevokeServiceAuthorization($clientId: ID!) {
+  revokeServiceAuthorization(clientId: $clientId)
+}
+    `) as unknown as TypedDocumentString<RevokeServiceAuthorizationMutation, RevokeServiceAuthorizationMutationVariables>;
+export const ServiceAuthorizationsDocument = new TypedDocumentString(`
+    query ServiceAuthorizations {
+  serviceAuthorizations {
+    client {
+      id
+      name
+    }
+    createdAt
+    lastUsedAt
+  }
+}
+    `) as unknown as TypedDocumentString<ServiceAuthorizationsQuery, ServiceAuthorizationsQueryVariables>;
 export const SignUpDocument = new TypedDocumentString(`
     mutation SignUp($input: SignUpInput!) {
   signUp(input: $input) {
@@ -444,6 +514,7 @@ export const LoginDocument = new TypedDocumentString(`
     mutation Login($input: LoginInput!) {
   login(input: $input) {
     ...Tokens
+    deviceToken
   }
 }
     fragment SessionUser on User {

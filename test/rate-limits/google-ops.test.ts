@@ -4,8 +4,9 @@ import type { GmailTestContext } from '../gmail/helpers.ts'
 import { gql, signUp } from '../helper.ts'
 import { ConnectGmailDocument, GmailProfileDocument, LinkGoogleDocument, SignInWithGoogleDocument } from '../support/generated/graphql.ts'
 
-// docs/security.md item 14a: every operation that calls Google is bounded per user and per client IP, counted per
-// resolver call (aliases each count) in the database, answered RATE_LIMITED with retryAfterSeconds.
+// docs/security.md item 14a: every operation that calls Google is bounded per user and per client IP (rules googleOpsPer*
+// of src/rate-limits/rate-limits.ts), counted per call (aliases each count) in the database, answered RATE_LIMITED
+// with retryAfterSeconds.
 
 const googleRequests = (ctx: GmailTestContext) => Object.values(ctx.google.state.stats().requests).reduce((a, b) => a + (b ?? 0), 0)
 const JUNK = { input: { accessToken: 'ya29.junk', refreshToken: '1//junk' } }
