@@ -24,6 +24,7 @@ import oauth from './oauth/plugin.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
+import wellKnown from './signing-keys/well-known.ts'
 import loginThrottle from './users/login-throttle.ts'
 import passwords from './users/password-hasher.ts'
 import users from './users/users-service.ts'
@@ -130,6 +131,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleRedirect)
   await fastify.register(googleRisc)
 
+  await fastify.register(wellKnown)
   await fastify.register(health)
   await fastify.register(graphql)
 }
