@@ -4,6 +4,10 @@ import { LogController } from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
 import accounts from './accounts/plugin.ts'
+import apple from './apple/apple-gateway.ts'
+import appleNotifications from './apple-notifications/apple-notifications.ts'
+import appleWebRoutes from './auth/apple/routes.ts'
+import appleSignIn from './auth/apple/sign-in.ts'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
 import googleRedirect from './auth/google/routes.ts'
@@ -124,12 +128,16 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(google)
   await fastify.register(gmail)
   await fastify.register(googleSignIn)
+  await fastify.register(apple)
+  await fastify.register(appleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
   await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
   await fastify.register(googleRisc)
+  await fastify.register(appleWebRoutes)
+  await fastify.register(appleNotifications)
 
   await fastify.register(wellKnown)
   await fastify.register(health)

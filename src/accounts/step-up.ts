@@ -7,7 +7,7 @@ import type { RequestMeta } from '../sessions/sessions-service.ts'
 import type { LoginThrottle } from '../users/login-throttle.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
 
-export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount'
+export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'linkApple' | 'unlinkApple' | 'deleteAccount'
 
 /**
  * Recent authentication for operations that change how one signs in or that destroy data. An access token

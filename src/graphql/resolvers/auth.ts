@@ -66,6 +66,17 @@ export const authResolvers: Resolvers = {
       await ctx.app.googleOps.attempt({ ip: ctx.meta.ip })
       return deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta))
     },
+    signInWithApple: async (_root, { idToken, nonce, name, client }, ctx) => {
+      // Apple's keys are fetched (and cached) on the way: bounded per IP like signInWithGoogle.
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip })
+      return deliver(ctx, await ctx.app.appleSignIn.signIn(idToken, nonce, name, client ?? 'NATIVE', ctx.meta))
+    },
+    linkApple: async (_root, { idToken, nonce, password }, ctx) => {
+      const viewer = await ctx.viewer()
+      await ctx.app.stepUp.require(viewer, password, 'linkApple', ctx.meta)
+      await ctx.app.googleOps.attempt({ ip: ctx.meta.ip, userId: viewer.sub })
+      return await ctx.app.appleSignIn.link(viewer.sub, idToken, nonce, ctx.meta)
+    },
     linkGoogle: async (_root, { idToken, password }, ctx) => {
       const viewer = await ctx.viewer()
       await ctx.app.stepUp.require(viewer, password, 'linkGoogle', ctx.meta)
@@ -90,6 +101,7 @@ export const authResolvers: Resolvers = {
       ? u.passwordHash != null
       : (await ctx.app.prisma.user.count({ where: { id: u.id, passwordHash: { not: null } } })) > 0,
     hasGoogle: (u) => u.googleSub != null,
+    hasApple: (u) => u.appleSub != null,
     createdAt: (u) => u.createdAt.toISOString()
   },
 
