@@ -1,3 +1,5 @@
+import { startAppleEmulator } from '../emulators/apple/app.ts'
+import type { RunningAppleEmulator } from '../emulators/apple/app.ts'
 import { startGoogleEmulator } from '../emulators/google/app.ts'
 import type { RunningGoogleEmulator } from '../emulators/google/app.ts'
 import { EmulatorEnvError, emulatorSettingsFromEnv } from '../emulators/google/env.ts'
@@ -55,12 +57,30 @@ async function main (): Promise<void> {
     throw err
   }
 
+  // Sign in with Apple against the Apple emulator (keys, authorize page, token endpoint, notifications).
+  const appleNative = 'com.example.inboxgate'
+  const appleWeb = 'com.example.inboxgate.web'
+  let appleEmulator: RunningAppleEmulator
+  try {
+    appleEmulator = await startAppleEmulator({
+      clients: [{ id: appleNative, redirectUris: [] }, { id: appleWeb, redirectUris: [`http://127.0.0.1:${serverPort}/auth/apple/callback`] }],
+      host,
+      port: Number(env.APPLE_EMULATOR_PORT ?? 4003),
+      notificationUrl: `http://127.0.0.1:${serverPort}/apple/notifications`
+    })
+  } catch (err) {
+    await emulator.close()
+    if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail('the Apple emulator\'s port is taken: set APPLE_EMULATOR_PORT to another port (or 0)')
+    throw err
+  }
+  const closeEmulators = async () => { await appleEmulator.close(); await emulator.close() }
+
   // Verification and password-reset mail goes to an in-process SMTP catcher (emulators/mail), never out.
   let mail: RunningMailCatcher
   try {
     mail = await startMailCatcher({ smtpPort: Number(env.MAIL_EMULATOR_SMTP_PORT ?? 4025), controlPort: Number(env.MAIL_EMULATOR_PORT ?? 4026) })
   } catch (err) {
-    await emulator.close()
+    await closeEmulators()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail('port 4025 or 4026 is taken: set MAIL_EMULATOR_SMTP_PORT / MAIL_EMULATOR_PORT to other ports (or 0)')
     throw err
   }
@@ -69,6 +89,12 @@ async function main (): Promise<void> {
     SMTP_URL: mail.smtpUrl,
     // The pages of mailed links ("email confirmed") link back to the example web client.
     APP_URL: `http://127.0.0.1:${webPort}`,
+    APPLE_CLIENT_IDS: `${appleNative},${appleWeb}`,
+    APPLE_WEB_CLIENT_ID: appleWeb,
+    APPLE_API_BASE_URL: appleEmulator.baseUrl,
+    APPLE_TEAM_ID: appleEmulator.state.developer.teamId,
+    APPLE_KEY_ID: appleEmulator.state.developer.keyId,
+    APPLE_PRIVATE_KEY: appleEmulator.state.developerKeyPem(),
     GOOGLE_CLIENT_ID: web.id,
     GOOGLE_CLIENT_SECRET: web.secret,
     GOOGLE_IOS_CLIENT_IDS: ios.id,
@@ -86,7 +112,7 @@ async function main (): Promise<void> {
   try {
     example = await startWebExample({ apiUrl: config.PUBLIC_URL, port: Number(webPort) })
   } catch (err) {
-    await emulator.close()
+    await closeEmulators()
     await mail.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${webPort} is taken: set WEB_EXAMPLE_PORT to another port (or 0)`)
     throw err
@@ -94,10 +120,10 @@ async function main (): Promise<void> {
 
   let server
   try {
-    server = await startServer(config, { onClose: async () => { await example.app.close(); await emulator.close(); await mail.close() } })
+    server = await startServer(config, { onClose: async () => { await example.app.close(); await closeEmulators(); await mail.close() } })
   } catch (err) {
     await example.app.close()
-    await emulator.close()
+    await closeEmulators()
     await mail.close()
     if ((err as NodeJS.ErrnoException).code === 'EADDRINUSE') fail(`port ${config.PORT} is taken: set PORT to another port`)
     throw err
@@ -136,6 +162,8 @@ inboxgate dev mode: Gmail without a Google account
   Google emulator  ${base}   (state: ${base}/__emulator/state)
   Google users     ${[...emulator.state.users.values()].map(u => `${u.email}${u.emailVerified ? '' : ' (unverified)'}`).join(', ')}
   Google clients   web ${web.id}, iOS ${ios.id}
+  Apple sign-in    ${config.PUBLIC_URL}/auth/apple?redirectTo=/graphiql   (emulator ${appleEmulator.baseUrl}; ID tokens for signInWithApple:
+                   curl -s -X POST ${appleEmulator.baseUrl}/__emulator/id-token -H 'content-type: application/json' -d '{"email":"alice@example.com"}')
   RISC receiver    ${risc}
   Mail catcher     ${config.SMTP_URL === mail.smtpUrl ? `${mail.controlUrl}/__emulator/messages   (verification and reset mail; SMTP ${mail.smtpUrl})` : `not used (SMTP_URL=${config.SMTP_URL ?? ''} is set)`}
   Gmail push       ${push}

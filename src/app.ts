@@ -5,6 +5,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOption
 import fp from 'fastify-plugin'
 import accounts from './accounts/plugin.ts'
 import unverifiedAccountClaim from './accounts/unverified-account-claim.ts'
+import apple from './apple/apple-gateway.ts'
+import appleNotifications from './apple-notifications/apple-notifications.ts'
+import appleWebRoutes from './auth/apple/routes.ts'
+import appleSignIn from './auth/apple/sign-in.ts'
 import { systemClock } from './clock.ts'
 import type { Clock } from './clock.ts'
 import googleRedirect from './auth/google/routes.ts'
@@ -32,6 +36,7 @@ import rateLimits from './rate-limits/rate-limits.ts'
 import securityEvents from './security-events/security-events.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
+import wellKnown from './signing-keys/well-known.ts'
 import passwords from './users/password-hasher.ts'
 import users from './users/users-service.ts'
 import vault from './vault/plugin.ts'
@@ -155,6 +160,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(unverifiedAccountClaim)
   await fastify.register(passwordReset)
   await fastify.register(googleSignIn)
+  await fastify.register(apple)
+  await fastify.register(appleSignIn)
   await fastify.register(googleWebFlow)
   await fastify.register(accounts)
   await fastify.register(oauth)
@@ -164,7 +171,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(emailLinkRoutes)
   await fastify.register(webhooks)
   await fastify.register(gmailPush)
+  await fastify.register(appleWebRoutes)
+  await fastify.register(appleNotifications)
 
+  await fastify.register(wellKnown)
   await fastify.register(health)
   await fastify.register(graphql)
 }

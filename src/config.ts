@@ -101,7 +101,8 @@ const envSchema = z.object({
   JWT_SECRET: z.string().optional(),
   /** Earlier keys still accepted for verification while tokens signed with them live out (key rotation). */
   JWT_PREVIOUS_SECRETS: list.default([]),
-  JWT_ISSUER: z.string().min(1).default('inboxgate'),
+  /** `iss` of access tokens; default PUBLIC_URL (the issuer OIDC discovery publishes; it was `inboxgate` before). */
+  JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).default('inboxgate-api'),
   ACCESS_TOKEN_TTL_SECONDS: seconds(900, 60),
   /** Absolute lifetime of a session (refresh-token family), whatever its use. */
@@ -179,6 +180,22 @@ const envSchema = z.object({
   AUTH_STATE_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
   /** A service account's JSON key (RISC Configuration Admin role): `npm run admin -- google-risc-register <url>` uses it. */
   GOOGLE_RISC_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
+  /**
+   * Sign in with Apple: the bundle ids (native apps) and Services IDs (web) whose ID tokens we accept (`aud`).
+   * Unset: signInWithApple, linkApple, GET /auth/apple and POST /apple/notifications answer APPLE_NOT_CONFIGURED.
+   */
+  APPLE_CLIENT_IDS: list.default([]),
+  /** Where Apple's keys (/auth/keys), authorize page and token endpoint are; the emulator in `npm run dev`. */
+  APPLE_API_BASE_URL: z.url().refine((u) => new URL(u).pathname === '/', 'must be an origin only (no path)').default('https://appleid.apple.com'),
+  /** The web flow (GET /auth/apple): the Services ID it signs in with; default the first of APPLE_CLIENT_IDS. */
+  APPLE_WEB_CLIENT_ID: z.string().min(1).optional(),
+  /** The redirect URI registered for the Services ID; default PUBLIC_URL + /auth/apple/callback. */
+  APPLE_REDIRECT_URI: z.url().optional(),
+  /** The web flow's client secret is an ES256 JWT signed with this key (Apple Developer: Keys, Sign in with Apple). */
+  APPLE_TEAM_ID: z.string().min(1).optional(),
+  APPLE_KEY_ID: z.string().min(1).optional(),
+  /** The .p8 key's PEM; `\n` may stand for line breaks (one-line environment variables). */
+  APPLE_PRIVATE_KEY: z.string().min(1).optional(),
   /** `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager. */
   TOKEN_VAULT: z.enum(['local', 'aws']).default('local'),
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */
@@ -247,6 +264,12 @@ const envSchema = z.object({
   if (env.GMAIL_PUSH_TOPIC != null && env.GMAIL_PUSH_SERVICE_ACCOUNT == null) {
     ctx.addIssue({ code: 'custom', path: ['GMAIL_PUSH_SERVICE_ACCOUNT'], message: 'is required when GMAIL_PUSH_TOPIC is set (only pushes signed for this service account are accepted)' })
   }
+  if (env.APPLE_WEB_CLIENT_ID != null && !env.APPLE_CLIENT_IDS.includes(env.APPLE_WEB_CLIENT_ID)) {
+    ctx.addIssue({ code: 'custom', path: ['APPLE_WEB_CLIENT_ID'], message: 'must be one of APPLE_CLIENT_IDS' })
+  }
+  if (env.PRODUCTION && new URL(env.APPLE_API_BASE_URL).protocol !== 'https:') {
+    ctx.addIssue({ code: 'custom', path: ['APPLE_API_BASE_URL'], message: 'must be https: with PRODUCTION=true (Apple\'s signing keys are fetched from it)' })
+  }
   if (env.PRODUCTION) productionProblems(env, (name, message) => ctx.addIssue({ code: 'custom', path: [name], message }))
 })
 
@@ -282,13 +305,19 @@ function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JW
 
 export type Env = z.infer<typeof envSchema>
 
-export interface Config extends Omit<Env, 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS' | 'MAIL_FROM' | 'APP_URL' | 'GMAIL_PUSH_AUDIENCE'> {
+export interface Config extends Omit<Env, 'APPLE_REDIRECT_URI' | 'APPLE_PRIVATE_KEY' | 'JWT_ISSUER' | 'JWT_SECRET' | 'JWT_PREVIOUS_SECRETS' | 'LOCAL_VAULT_KEY' | 'LOCAL_VAULT_PREVIOUS_KEYS' | 'PUBLIC_URL' | 'PUBLIC_ORIGINS' | 'GOOGLE_REDIRECT_URI' | 'AUTH_REDIRECT_ORIGINS' | 'MAIL_FROM' | 'APP_URL' | 'GMAIL_PUSH_AUDIENCE'> {
   PUBLIC_URL: string
   MAIL_FROM: string
   APP_URL: string
   GMAIL_PUSH_AUDIENCE: string
+  JWT_ISSUER: string
+  /** JWT_ISSUER was left unset: tokens of before the switch to ES256 carry its former default, `inboxgate`. */
+  jwtIssuerDefaulted: boolean
   PUBLIC_ORIGINS: string[]
   GOOGLE_REDIRECT_URI: string
+  APPLE_REDIRECT_URI: string
+  /** APPLE_PRIVATE_KEY with its line breaks restored. */
+  APPLE_PRIVATE_KEY?: string | undefined
   AUTH_REDIRECT_ORIGINS: string[]
   /** The current signing key and the keys still accepted, by key id. */
   jwtKeys: { current: { kid: string, key: Buffer }, accepted: Map<string, Buffer> }
@@ -372,9 +401,14 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
   return {
     ...rest,
     PUBLIC_URL: publicUrl,
+    JWT_ISSUER: parsed.JWT_ISSUER ?? publicUrl,
+    jwtIssuerDefaulted: parsed.JWT_ISSUER == null,
     PUBLIC_ORIGINS: publicOrigins,
     GOOGLE_REDIRECT_URI: parsed.GOOGLE_REDIRECT_URI ?? `${publicUrl}/auth/google/callback`,
     GMAIL_PUSH_AUDIENCE: parsed.GMAIL_PUSH_AUDIENCE ?? `${publicUrl}/google/pubsub`,
+    APPLE_REDIRECT_URI: parsed.APPLE_REDIRECT_URI ?? `${publicUrl}/auth/apple/callback`,
+    APPLE_PRIVATE_KEY: parsed.APPLE_PRIVATE_KEY?.replace(/\\n/g, '\n'),
+    APPLE_WEB_CLIENT_ID: parsed.APPLE_WEB_CLIENT_ID ?? parsed.APPLE_CLIENT_IDS[0],
     AUTH_REDIRECT_ORIGINS: parsed.AUTH_REDIRECT_ORIGINS ?? [...new Set([...publicOrigins, publicUrl])],
     MAIL_FROM: parsed.MAIL_FROM ?? `${JSON.stringify(parsed.APP_NAME)} <no-reply@localhost>`,
     APP_URL: parsed.APP_URL ?? publicUrl,

@@ -33,7 +33,11 @@ export const ErrorCodes = {
   /** The server has no Google OAuth client configured (GOOGLE_CLIENT_ID). */
   GOOGLE_NOT_CONFIGURED: 'GOOGLE_NOT_CONFIGURED',
   /** The operation needs a recent sign-in (step-up): sign in again, or send the current password. */
-  REAUTH_REQUIRED: 'REAUTH_REQUIRED'
+  REAUTH_REQUIRED: 'REAUTH_REQUIRED',
+  /** Sign in with Apple is not configured on this server (APPLE_CLIENT_IDS; the web flow also APPLE_TEAM_ID…). */
+  APPLE_NOT_CONFIGURED: 'APPLE_NOT_CONFIGURED',
+  /** Apple's keys or token endpoint could not be reached: retry later. */
+  APPLE_UNAVAILABLE: 'APPLE_UNAVAILABLE'
 } as const
 
 export type ErrorCode = (typeof ErrorCodes)[keyof typeof ErrorCodes]
@@ -50,7 +54,9 @@ export const HttpStatus = {
   GOOGLE_UNAVAILABLE: 503,
   VAULT_UNAVAILABLE: 503,
   DATABASE_UNAVAILABLE: 503,
-  GOOGLE_NOT_CONFIGURED: 503
+  GOOGLE_NOT_CONFIGURED: 503,
+  APPLE_NOT_CONFIGURED: 503,
+  APPLE_UNAVAILABLE: 503
 } as const satisfies Partial<Record<ErrorCode, number>>
 
 /** `extensions.reason`: which case of a code it is, where clients act on the difference. */
@@ -91,6 +97,14 @@ export const Reasons = {
   PASSWORD_REQUIRED: 'PASSWORD_REQUIRED',
   /** deleteAccount: signed out everywhere and unusable; removing the Gmail grant or data failed and finishes later. */
   DELETION_PENDING: 'DELETION_PENDING',
+  /** An Apple ID token that fails verification (signature, iss, aud, exp, nonce). */
+  APPLE_ID_TOKEN_INVALID: 'APPLE_ID_TOKEN_INVALID',
+  /** A first Sign in with Apple whose token carries no email (the app did not ask for the email scope). */
+  APPLE_EMAIL_MISSING: 'APPLE_EMAIL_MISSING',
+  /** linkApple: another Apple account is linked already (unlink it first). */
+  APPLE_ALREADY_LINKED: 'APPLE_ALREADY_LINKED',
+  /** linkApple: this Apple account is linked to another user. */
+  APPLE_ACCOUNT_IN_USE: 'APPLE_ACCOUNT_IN_USE',
   /** RATE_LIMITED because the server is saturated (password hashing queue full), not because of this client. */
   SERVER_BUSY: 'SERVER_BUSY',
   /** verifyEmail, resetPassword: the link/code is unknown, already used, or for an address the account no longer has. */
@@ -148,6 +162,7 @@ export const Errors = {
   sessionRevoked: define(UNAUTHENTICATED, 'Session has ended', Reasons.SESSION_REVOKED),
   sessionExpired: define(UNAUTHENTICATED, 'Session has expired', Reasons.SESSION_EXPIRED),
   googleIdTokenInvalid: define(UNAUTHENTICATED, 'Invalid Google ID token', Reasons.GOOGLE_ID_TOKEN_INVALID),
+  appleIdTokenInvalid: define(UNAUTHENTICATED, 'Invalid Apple ID token', Reasons.APPLE_ID_TOKEN_INVALID),
 
   /** Password login to a disabled account (no reason: the message says it). */
   userDisabled: define(FORBIDDEN, 'This account is disabled'),
@@ -156,6 +171,9 @@ export const Errors = {
   passwordRequiredToUnlink: define(FORBIDDEN, 'Set a password first: without Google this account could not sign in', Reasons.PASSWORD_REQUIRED),
   googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
   googleAccountBlocked: define(FORBIDDEN, 'Google has disabled this Google account: sign in another way', Reasons.GOOGLE_ACCOUNT_BLOCKED),
+  appleEmailMissing: define(FORBIDDEN, 'Apple sent no email address: sign in again allowing the email scope', Reasons.APPLE_EMAIL_MISSING),
+  appleEmailUnverified: define(FORBIDDEN, 'Your Apple account has no verified email address', Reasons.APPLE_EMAIL_MISSING),
+  signInMethodRequiredToUnlinkApple: define(FORBIDDEN, 'Set a password (or link Google) first: without Apple this account could not sign in', Reasons.PASSWORD_REQUIRED),
   googleEmailUnverified: define(FORBIDDEN, 'Your Google account has no verified email address', Reasons.GOOGLE_EMAIL_UNVERIFIED),
   cookieNotJson: define(FORBIDDEN, 'Cookie-authenticated requests must be sent as application/json', Reasons.CSRF),
   cookieWithoutOperationName: define(FORBIDDEN, 'Cookie-authenticated requests need the x-mercurius-operation-name header', Reasons.CSRF),
@@ -189,6 +207,9 @@ export const Errors = {
   googleAccountExists: define(CONFLICT, 'An account with this email already exists: log in with your password, then link Google', Reasons.ACCOUNT_EXISTS),
   googleLinkedToAnother: define(CONFLICT, 'This Google account is linked to another user', Reasons.GOOGLE_ACCOUNT_IN_USE),
   googleAlreadyLinked: define(CONFLICT, 'Another Google account is linked: unlink it first', Reasons.GOOGLE_ALREADY_LINKED),
+  appleAccountExists: define(CONFLICT, 'An account with this email already exists: log in, then link Apple', Reasons.ACCOUNT_EXISTS),
+  appleLinkedToAnother: define(CONFLICT, 'This Apple account is linked to another user', Reasons.APPLE_ACCOUNT_IN_USE),
+  appleAlreadyLinked: define(CONFLICT, 'Another Apple account is linked: unlink it first', Reasons.APPLE_ALREADY_LINKED),
 
   /** details: `{ maxAgeSeconds }`. */
   reauthSignInTooOld: define(ErrorCodes.REAUTH_REQUIRED, 'Sign in again (or send your current password) to do this', Reasons.SIGN_IN_TOO_OLD),
@@ -212,6 +233,8 @@ export const Errors = {
   vaultUndecryptable: define(ErrorCodes.VAULT_UNAVAILABLE, 'Token vault record could not be decrypted (wrong vault key or tampered record)'),
   databaseUnavailable: define(ErrorCodes.DATABASE_UNAVAILABLE, 'The database is unavailable right now, try again later'),
   googleNotConfigured: define(ErrorCodes.GOOGLE_NOT_CONFIGURED, 'Google is not configured on this server (GOOGLE_CLIENT_ID)'),
+  appleNotConfigured: define(ErrorCodes.APPLE_NOT_CONFIGURED, 'Sign in with Apple is not configured on this server (APPLE_CLIENT_IDS)'),
+  appleUnavailable: define(ErrorCodes.APPLE_UNAVAILABLE, 'Apple is unavailable right now, try again later'),
   reconnectRequired: define(ErrorCodes.RECONNECT_REQUIRED, 'Gmail access was revoked or has expired: connect Gmail again'),
   /** details: `{ missingScopes }`. */
   scopeMissing: define(ErrorCodes.SCOPE_MISSING, 'Gmail read access was not granted: connect again and allow "Read your email"'),
@@ -254,6 +277,13 @@ const AUTH_ERROR_TEXT = {
   ACCOUNT_DISABLED: 'This account is disabled.',
   GOOGLE_ACCOUNT_BLOCKED: 'Google has disabled this Google account. Sign in another way.',
   RATE_LIMITED: 'Too many attempts. Try again later.',
+  // Sign in with Apple (GET /auth/apple, POST /auth/apple/callback).
+  APPLE_NOT_CONFIGURED: 'Sign in with Apple is not configured on this server.',
+  APPLE_ERROR: 'Apple could not complete the sign-in. Start again.',
+  APPLE_REJECTED: 'Apple refused the sign-in (the code was used, expired or did not match). Start again.',
+  APPLE_ID_TOKEN_INVALID: 'Apple\'s answer could not be verified. Start again.',
+  APPLE_UNAVAILABLE: 'Apple is unavailable right now. Try again in a moment.',
+  APPLE_EMAIL_MISSING: 'Apple did not share an email address. Start again and share your email (or its private relay).',
   INTERNAL: 'Something went wrong on our side. Try again later.',
   // Connecting Gmail to the signed-in user (GET /auth/google?intent=connect_gmail), as `gmail_error`.
   UNAUTHENTICATED: 'You are not signed in (or your session has ended). Sign in, then connect Gmail.',

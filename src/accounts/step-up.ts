@@ -7,7 +7,7 @@ import type { RequestMeta } from '../sessions/sessions-service.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
 
-export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'deleteAccount' | 'authorizeService'
+export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'linkApple' | 'unlinkApple' | 'deleteAccount' | 'authorizeService'
 
 /**
  * Recent authentication for operations that change how one signs in or that destroy data. An access token

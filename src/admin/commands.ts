@@ -29,6 +29,9 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
   list-service-clients       every service client with worker and allUsers (never a secret)
   revoke-service-client <clientId>
                              refuses the client from its next request on
+  rotate-signing-key         a new key signs access tokens from now on; the previous one keeps verifying (and stays
+                             in /.well-known/jwks.json) until every token it signed has expired, then is retired.
+                             Other server processes pick the new key up within a minute; nobody is signed out
   google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
                              (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE
 ${WEBHOOK_USAGE}`
@@ -153,6 +156,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[]): Pr
     case 'delete-user': return await deleteUser(app, arg)
     case 'finish-deletions': return { results: await app.accountDeletion.finishPending() }
     case 'google-risc-register': return await riscRegister(app, arg)
+    case 'rotate-signing-key': return await app.signingKeys.rotate()
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
     case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
     default: {

@@ -28,13 +28,13 @@ export function open (key: Buffer, sealed: Sealed, aad?: string): string {
   return Buffer.concat([decipher.update(sealed.ct), decipher.final()]).toString('utf8')
 }
 
-/** One string: IV ‖ tag ‖ ciphertext, base64url (the format of sealed refresh-token successors). */
-export function sealCompact (key: Buffer, plaintext: string): string {
-  const { iv, tag, ct } = seal(key, plaintext)
+/** One string: IV ‖ tag ‖ ciphertext, base64url (the format of sealed refresh-token successors and signing keys). */
+export function sealCompact (key: Buffer, plaintext: string, aad?: string): string {
+  const { iv, tag, ct } = seal(key, plaintext, aad)
   return Buffer.concat([iv, tag, ct]).toString('base64url')
 }
 
-export function openCompact (key: Buffer, sealed: string): string {
+export function openCompact (key: Buffer, sealed: string, aad?: string): string {
   const raw = Buffer.from(sealed, 'base64url')
-  return open(key, { iv: raw.subarray(0, IV_BYTES), tag: raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES), ct: raw.subarray(IV_BYTES + TAG_BYTES) })
+  return open(key, { iv: raw.subarray(0, IV_BYTES), tag: raw.subarray(IV_BYTES, IV_BYTES + TAG_BYTES), ct: raw.subarray(IV_BYTES + TAG_BYTES) }, aad)
 }

@@ -127,6 +127,11 @@ export type Mutation = {
   /** Revokes the grant at Google, then deletes it from the vault. */
   disconnectGmail: GmailStatus;
   /**
+   * Links the Apple account of this ID token to the signed-in user. Step-up as for linkGoogle. Refused (CONFLICT,
+   * reason APPLE_ALREADY_LINKED) while another Apple account is linked, APPLE_ACCOUNT_IN_USE when another user has it.
+   */
+  linkApple: User;
+  /**
    * Links the Google account of this ID token to the signed-in user, so that it can sign in with Google.
    * Step-up: needs a sign-in within REAUTH_MAX_AGE_SECONDS or the current `password` (else REAUTH_REQUIRED).
    * Refused (CONFLICT, reason GOOGLE_ALREADY_LINKED) while another Google account is linked: unlink it first.
@@ -163,12 +168,25 @@ export type Mutation = {
    */
   serviceToken: ServiceToken;
   /**
+   * Signs in with an Apple ID token from an app (ASAuthorizationAppleIDCredential.identityToken): verified (RS256
+   * with Apple's keys, iss, aud = one of APPLE_CLIENT_IDS, exp; with `nonce`, the token must carry its SHA-256, as
+   * the app sent it to Apple), then the user with that Apple account, or a new one. `name`: the full name Apple gives
+   * the app on the first authorization only; it fills an empty name. The email may be a private-relay address.
+   * An email that belongs to an existing account that is not linked is refused (CONFLICT, reason ACCOUNT_EXISTS).
+   */
+  signInWithApple: AuthPayload;
+  /**
    * Signs in with a Google ID token from an app (iOS Google Sign-In): verified (signature, iss, aud = one of our
    * client ids, exp), then the user with that Google account, or a new one. An email that belongs to an existing
    * account that is not linked is refused (CONFLICT, reason ACCOUNT_EXISTS): log in and use linkGoogle.
    */
   signInWithGoogle: AuthPayload;
   signUp: AuthPayload;
+  /**
+   * Unlinks the Apple account: Sign in with Apple stops reaching this user. Step-up as for linkGoogle. Refused
+   * (FORBIDDEN, reason PASSWORD_REQUIRED) when the account has neither a password nor Google: it could not sign in.
+   */
+  unlinkApple: User;
   /**
    * Unlinks the Google account: sign in with Google stops reaching this user. Step-up as for linkGoogle.
    * Refused (FORBIDDEN, reason PASSWORD_REQUIRED) for an account without a password: it could not sign in again.
@@ -201,6 +219,13 @@ export type MutationConnectGmailArgs = {
 
 
 export type MutationDeleteAccountArgs = {
+  password?: InputMaybe<Scalars['String']['input']>;
+};
+
+
+export type MutationLinkAppleArgs = {
+  idToken: Scalars['String']['input'];
+  nonce?: InputMaybe<Scalars['String']['input']>;
   password?: InputMaybe<Scalars['String']['input']>;
 };
 
@@ -254,6 +279,14 @@ export type MutationServiceTokenArgs = {
 };
 
 
+export type MutationSignInWithAppleArgs = {
+  client?: InputMaybe<ClientKind>;
+  idToken: Scalars['String']['input'];
+  name?: InputMaybe<Scalars['String']['input']>;
+  nonce?: InputMaybe<Scalars['String']['input']>;
+};
+
+
 export type MutationSignInWithGoogleArgs = {
   client?: InputMaybe<ClientKind>;
   idToken: Scalars['String']['input'];
@@ -262,6 +295,11 @@ export type MutationSignInWithGoogleArgs = {
 
 export type MutationSignUpArgs = {
   input: SignUpInput;
+};
+
+
+export type MutationUnlinkAppleArgs = {
+  password?: InputMaybe<Scalars['String']['input']>;
 };
 
 
@@ -374,6 +412,8 @@ export type User = {
   createdAt: Scalars['String']['output'];
   email: Scalars['String']['output'];
   emailVerified: Scalars['Boolean']['output'];
+  /** True when an Apple account is linked (Sign in with Apple works). */
+  hasApple: Scalars['Boolean']['output'];
   /** True when a Google account is linked (sign in with Google works). */
   hasGoogle: Scalars['Boolean']['output'];
   /** False for accounts created with Google that never set a password. */
@@ -553,6 +593,7 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   connectGmail?: Resolver<ResolversTypes['ConnectGmailPayload'], ParentType, ContextType, RequireFields<MutationConnectGmailArgs, 'input'>>;
   deleteAccount?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, Partial<MutationDeleteAccountArgs>>;
   disconnectGmail?: Resolver<ResolversTypes['GmailStatus'], ParentType, ContextType>;
+  linkApple?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationLinkAppleArgs, 'idToken'>>;
   linkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationLinkGoogleArgs, 'idToken'>>;
   login?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationLoginArgs, 'input'>>;
   logout?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationLogoutArgs, 'everywhere'>>;
@@ -563,8 +604,10 @@ export type MutationResolvers<ContextType = GraphQLContext, ParentType extends R
   revokeServiceAuthorization?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeServiceAuthorizationArgs, 'clientId'>>;
   revokeSession?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRevokeSessionArgs, 'id'>>;
   serviceToken?: Resolver<ResolversTypes['ServiceToken'], ParentType, ContextType, RequireFields<MutationServiceTokenArgs, 'clientId'>>;
+  signInWithApple?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithAppleArgs, 'client' | 'idToken'>>;
   signInWithGoogle?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignInWithGoogleArgs, 'client' | 'idToken'>>;
   signUp?: Resolver<ResolversTypes['AuthPayload'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
+  unlinkApple?: Resolver<ResolversTypes['User'], ParentType, ContextType, Partial<MutationUnlinkAppleArgs>>;
   unlinkGoogle?: Resolver<ResolversTypes['User'], ParentType, ContextType, Partial<MutationUnlinkGoogleArgs>>;
   verifyEmail?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationVerifyEmailArgs, 'token'>>;
 };
@@ -619,6 +662,7 @@ export type UserResolvers<ContextType = GraphQLContext, ParentType extends Resol
   createdAt?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   email?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
   emailVerified?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
+  hasApple?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   hasGoogle?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   hasPassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;

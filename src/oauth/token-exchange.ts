@@ -26,7 +26,7 @@ export interface TokenRequest {
   params: ReadonlyMap<string, string>
   authorization: string | undefined
   /** Verifies a subject token's signature, iss, typ and exp (any audience); `apiToken` for an API access token. */
-  verifySubjectToken: (token: string) => AccessClaims & { apiToken: boolean }
+  verifySubjectToken: (token: string) => Promise<AccessClaims & { apiToken: boolean }>
   ip: string
   userAgent: string | null
 }
@@ -151,7 +151,7 @@ export class TokenExchange {
   async #liveSessionUser (token: string, client: ServiceClient, request: TokenRequest): Promise<string> {
     let claims: AccessClaims & { apiToken: boolean }
     try {
-      claims = request.verifySubjectToken(token)
+      claims = await request.verifySubjectToken(token)
     } catch {
       throw OAuthErrors.subjectTokenInvalid()
     }

@@ -49,6 +49,8 @@ export const RATE_LIMIT_RULES = {
   signUpPerIp: { per: 'ip', store: 'database', prefix: 'signup_ip', points: (c) => c.SIGNUP_MAX_PER_IP, windowSeconds: (c) => c.SIGNUP_WINDOW_SECONDS },
   /** Starting the browser's Google sign-in (each start stores a pending state until used or expired). */
   googleStartPerIp: { per: 'ip', store: 'database', prefix: 'google_start_ip', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_IP, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
+  /** Starting the browser's Sign in with Apple, likewise. */
+  appleStartPerIp: { per: 'ip', store: 'database', prefix: 'apple_start_ip', points: (c) => c.LOGIN_MAX_ATTEMPTS_PER_IP, windowSeconds: (c) => c.LOGIN_WINDOW_SECONDS },
   /** Operations that call Google (they spend the project's quota): per address and per user. */
   googleOpsPerIp: { per: 'ip', store: 'database', prefix: 'google_ops_ip', points: (c) => c.GOOGLE_OPS_PER_IP_PER_MINUTE, windowSeconds: () => 60 },
   googleOpsPerAccount: { per: 'account', store: 'database', prefix: 'google_ops_user', points: (c) => c.GOOGLE_OPS_PER_USER_PER_MINUTE, windowSeconds: () => 60 },

@@ -24,6 +24,11 @@ export type SecurityEventType =
   | 'GOOGLE_LINKED'
   | 'GOOGLE_LINK_REFUSED'
   | 'GOOGLE_UNLINKED'
+  | 'APPLE_LINKED'
+  | 'APPLE_LINK_REFUSED'
+  | 'APPLE_UNLINKED'
+  /** A server-to-server notification Apple sent about the user's Apple ID; detail: { event, outcome }. */
+  | 'APPLE_NOTIFICATION'
   | 'REAUTH_FAILED'
   | 'USER_ENABLED'
   | 'ACCOUNT_DELETION_REQUESTED'

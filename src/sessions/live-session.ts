@@ -38,7 +38,7 @@ export function userStanding (user: { disabledAt: Date | null, deletionRequested
 
 /** The user columns a request may need. Never the password hash: it is read only where a password is checked. */
 export const VIEWER_USER_SELECT = {
-  id: true, email: true, name: true, emailVerified: true, googleSub: true, disabledAt: true, createdAt: true
+  id: true, email: true, name: true, emailVerified: true, googleSub: true, appleSub: true, disabledAt: true, createdAt: true
 } as const satisfies Prisma.UserSelect
 
 export type ViewerUser = Prisma.UserGetPayload<{ select: typeof VIEWER_USER_SELECT }>
@@ -52,7 +52,7 @@ export type UserView = ViewerUser & { passwordHash?: string | null }
  * Shared by the live-session check below and the refresh rotation's lookup (sessions-service.ts).
  */
 export const VIEWER_USER_COLUMNS = Prisma.sql`u.id AS "uId", u.email AS "uEmail", u.name AS "uName", u.email_verified AS "uEmailVerified",
-  u.google_sub AS "uGoogleSub", u.disabled_at AS "uDisabledAt", u.created_at AS "uCreatedAt", u.deletion_requested_at AS "uDeletionRequestedAt"`
+  u.google_sub AS "uGoogleSub", u.apple_sub AS "uAppleSub", u.disabled_at AS "uDisabledAt", u.created_at AS "uCreatedAt", u.deletion_requested_at AS "uDeletionRequestedAt"`
 
 export interface ViewerUserColumns {
   uId: string
@@ -60,13 +60,14 @@ export interface ViewerUserColumns {
   uName: string | null
   uEmailVerified: boolean
   uGoogleSub: string | null
+  uAppleSub: string | null
   uDisabledAt: Date | null
   uCreatedAt: Date
   uDeletionRequestedAt: Date | null
 }
 
 export function viewerUserOf (r: ViewerUserColumns): ViewerUser {
-  return { id: r.uId, email: r.uEmail, name: r.uName, emailVerified: r.uEmailVerified, googleSub: r.uGoogleSub, disabledAt: r.uDisabledAt, createdAt: r.uCreatedAt }
+  return { id: r.uId, email: r.uEmail, name: r.uName, emailVerified: r.uEmailVerified, googleSub: r.uGoogleSub, appleSub: r.uAppleSub, disabledAt: r.uDisabledAt, createdAt: r.uCreatedAt }
 }
 
 /** Who is asking: the verified claims, and the user as read with the session in the same query. */

@@ -13,6 +13,11 @@ export const accountResolvers: Resolvers = {
       return await ctx.app.googleSignIn.unlink(viewer.sub, ctx.meta,
         async () => await ctx.app.stepUp.require(viewer, password, 'unlinkGoogle', ctx.meta))
     },
+    unlinkApple: async (_root, { password }, ctx) => {
+      const viewer = await ctx.viewer()
+      return await ctx.app.appleSignIn.unlink(viewer.sub, ctx.meta,
+        async () => await ctx.app.stepUp.require(viewer, password, 'unlinkApple', ctx.meta))
+    },
     deleteAccount: async (_root, { password }, ctx) => {
       const viewer = await ctx.viewer()
       await ctx.app.stepUp.require(viewer, password, 'deleteAccount', ctx.meta)

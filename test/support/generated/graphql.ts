@@ -86,6 +86,22 @@ export type SecurityEventsQueryVariables = Exact<{
 
 export type SecurityEventsQuery = { securityEvents: Array<{ type: string, createdAt: string, ip: string | null, userAgent: string | null, clientName: string | null, count: number }> };
 
+export type LinkAppleMutationVariables = Exact<{
+  idToken: string;
+  nonce?: string | null | undefined;
+  password?: string | null | undefined;
+}>;
+
+
+export type LinkAppleMutation = { linkApple: { hasApple: boolean, id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
+
+export type UnlinkAppleMutationVariables = Exact<{
+  password?: string | null | undefined;
+}>;
+
+
+export type UnlinkAppleMutation = { unlinkApple: { hasApple: boolean, id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } };
+
 export type VerifyEmailMutationVariables = Exact<{
   token: string;
 }>;
@@ -202,6 +218,16 @@ export type LogoutMutationVariables = Exact<{
 
 
 export type LogoutMutation = { logout: boolean };
+
+export type SignInWithAppleMutationVariables = Exact<{
+  idToken: string;
+  nonce?: string | null | undefined;
+  name?: string | null | undefined;
+  client?: ClientKind | null | undefined;
+}>;
+
+
+export type SignInWithAppleMutation = { signInWithApple: { accessToken: string, accessTokenExpiresAt: string, refreshToken: string | null, sessionId: string, user: { id: string, email: string, name: string | null, hasPassword: boolean, hasGoogle: boolean } } };
 
 export type SignInWithGoogleMutationVariables = Exact<{
   idToken: string;
@@ -336,6 +362,34 @@ export const SecurityEventsDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<SecurityEventsQuery, SecurityEventsQueryVariables>;
+export const LinkAppleDocument = new TypedDocumentString(`
+    mutation LinkApple($idToken: String!, $nonce: String, $password: String) {
+  linkApple(idToken: $idToken, nonce: $nonce, password: $password) {
+    ...SessionUser
+    hasApple
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}`) as unknown as TypedDocumentString<LinkAppleMutation, LinkAppleMutationVariables>;
+export const UnlinkAppleDocument = new TypedDocumentString(`
+    mutation UnlinkApple($password: String) {
+  unlinkApple(password: $password) {
+    ...SessionUser
+    hasApple
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}`) as unknown as TypedDocumentString<UnlinkAppleMutation, UnlinkAppleMutationVariables>;
 export const VerifyEmailDocument = new TypedDocumentString(`
     mutation VerifyEmail($token: String!) {
   verifyEmail(token: $token) {
@@ -560,6 +614,28 @@ export const LogoutDocument = new TypedDocumentString(`
   logout(everywhere: $everywhere)
 }
     `) as unknown as TypedDocumentString<LogoutMutation, LogoutMutationVariables>;
+export const SignInWithAppleDocument = new TypedDocumentString(`
+    mutation SignInWithApple($idToken: String!, $nonce: String, $name: String, $client: ClientKind) {
+  signInWithApple(idToken: $idToken, nonce: $nonce, name: $name, client: $client) {
+    ...Tokens
+  }
+}
+    fragment SessionUser on User {
+  id
+  email
+  name
+  hasPassword
+  hasGoogle
+}
+fragment Tokens on AuthPayload {
+  accessToken
+  accessTokenExpiresAt
+  refreshToken
+  sessionId
+  user {
+    ...SessionUser
+  }
+}`) as unknown as TypedDocumentString<SignInWithAppleMutation, SignInWithAppleMutationVariables>;
 export const SignInWithGoogleDocument = new TypedDocumentString(`
     mutation SignInWithGoogle($idToken: String!, $client: ClientKind) {
   signInWithGoogle(idToken: $idToken, client: $client) {
