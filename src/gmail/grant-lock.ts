@@ -1,4 +1,5 @@
 import { sha256Hex } from '../crypto/hashing.ts'
+import { runInTransaction } from '../db/current-transaction.ts'
 import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
 
 export type GrantTx = Prisma.TransactionClient
@@ -38,6 +39,7 @@ export async function withGrantLock<T> (prisma: PrismaClient, userId: string, ho
   return await prisma.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT set_config('lock_timeout', ${`${holdMs}ms`}, true)`
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtextextended(${`gmail-grant:${userId}`}, 0))`
-    return await work(tx)
+    // The KMS vault's rows are written through this transaction too (src/db/current-transaction.ts).
+    return await runInTransaction(tx, async () => await work(tx))
   }, { timeout, maxWait: timeout })
 }
