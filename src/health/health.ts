@@ -45,7 +45,7 @@ async function checkAll (app: FastifyInstance): Promise<Readiness> {
     ['database', async () => await app.prisma.$queryRaw`SELECT 1`],
     ['vault', async () => await app.vault.checkReachable()],
     // TOKEN_VAULT=kms (or a migration from it): KMS named on its own, so the operator sees which half is down.
-    ...(app.vault.checkKms == null ? [] : [['kms', app.vault.checkKms] as [string, () => Promise<void>]]),
+    ...(app.vault.checkKms == null ? [] : [['kms', async () => await app.vault.checkKms?.()] as [string, () => Promise<unknown>]]),
     ['google', app.google == null ? null : async () => await googleReachable(app.config)]
   ]
   const results = await Promise.all(checks.map(async ([name, check]): Promise<[string, CheckStatus]> => {
