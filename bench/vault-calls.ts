@@ -36,9 +36,15 @@ const kmsVault = (prefix: string) => { const v = new KmsEnvelopeVault({ prisma, 
 const kmsRequests = () => kmsVaults.reduce((n, v) => { const s = v.kmsStats(); return n + s.generateDataKey + s.decrypt + s.reEncrypt + s.describeKey }, 0)
 
 const bundle = (): GmailTokenBundle => ({
-  version: 1, accessToken: `ya29.${randomBytes(60).toString('base64url')}`, refreshToken: `1//${randomBytes(60).toString('base64url')}`,
-  expiryDate: Date.now() + 3_599_000, scope: ['https://www.googleapis.com/auth/gmail.readonly'], clientId: 'web.apps.googleusercontent.com',
-  googleSub: '109876543210987654321', email: 'user@gmail.example', obtainedAt: Date.now()
+  version: 1,
+  accessToken: `ya29.${randomBytes(60).toString('base64url')}`,
+  refreshToken: `1//${randomBytes(60).toString('base64url')}`,
+  expiryDate: Date.now() + 3_599_000,
+  scope: ['https://www.googleapis.com/auth/gmail.readonly'],
+  clientId: 'web.apps.googleusercontent.com',
+  googleSub: '109876543210987654321',
+  email: 'user@gmail.example',
+  obtainedAt: Date.now()
 })
 
 interface Row { op: string, calls: number, p50: number, p95: number }

@@ -111,8 +111,15 @@ test('a migration SIGKILLed half-way resumes: the next run copies the rest, the 
   const ids = Array.from({ length: N }, () => randomUUID())
   for (let i = 0; i < N; i += 20) {
     await Promise.all(ids.slice(i, i + 20).map(async (id) => await source.put(id, {
-      version: 1, accessToken: `ya29.${randomBytes(12).toString('hex')}`, refreshToken: `1//${randomBytes(12).toString('hex')}`, expiryDate: Date.now() + 3_600_000,
-      scope: ['https://www.googleapis.com/auth/gmail.readonly'], clientId: WEB.id, googleSub: id, email: 'x@gmail.example', obtainedAt: Date.now()
+      version: 1,
+      accessToken: `ya29.${randomBytes(12).toString('hex')}`,
+      refreshToken: `1//${randomBytes(12).toString('hex')}`,
+      expiryDate: Date.now() + 3_600_000,
+      scope: ['https://www.googleapis.com/auth/gmail.readonly'],
+      clientId: WEB.id,
+      googleSub: id,
+      email: 'x@gmail.example',
+      obtainedAt: Date.now()
     })))
   }
   const pgUrl = process.env.TEST_DATABASE_URL
