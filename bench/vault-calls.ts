@@ -29,10 +29,12 @@ const keyArn = (await kmsAdmin.send(new CreateKeyCommand({}))).KeyMetadata!.Arn!
 kmsAdmin.destroy()
 
 let smRequests = 0
+const smPrefix = `bench${randomUUID().slice(0, 6)}/`
 function smVault (): AwsSecretsManagerVault {
   const client = new SecretsManagerClient({ maxAttempts: 1 })
   client.middlewareStack.add((next) => async (args) => { smRequests++; return await next(args) }, { step: 'initialize', name: 'count' })
-  return new AwsSecretsManagerVault({ client, prefix: `bench${randomUUID().slice(0, 6)}/` })
+  // One prefix for every instance: a second instance must see the first one's secrets.
+  return new AwsSecretsManagerVault({ client, prefix: smPrefix })
 }
 const kmsVaults: KmsEnvelopeVault[] = []
 const kmsVault = (prefix: string) => { const v = new KmsEnvelopeVault({ prisma, keyId: keyArn, prefix }); kmsVaults.push(v); return v }
