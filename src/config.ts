@@ -196,8 +196,31 @@ const envSchema = z.object({
   APPLE_KEY_ID: z.string().min(1).optional(),
   /** The .p8 key's PEM; `\n` may stand for line breaks (one-line environment variables). */
   APPLE_PRIVATE_KEY: z.string().min(1).optional(),
-  /** `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager. */
-  TOKEN_VAULT: z.enum(['local', 'aws']).default('local'),
+  /**
+   * `local`: AES-256-GCM files in DATA_DIR/vault (embedded default); `aws`: AWS Secrets Manager; `kms`: envelope
+   * encryption under KMS_KEY_ID, ciphertexts in the database (docs/vault.md).
+   */
+  TOKEN_VAULT: z.enum(['local', 'aws', 'kms']).default('local'),
+  /**
+   * During a migration between vaults (`npm run admin -- migrate-vault`): the vault grants are moving from. Servers
+   * read TOKEN_VAULT first and fall back to this one, write to TOKEN_VAULT only and delete from both.
+   */
+  TOKEN_VAULT_PREVIOUS: z.enum(['local', 'aws', 'kms']).optional(),
+  /** TOKEN_VAULT=kms: the KMS key (id, ARN, alias/name or alias ARN) that wraps the data keys. */
+  KMS_KEY_ID: z.string().min(1).optional(),
+  /**
+   * How long a plaintext data key stays in memory after KMS handed it out. A user's access token is refreshed about
+   * once an hour, so 5 minutes covers a connect, its first reads and a refresh's read-then-write (one KMS call),
+   * while a memory dump exposes only the keys of users active in the last 5 minutes.
+   */
+  KMS_DATA_KEY_MAX_AGE_SECONDS: z.coerce.number().int().min(1).max(3600).default(300),
+  /**
+   * Seals and opens per plaintext data key before it is dropped: a refresh is one of each, so 32 covers a burst of
+   * reads and refreshes of one user, far below AES-GCM's 2^32 random-IV bound per key.
+   */
+  KMS_DATA_KEY_MAX_USES: z.coerce.number().int().min(1).max(1_000_000).default(32),
+  /** Plaintext data keys held at once (one per recently active user; the least recently used goes first). */
+  KMS_DATA_KEY_CACHE_ENTRIES: z.coerce.number().int().min(0).max(1_000_000).default(10_000),
   /** Secret name prefix: secrets are named `${prefix}${userId}`. */
   TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
   TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
@@ -270,6 +293,14 @@ const envSchema = z.object({
   if (env.PRODUCTION && new URL(env.APPLE_API_BASE_URL).protocol !== 'https:') {
     ctx.addIssue({ code: 'custom', path: ['APPLE_API_BASE_URL'], message: 'must be https: with PRODUCTION=true (Apple\'s signing keys are fetched from it)' })
   }
+  for (const name of ['TOKEN_VAULT', 'TOKEN_VAULT_PREVIOUS'] as const) {
+    if (env[name] === 'kms' && env.KMS_KEY_ID == null) {
+      ctx.addIssue({ code: 'custom', path: ['KMS_KEY_ID'], message: `is required with ${name}=kms (a key id, key ARN or alias/name)` })
+    }
+  }
+  if (env.TOKEN_VAULT_PREVIOUS != null && env.TOKEN_VAULT_PREVIOUS === env.TOKEN_VAULT) {
+    ctx.addIssue({ code: 'custom', path: ['TOKEN_VAULT_PREVIOUS'], message: 'must differ from TOKEN_VAULT (it names the vault grants are moving from); unset it once migrate-vault is done' })
+  }
   if (env.PRODUCTION) productionProblems(env, (name, message) => ctx.addIssue({ code: 'custom', path: [name], message }))
 })
 
@@ -279,7 +310,7 @@ const envSchema = z.object({
  * and an http: Google base URL is where the ID-token signing keys are fetched from, so whoever answers it mints
  * identities.
  */
-function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, LOCAL_VAULT_KEY?: string | undefined, PASSWORD_HASH_MEMORY_KIB: number, PASSWORD_HASH_TIME_COST: number, PUBLIC_URL?: string | undefined, METRICS_ENABLED: boolean, METRICS_TOKEN?: string | undefined }, issue: (name: string, message: string) => void): void {
+function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JWT_SECRET?: string | undefined, TOKEN_VAULT: string, TOKEN_VAULT_PREVIOUS?: string | undefined, LOCAL_VAULT_KEY?: string | undefined, PASSWORD_HASH_MEMORY_KIB: number, PASSWORD_HASH_TIME_COST: number, PUBLIC_URL?: string | undefined, METRICS_ENABLED: boolean, METRICS_TOKEN?: string | undefined }, issue: (name: string, message: string) => void): void {
   // Cookies are Secure, redirects and CORS origins derive from it: over http tokens and cookies cross the network in clear.
   if (env.PUBLIC_URL == null || !env.PUBLIC_URL.startsWith('https://')) {
     issue('PUBLIC_URL', 'must be set to an https: URL with PRODUCTION=true (the address clients reach, e.g. https://api.example.com)')
@@ -300,6 +331,9 @@ function productionProblems (env: { GOOGLE_API_BASE_URL?: string | undefined, JW
   }
   if (env.TOKEN_VAULT === 'local' && env.LOCAL_VAULT_KEY == null) {
     issue('LOCAL_VAULT_KEY', 'is required with PRODUCTION=true and TOKEN_VAULT=local (a generated key file is per machine); set 32 random bytes as base64 or hex, or use TOKEN_VAULT=aws')
+  }
+  if (env.TOKEN_VAULT_PREVIOUS === 'local' && env.LOCAL_VAULT_KEY == null) {
+    issue('LOCAL_VAULT_KEY', 'is required with PRODUCTION=true and TOKEN_VAULT_PREVIOUS=local: the records being migrated were sealed with it')
   }
 }
 

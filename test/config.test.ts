@@ -37,7 +37,11 @@ test('a bad variable fails fast and is named', async (t) => {
     [{ GOOGLE_CLIENT_ID: 'x.apps.googleusercontent.com' }, /GOOGLE_CLIENT_SECRET: is required/],
     [{ GOOGLE_API_BASE_URL: 'http://127.0.0.1:4001/prefix' }, /GOOGLE_API_BASE_URL: must be an origin/],
     [{ PASSWORD_MIN_LENGTH: '6' }, /PASSWORD_MIN_LENGTH/],
-    [{ TOKEN_VAULT: 'vault' }, /TOKEN_VAULT/]
+    [{ TOKEN_VAULT: 'vault' }, /TOKEN_VAULT/],
+    [{ TOKEN_VAULT: 'kms' }, /KMS_KEY_ID: is required with TOKEN_VAULT=kms/],
+    [{ TOKEN_VAULT: 'aws', TOKEN_VAULT_PREVIOUS: 'kms' }, /KMS_KEY_ID: is required with TOKEN_VAULT_PREVIOUS=kms/],
+    [{ TOKEN_VAULT: 'aws', TOKEN_VAULT_PREVIOUS: 'aws' }, /TOKEN_VAULT_PREVIOUS: must differ from TOKEN_VAULT/],
+    [{ TOKEN_VAULT: 'kms', KMS_KEY_ID: 'alias/x', KMS_DATA_KEY_MAX_USES: '0' }, /KMS_DATA_KEY_MAX_USES/]
   ]
   for (const [env, message] of cases) t.throws(() => parseEnv(env), message, JSON.stringify(env))
   t.throws(() => parseEnv({ PORT: 'x', HOST: '', ACCESS_TOKEN_TTL_SECONDS: '5' }), /PORT[\s\S]*ACCESS_TOKEN_TTL_SECONDS/, 'every bad variable listed')

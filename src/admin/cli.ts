@@ -17,7 +17,7 @@ async function main (): Promise<number> {
   await server.register(app, { config })
   await server.ready()
   try {
-    process.stdout.write(JSON.stringify(await runAdminCommand(server, argv), null, 2) + '\n')
+    process.stdout.write(JSON.stringify(await runAdminCommand(server, argv, (line) => process.stderr.write(line + '\n')), null, 2) + '\n')
     return 0
   } catch (err) {
     const message = err instanceof AdminError || (err as { code?: unknown }).code === 'BAD_USER_INPUT' ? (err as Error).message : 'internal error (see the log)'

@@ -1,6 +1,8 @@
 import type { FastifyInstance } from 'fastify'
 import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
 import { reconcileVault } from '../gmail/vault-reconciliation.ts'
+import { MigratingTokenVault } from '../vault/migrating-token-vault.ts'
+import { migrateVault } from '../vault-migration/migrate-vault.ts'
 import { normaliseEmail } from '../users/users-service.ts'
 import { liveSessionWhere, userStanding } from '../sessions/live-session.ts'
 import type { UserStanding } from '../sessions/live-session.ts'
@@ -21,6 +23,12 @@ export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same con
   prune-deletion-records     deletes the deletion records kept in the security log past their retention
   reconcile-vault            revokes at Google and deletes vault secrets no live Gmail connection holds, marks ACTIVE
                              connections without a secret RECONNECT_REQUIRED; safe while the server runs (cron)
+  migrate-vault --to <kms|aws|local> [--delete-source]
+                             copies every grant from TOKEN_VAULT_PREVIOUS to TOKEN_VAULT (= --to) under each
+                             user's grant lock, reading each copy back; resumable, safe while servers run with the
+                             same two settings; --delete-source then removes the source copies (docs/vault.md)
+  rewrap-vault               TOKEN_VAULT=kms: re-wraps every data key under the current KMS_KEY_ID (key rotation);
+                             tokens and ciphertexts untouched, resumable
   create-service-client <name> [--worker] [--all-users]
                              registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
                              once (only a hash is kept). It acts only for users who authorized it
@@ -143,10 +151,42 @@ async function riscRegister (app: FastifyInstance, receiverUrl: string | undefin
   }
 }
 
+async function migrateVaultCommand (app: FastifyInstance, args: string[], progress: (line: string) => void) {
+  const usage = 'usage: migrate-vault --to <kms|aws|local> [--delete-source]'
+  const to = args[args.indexOf('--to') + 1]
+  const unknown = args.filter((a, i) => a !== '--delete-source' && a !== '--to' && args[i - 1] !== '--to')
+  if (!args.includes('--to') || to == null || !['kms', 'aws', 'local'].includes(to) || unknown.length > 0) throw new AdminError(usage)
+  const { TOKEN_VAULT, TOKEN_VAULT_PREVIOUS } = app.config
+  // The servers must already read the new vault first and write only to it (same settings as this command), or a
+  // refresh during the copy would land in the source only.
+  if (TOKEN_VAULT !== to) throw new AdminError(`--to ${to} but TOKEN_VAULT=${TOKEN_VAULT}: run it (and the servers) with TOKEN_VAULT=${to} and TOKEN_VAULT_PREVIOUS=<the source>`)
+  if (TOKEN_VAULT_PREVIOUS == null || !(app.vault instanceof MigratingTokenVault)) throw new AdminError('TOKEN_VAULT_PREVIOUS is not set: it names the vault to migrate from')
+  let last = 0
+  return await migrateVault(app.vault, app.gmail, {
+    deleteSource: args.includes('--delete-source'),
+    // Every 100 users or every second, whichever comes first, and at the end.
+    onProgress: (done, total, r) => {
+      if (done === total || done % 100 === 0 || Date.now() - last > 1000) {
+        last = Date.now()
+        progress(`migrate-vault: ${done}/${total} (copied ${r.copied}, already present ${r.alreadyPresent}, source deleted ${r.sourceDeleted}, failed ${r.failed})`)
+      }
+    }
+  })
+}
+
+async function rewrapVault (app: FastifyInstance, progress: (line: string) => void) {
+  const vault = app.vault instanceof MigratingTokenVault ? app.vault.current : app.vault
+  const { KmsEnvelopeVault } = await import('../vault/kms-envelope-vault.ts')
+  if (!(vault instanceof KmsEnvelopeVault)) throw new AdminError('rewrap-vault needs TOKEN_VAULT=kms')
+  return await vault.rewrapAll((done, total) => { if (done === total || done % 100 === 0) progress(`rewrap-vault: ${done}/${total}`) })
+}
+
 /** Runs one command against a ready app; returns what is printed. */
-export async function runAdminCommand (app: FastifyInstance, argv: string[]): Promise<unknown> {
+export async function runAdminCommand (app: FastifyInstance, argv: string[], progress: (line: string) => void = () => {}): Promise<unknown> {
   const [command, arg] = argv
   switch (command) {
+    case 'migrate-vault': return await migrateVaultCommand(app, argv.slice(1), progress)
+    case 'rewrap-vault': return await rewrapVault(app, progress)
     case 'create-service-client': return await createServiceClient(app, argv.slice(1))
     case 'list-service-clients': return { clients: await app.serviceClients.list() }
     case 'revoke-service-client': return await revokeServiceClient(app, arg)

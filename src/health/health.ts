@@ -44,6 +44,8 @@ async function checkAll (app: FastifyInstance): Promise<Readiness> {
   const checks: Array<[string, (() => Promise<unknown>) | null]> = [
     ['database', async () => await app.prisma.$queryRaw`SELECT 1`],
     ['vault', async () => await app.vault.checkReachable()],
+    // TOKEN_VAULT=kms (or a migration from it): KMS named on its own, so the operator sees which half is down.
+    ...(app.vault.checkKms == null ? [] : [['kms', async () => await app.vault.checkKms?.()] as [string, () => Promise<unknown>]]),
     ['google', app.google == null ? null : async () => await googleReachable(app.config)]
   ]
   const results = await Promise.all(checks.map(async ([name, check]): Promise<[string, CheckStatus]> => {
@@ -65,7 +67,7 @@ async function checkAll (app: FastifyInstance): Promise<Readiness> {
  * variable to set. Boot goes on: credentials may arrive later (an instance role), and readiness reports it meanwhile.
  */
 export async function missingAwsSetup (): Promise<string[]> {
-  // Only TOKEN_VAULT=aws gets here: the AWS SDK stays unloaded otherwise.
+  // Only TOKEN_VAULT=aws or kms gets here: the AWS SDK stays unloaded otherwise.
   const { createSecretsManagerClient } = await import('../vault/aws-secrets-manager-vault.ts')
   const client = createSecretsManagerClient()
   const missing: string[] = []
@@ -86,9 +88,9 @@ export async function missingAwsSetup (): Promise<string[]> {
   return missing
 }
 
-export async function warnAboutAwsSetup (log: FastifyBaseLogger): Promise<void> {
+export async function warnAboutAwsSetup (log: FastifyBaseLogger, setting = 'TOKEN_VAULT=aws'): Promise<void> {
   const missing = await missingAwsSetup()
-  if (missing.length > 0) log.warn(`TOKEN_VAULT=aws but the AWS SDK finds no ${missing.join(' and no ')}: Gmail custody answers VAULT_UNAVAILABLE until it does`)
+  if (missing.length > 0) log.warn(`${setting} but the AWS SDK finds no ${missing.join(' and no ')}: Gmail custody answers VAULT_UNAVAILABLE until it does`)
 }
 
 export default async function health (app: FastifyInstance): Promise<void> {
@@ -102,8 +104,11 @@ export default async function health (app: FastifyInstance): Promise<void> {
     return reply.code(ready ? 200 : 503).header('cache-control', 'no-store').send({ status: ready ? 'ready' : 'not_ready', checks })
   })
 
-  if (app.config.TOKEN_VAULT === 'aws') {
+  // KMS and Secrets Manager clients resolve region and credentials through the same SDK chain.
+  const awsSetting = (['TOKEN_VAULT', 'TOKEN_VAULT_PREVIOUS'] as const).map((name) => [name, app.config[name]] as const)
+    .find(([, kind]) => kind === 'aws' || kind === 'kms')
+  if (awsSetting != null) {
     // Not awaited: resolving credentials may query instance metadata, which must not hold up the boot.
-    app.addHook('onReady', async () => { warnAboutAwsSetup(app.log).catch(() => {}) })
+    app.addHook('onReady', async () => { warnAboutAwsSetup(app.log, `${awsSetting[0]}=${awsSetting[1]}`).catch(() => {}) })
   }
 }

@@ -34,7 +34,7 @@ export interface VaultListing {
 }
 
 export interface TokenVault {
-  readonly kind: 'aws' | 'local'
+  readonly kind: 'aws' | 'local' | 'kms'
   /** The user's bundle, or null when there is none. */
   get (userId: string): Promise<GmailTokenBundle | null>
   /** Create or overwrite. */
@@ -54,6 +54,8 @@ export interface TokenVault {
    * Touches no user's record and is not counted in stats().
    */
   checkReachable (): Promise<void>
+  /** KMS vaults only (also when KMS is the vault being migrated from): readiness names KMS as a check of its own. */
+  checkKms?: () => Promise<void>
 }
 
 /** A name no user has (the nil UUID): readiness reads it and expects "not found". */

@@ -7,6 +7,7 @@ import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { ALICE, BOB, buildGmailApp, connectWithTokens } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 import { startWorker } from './token-worker-process.ts'
+import { custodyVaultEnv } from '../support/kms.ts'
 
 // docs/security.md item 29: one writer at a time per user's grant. A refresh of the previous grant is held by a slow
 // Google (the emulator's delay fault) while the user reconnects; whichever way Google answers, the new grant wins.
@@ -25,7 +26,7 @@ if (moto != null) {
   useMotoEnv(t, moto)
 }
 
-const slowApp = async (t: Test) => await buildGmailApp(t, { env: { GOOGLE_TIMEOUT_MS: '10000', ...(onPostgres ? { TOKEN_VAULT: 'aws' } : {}) } })
+const slowApp = async (t: Test) => await buildGmailApp(t, { env: { GOOGLE_TIMEOUT_MS: '10000', ...(onPostgres ? await custodyVaultEnv() : {}) } })
 
 /** Waits until the emulator is holding the refresh (the delay fault was taken). */
 async function whileGoogleIsSlow (ctx: GmailTestContext): Promise<void> {

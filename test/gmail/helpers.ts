@@ -6,6 +6,7 @@ import type { UserInput } from '../../emulators/google/state.ts'
 import { buildTestApp, gql, signUp } from '../helper.ts'
 import type { BuildOptions } from '../helper.ts'
 import { ConnectGmailDocument } from '../support/generated/graphql.ts'
+import { custodyVaultKind, kmsVaultEnv } from '../support/kms.ts'
 
 interface Teardown { teardown (fn: () => unknown): void }
 
@@ -27,10 +28,14 @@ export async function buildGmailApp (t: Teardown, opts: BuildOptions & { google?
   const clock = opts.clock ?? new ManualClock()
   const google = opts.google ?? await startGoogleEmulator({ clients: [WEB, IOS, FOREIGN_IOS], users: [ALICE, BOB], clock })
   if (opts.google == null) t.teardown(() => google.close())
+  // TEST_TOKEN_VAULT=kms: every app that does not ask for a vault, or asks for Secrets Manager through
+  // custodyVaultEnv(), gets the KMS vault instead (test/support/kms.ts).
+  const kms = custodyVaultKind === 'kms' && opts.vault == null && (opts.env?.TOKEN_VAULT == null || opts.env.TOKEN_VAULT === 'kms') ? await kmsVaultEnv() : {}
   const { app, logs, pgSchema } = await buildTestApp(t, {
     ...opts,
     clock,
     env: {
+      ...kms,
       GOOGLE_CLIENT_ID: WEB.id,
       GOOGLE_CLIENT_SECRET: WEB.secret,
       GOOGLE_IOS_CLIENT_IDS: IOS.id,

@@ -11,6 +11,7 @@
 import { createInterface } from 'node:readline'
 import { buildTestApp } from '../helper.ts'
 import { IOS, WEB } from './helpers.ts'
+import { custodyVaultEnv } from '../support/kms.ts'
 
 const required = (name: string): string => {
   const value = process.env[name]
@@ -32,7 +33,7 @@ const teardowns: Array<() => unknown> = []
 const { app } = await buildTestApp({ teardown: (fn) => { teardowns.push(fn) } }, {
   pgSchema: schema,
   env: {
-    TOKEN_VAULT: 'aws',
+    ...await custodyVaultEnv(),
     GOOGLE_CLIENT_ID: WEB.id,
     GOOGLE_CLIENT_SECRET: WEB.secret,
     GOOGLE_IOS_CLIENT_IDS: IOS.id,

@@ -15,6 +15,7 @@ import { ALICE, BOB, buildGmailApp, connectWithTokens, FOREIGN_IOS, GMAIL_READON
 import type { GmailTestContext } from './helpers.ts'
 import { gql } from '../helper.ts'
 import { GmailStatusDocument } from '../support/generated/graphql.ts'
+import { custodyVaultEnv } from '../support/kms.ts'
 
 // docs/security.md item 41: `npm run admin -- reconcile-vault` against real components: Secrets Manager (moto),
 // the Google emulator (it records revocations), PGlite, or PostgreSQL with TEST_DATABASE_URL (then the race below
@@ -33,7 +34,7 @@ async function reconcileApp (t: Test): Promise<GmailTestContext> {
   const google = await startGoogleEmulator({ clients: [WEB, IOS, FOREIGN_IOS], users: [ALICE, BOB, CAROL, DAVE], clock })
   t.teardown(() => google.close())
   // Each test its own prefix: moto is shared by the file.
-  return await buildGmailApp(t, { google, clock, env: { TOKEN_VAULT: 'aws', TOKEN_VAULT_PREFIX: `t${randomUUID().slice(0, 8)}/gmail/user/`, GOOGLE_TIMEOUT_MS: '10000' } })
+  return await buildGmailApp(t, { google, clock, env: { ...await custodyVaultEnv(), TOKEN_VAULT_PREFIX: `t${randomUUID().slice(0, 8)}/gmail/user/`, GOOGLE_TIMEOUT_MS: '10000' } })
 }
 
 /** A grant Google issued (live at the emulator) that the vault holds for `userId`, with no connect behind it. */
