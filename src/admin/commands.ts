@@ -2,37 +2,20 @@ import type { FastifyInstance } from 'fastify'
 import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
 import { reconcileVault } from '../gmail/vault-reconciliation.ts'
 import { normaliseEmail } from '../users/users-service.ts'
-
-/** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
-export class AdminError extends Error {
-  override name = 'AdminError'
-}
-
-export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same configuration as the server; prints JSON)
-  show-user <email>          state, live sessions count, Gmail state (never a token)
-  disable-user <email>       ends every session at once and refuses login and every operation; keeps the Gmail grant
-  enable-user <email>        lets a disabled user sign in again (sessions ended by the disable stay ended)
-  delete-user <email>        as deleteAccount: revokes the Gmail grant, deletes the vault secret, sessions and data;
-                             also finishes a deletion left pending (Google or the vault was down)
-  finish-deletions           finishes every pending deletion (run it from cron)
-  prune-deletion-records     deletes the deletion records kept in the security log past their retention
-  reconcile-vault            revokes at Google and deletes vault secrets no live Gmail connection holds, marks ACTIVE
-                             connections without a secret RECONNECT_REQUIRED; safe while the server runs (cron)
-  create-service-client <name> [--worker]
-                             registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
-                             once (only a hash is kept). --worker: may act for any user by id (background jobs)
-  list-service-clients       every service client (never a secret)
-  revoke-service-client <clientId>
-                             refuses the client from its next request on
-  google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
-                             (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE`
+import { AdminError, AdminUsageError, checkAdminArguments } from './usage.ts'
 
 type UserState = 'ACTIVE' | 'DISABLED' | 'DELETION_PENDING'
 
 async function findUser (app: FastifyInstance, email: string | undefined) {
   if (email == null) throw new AdminError('an email is required')
+  let normalised
+  try {
+    normalised = normaliseEmail(email)
+  } catch {
+    throw new AdminError(`${JSON.stringify(email)} is not an email address`)
+  }
   const user = await app.prisma.user.findUnique({
-    where: { email: normaliseEmail(email) },
+    where: { email: normalised },
     select: { id: true, email: true, disabledAt: true, deletionRequestedAt: true, createdAt: true, passwordHash: true, googleSub: true }
   })
   if (user == null) throw new AdminError(`no user with email ${email}`)
@@ -118,8 +101,30 @@ async function revokeServiceClient (app: FastifyInstance, clientId: string | und
   return revoked
 }
 
+/**
+ * Google delivers RISC events only to an https receiver, and ours listens at /google/risc: anything else would
+ * register a stream that never arrives. Plain http is accepted for a loopback receiver when the Google API is the
+ * emulator (GOOGLE_API_BASE_URL set), as in dev mode and the tests.
+ */
+function riscReceiverProblem (app: FastifyInstance, receiverUrl: string): string | null {
+  let url: URL
+  try {
+    url = new URL(receiverUrl)
+  } catch {
+    return `${JSON.stringify(receiverUrl)} is not a URL`
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback && app.config.GOOGLE_API_BASE_URL != null)) {
+    return `the receiver must be https: (Google delivers to https only), got ${url.protocol}`
+  }
+  if (url.pathname !== '/google/risc' || url.search !== '' || url.hash !== '') return `the receiver URL must end in /google/risc (this server's receiver), got ${url.pathname}${url.search}`
+  return null
+}
+
 async function riscRegister (app: FastifyInstance, receiverUrl: string | undefined) {
   if (receiverUrl == null) throw new AdminError('Usage: google-risc-register <receiver URL>, e.g. https://api.example.com/google/risc')
+  const problem = riscReceiverProblem(app, receiverUrl)
+  if (problem != null) throw new AdminError(`google-risc-register: ${problem}, e.g. https://api.example.com/google/risc`)
   const file = app.config.GOOGLE_RISC_SERVICE_ACCOUNT_FILE
   if (file == null) throw new AdminError('GOOGLE_RISC_SERVICE_ACCOUNT_FILE is not set (a service account JSON key with the RISC Configuration Admin role)')
   try {
@@ -132,6 +137,7 @@ async function riscRegister (app: FastifyInstance, receiverUrl: string | undefin
 
 /** Runs one command against a ready app; returns what is printed. */
 export async function runAdminCommand (app: FastifyInstance, argv: string[]): Promise<unknown> {
+  checkAdminArguments(argv)
   const [command, arg] = argv
   switch (command) {
     case 'create-service-client': return await createServiceClient(app, argv.slice(1))
@@ -145,6 +151,6 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[]): Pr
     case 'google-risc-register': return await riscRegister(app, arg)
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
     case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
-    default: throw new AdminError(ADMIN_USAGE)
+    default: throw new AdminUsageError(`unknown command ${JSON.stringify(command ?? '')}`)
   }
 }
