@@ -75,7 +75,7 @@ async function main (): Promise<void> {
 
   let server
   try {
-    server = await startServer(config, { onClose: async () => { await example.app.close(); await emulator.close() } })
+    server = await startServer(config, { nextSteps: false, onClose: async () => { await example.app.close(); await emulator.close() } })
   } catch (err) {
     await example.app.close()
     await emulator.close()

@@ -17,6 +17,7 @@ import google from './google/google-gateway.ts'
 import googleRisc from './google/risc/plugin.ts'
 import googleOps from './google/google-ops-throttle.ts'
 import graphql from './graphql/index.ts'
+import home from './home/home.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
 import metrics from './metrics/metrics.ts'
@@ -131,6 +132,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleRisc)
 
   await fastify.register(health)
+  await fastify.register(home)
   await fastify.register(graphql)
 }
 

@@ -7,7 +7,7 @@ test('npm run admin: JSON on stdout; usage, unknown commands, bad arguments and 
   const dir = t.testdir({})
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dir, JWT_SECRET: 'k'.repeat(43), LOG_LEVEL: 'warn' }
   delete env.DATABASE_URL
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 120_000 })
+  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 240_000 })
   const missing = run('show-user', 'nobody@example.com')
   t.equal(missing.status, 1)
   t.equal(missing.stdout, '')

@@ -19,8 +19,8 @@ async function startServerProcess (t: Test, env: NodeJS.ProcessEnv): Promise<{ c
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { output += c })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start after 120 s:\n${output}`)), 120_000)
-    const check = () => { if (output.includes('Server listening')) { clearTimeout(timer); resolve() } }
+    const timer = setTimeout(() => reject(new Error(`no start after 240 s:\n${output}`)), 120_000)
+    const check = () => { if (output.includes('Ctrl-C stops it')) { clearTimeout(timer); resolve() } }
     child.stdout!.on('data', check)
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${output}`)) })
   })
@@ -31,8 +31,16 @@ test('embedded database: admin commands and a second server refuse while a serve
   const dir = t.testdir({})
   const env: NodeJS.ProcessEnv = { ...process.env, DATA_DIR: dir, JWT_SECRET: 'k'.repeat(43), LOG_LEVEL: 'warn' }
   delete env.DATABASE_URL
-  const admin = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 120_000 })
+  const admin = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 240_000 })
   const server = await startServerProcess(t, env)
+  // Issue 20, item 5: the first start says what to do next.
+  t.match(server.output(), /inboxgate is running on http:\/\/127\.0\.0\.1:\d+/)
+  t.match(server.output(), /GraphiQL +http:\/\/127\.0\.0\.1:\d+\/graphiql/)
+  t.match(server.output(), /Google +not configured \(GOOGLE_CLIENT_ID unset\)/)
+  t.match(server.output(), '`npm run dev`')
+  const home = await fetch(`${server.url}/`)
+  t.equal(home.status, 200)
+  t.match(await home.json(), { name: 'inboxgate', graphql: '/graphql', graphiql: '/graphiql', health: { ready: '/health/ready' } })
   const graphql = async (query: string, variables: Record<string, unknown>) => await (await fetch(`${server.url}/graphql`, {
     method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ query, variables })
   })).json() as { data?: Record<string, any>, errors?: unknown[] }
@@ -50,7 +58,7 @@ test('embedded database: admin commands and a second server refuse while a serve
     { input: { email: 'newcomer@example.com', password: PASSWORD, client: 'NATIVE' } })
   t.equal(login.errors, undefined, 'nothing was written: the user can still sign in')
 
-  const second = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, PORT: String(await freePort()) }, encoding: 'utf8', timeout: 120_000 })
+  const second = spawnSync(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, PORT: String(await freePort()) }, encoding: 'utf8', timeout: 240_000 })
   t.equal(second.status, 1)
   t.match(second.stderr, /^inboxgate failed to start: The embedded database .* is in use by another process/)
   t.notMatch(second.stderr, /\n\s+at /)
