@@ -70,6 +70,12 @@ export function originProblem (value: string): string | undefined {
   return `'${value}' is not written as browsers send it; ${fix}`
 }
 
+/**
+ * Where examples/web/serve.ts serves the example web client by default (WEB_EXAMPLE_PORT 4002). It sends a browser
+ * that opened localhost on to 127.0.0.1, the API's own site, so that the SameSite refresh cookie reaches the API.
+ */
+export const EXAMPLE_WEB_ORIGINS = ['http://127.0.0.1:4002', 'http://localhost:4002']
+
 /** The other spelling of a loopback origin: browsers treat localhost and 127.0.0.1 as different origins. */
 function loopbackTwin (origin: string): string | undefined {
   const url = new URL(origin)
@@ -329,7 +335,10 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
   // Without PUBLIC_ORIGINS, this server's own pages (GraphiQL) may spend the refresh cookie; in development also
   // from the loopback name the browser was not pointed at, the usual "works on localhost, not on 127.0.0.1".
   const twin = parsed.PRODUCTION ? undefined : loopbackTwin(publicUrl)
-  const publicOrigins = parsed.PUBLIC_ORIGINS ?? [publicUrl, ...(twin == null ? [] : [twin])]
+  // And, outside PRODUCTION, the example web client's default origin (`npm run web`, `npm run dev`): beside
+  // `npm start` it otherwise showed only "Failed to fetch".
+  const example = parsed.PRODUCTION ? [] : EXAMPLE_WEB_ORIGINS
+  const publicOrigins = parsed.PUBLIC_ORIGINS ?? [...new Set([publicUrl, ...(twin == null ? [] : [twin]), ...example])]
   return {
     ...rest,
     PUBLIC_URL: publicUrl,

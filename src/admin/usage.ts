@@ -73,4 +73,3 @@ export function checkAdminArguments (argv: string[]): void {
   const email = positional[spec.positional.indexOf('<email>')]
   if (email != null && !/^[^\s@]+@[^\s@]+$/.test(email.trim())) throw new AdminError(`${JSON.stringify(email)} is not an email address`)
 }
-

@@ -34,5 +34,4 @@ test('npm run admin: JSON on stdout; usage, unknown commands, bad arguments and 
     t.match(refused.stderr, message)
     t.match(refused.stderr, 'Usage: npm run admin')
   }
-
 })

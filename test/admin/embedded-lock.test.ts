@@ -19,7 +19,7 @@ async function startServerProcess (t: Test, env: NodeJS.ProcessEnv): Promise<{ c
   child.stderr!.setEncoding('utf8').on('data', (c: string) => { output += c })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no start after 240 s:\n${output}`)), 120_000)
+    const timer = setTimeout(() => reject(new Error(`no start after 240 s:\n${output}`)), 240_000)
     const check = () => { if (output.includes('Ctrl-C stops it')) { clearTimeout(timer); resolve() } }
     child.stdout!.on('data', check)
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${output}`)) })
