@@ -20,16 +20,23 @@ const TARGETS = {
   migrate: { built: 'dist/prisma/migrate.js', source: 'prisma/migrate.ts', buildFirst: false }
 }
 
-/** The newest modification time among the files the build compiles (tsconfig.build.json: src, prisma/migrate.ts). */
+/**
+ * The newest modification time among the files the build compiles (tsconfig.build.json: src, prisma/migrate.ts).
+ * The generated Prisma client counts through its source, schema.prisma: an install regenerates it (postinstall,
+ * also in a production install, where @prisma/client brings the Prisma CLI along as a peer) with fresh mtimes but
+ * the same content, which must not make a current build look stale.
+ */
 function newestSource () {
   let newest = 0
+  const generated = path.join(root, 'src', 'generated', 'prisma')
   const visit = (p) => {
+    if (p === generated) return
     const st = statSync(p, { throwIfNoEntry: false })
     if (st == null) return
     if (st.isDirectory()) for (const entry of readdirSync(p)) visit(path.join(p, entry))
-    else if (/\.(ts|js|mts|cjs|json)$/.test(p)) newest = Math.max(newest, st.mtimeMs)
+    else if (/\.(ts|js|mts|cjs|json|prisma)$/.test(p)) newest = Math.max(newest, st.mtimeMs)
   }
-  for (const p of ['src', 'prisma/migrate.ts', 'tsconfig.json', 'tsconfig.build.json']) visit(path.join(root, p))
+  for (const p of ['src', 'prisma/migrate.ts', 'prisma/schema.prisma', 'tsconfig.json', 'tsconfig.build.json']) visit(path.join(root, p))
   return newest
 }
 

@@ -1,6 +1,6 @@
-// npm's postinstall: generate the Prisma client (src/generated/prisma) where the Prisma CLI is installed. A
-// production install (`npm ci --omit=dev`) has no Prisma CLI: its dist/ already holds the compiled client, built
-// before the install (docs/production.md), so there is nothing to generate there.
+// npm's postinstall: generate the Prisma client (src/generated/prisma) where the Prisma CLI is installed. An install
+// without it (the CLI is a devDependency; today @prisma/client still pulls it in as a peer) must not fail: dist/
+// already holds the compiled client, built before the install (docs/production.md).
 import { spawnSync } from 'node:child_process'
 import { createRequire } from 'node:module'
 

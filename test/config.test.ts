@@ -154,7 +154,7 @@ test('LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS are 32-byte keys, hex or bas
   const c = await loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: hex, LOCAL_VAULT_PREVIOUS_KEYS: previous.join(', ') })
   t.equal(c.localVaultKeys.current?.toString('hex'), hex)
   t.same(c.localVaultKeys.previous.map((k) => k.length), [32, 32])
-  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(16).toString('hex') }), /LOCAL_VAULT_KEY: must encode at least 32 bytes/)
+  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(16).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(48).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_PREVIOUS_KEYS: `${key32()},${randomBytes(8).toString('hex')}` }), /LOCAL_VAULT_PREVIOUS_KEYS\[1\]/)
 })
