@@ -7,6 +7,7 @@ import { GMAIL_READONLY } from '../emulators/google/state.ts'
 import { registerRiscReceiver } from '../src/google/risc/risc-registration.ts'
 import type { ServiceAccountKey } from '../src/google/risc/risc-registration.ts'
 import { graphiqlUrl, loadConfigOrExit, startServer } from '../src/start-server.ts'
+import type { FastifyInstance } from 'fastify'
 import { startWebExample } from '../examples/web/serve.ts'
 import { startMailCatcher } from '../emulators/mail/catcher.ts'
 import type { RunningMailCatcher } from '../emulators/mail/catcher.ts'
@@ -120,7 +121,7 @@ async function main (): Promise<void> {
 
   let server
   try {
-    server = await startServer(config, { onClose: async () => { await example.app.close(); await closeEmulators(); await mail.close() } })
+    server = await startServer(config, { nextSteps: false, onClose: async () => { await example.app.close(); await closeEmulators(); await mail.close() } })
   } catch (err) {
     await example.app.close()
     await closeEmulators()
@@ -130,6 +131,7 @@ async function main (): Promise<void> {
   }
 
   const base = emulator.baseUrl
+  const forgotten = config.GOOGLE_API_BASE_URL === base ? await forgetEmulatorGrants(server) : 0
   // Cross-Account Protection: the emulator pushes revocations, sign-outs and hijackings to the server, as Google
   // does once `npm run admin -- google-risc-register` ran (here with the emulator's own service account key).
   let risc = 'not registered (GOOGLE_API_BASE_URL points elsewhere)'
@@ -167,9 +169,10 @@ inboxgate dev mode: Gmail without a Google account
   RISC receiver    ${risc}
   Mail catcher     ${config.SMTP_URL === mail.smtpUrl ? `${mail.controlUrl}/__emulator/messages   (verification and reset mail; SMTP ${mail.smtpUrl})` : `not used (SMTP_URL=${config.SMTP_URL ?? ''} is set)`}
   Gmail push       ${push}
+  Gmail earlier    ${forgotten === 0 ? 'no connection from an earlier run' : `${forgotten} connection(s) from an earlier run marked RECONNECT_REQUIRED (the emulator starts empty)`}
   Gmail tokens     live ${accessTokenTtlSeconds} s (GOOGLE_EMULATOR_ACCESS_TOKEN_TTL); the server refreshes ${margin} s before expiry, ${refreshAfter > 0 ? `so ${refreshAfter} s after each refresh` : 'so on every use'}
 ${pointsElsewhere}
-Next steps (README.md, "Dev mode: Gmail without a Google account"):
+Next steps (docs/walkthrough.md):
   1. In GraphiQL: mutation { signUp(input: {email: "newcomer@example.com", password: "dev mode walkthrough", client: NATIVE}) { accessToken } }
      then add to Headers: "Authorization": "Bearer <accessToken>"
   2. Sign in to "Google" as the iOS app would:
@@ -186,6 +189,24 @@ Ctrl-C stops the server and the emulator.
 
 const DEV_PUSH_TOPIC = 'projects/inboxgate-dev/topics/gmail-push'
 const DEV_PUSH_SERVICE_ACCOUNT = 'gmail-push@inboxgate-dev.iam.gserviceaccount.com'
+/**
+ * The emulator keeps its grants in memory while DATA_DIR keeps the server's Gmail connections: after a restart every
+ * connection from an earlier run names a grant nobody knows, yet stayed ACTIVE until its next refresh, and held its
+ * Google account against every other user (CONFLICT). Dev mode reconciles at start, as Google's invalid_grant would:
+ * secret deleted, connection RECONNECT_REQUIRED (reason EMULATOR_RESTARTED), the Google account free again. Chosen
+ * over persisting the emulator's state: the emulator stays a pure in-memory fake that tests start empty.
+ */
+async function forgetEmulatorGrants (server: FastifyInstance): Promise<number> {
+  const stale = await server.prisma.gmailConnection.findMany({ where: { state: { not: 'RECONNECT_REQUIRED' } }, select: { userId: true } })
+  for (const { userId } of stale) {
+    await server.vault.delete(userId)
+    await server.prisma.gmailConnection.update({
+      where: { userId },
+      data: { state: 'RECONNECT_REQUIRED', stateReason: 'EMULATOR_RESTARTED', accessTokenExpiresAt: null, refreshTokenPrefix: null, refreshTokenHash: null }
+    })
+  }
+  return stale.length
+}
 
 main().catch((err) => {
   process.stderr.write(`npm run dev failed to start: ${(err as Error).stack ?? String(err)}\n`)

@@ -25,6 +25,7 @@ import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
 import googleRisc from './google/risc/plugin.ts'
 import graphql from './graphql/index.ts'
+import home from './home/home.ts'
 import health from './health/health.ts'
 import { trustProxyOption } from './http/client-ip.ts'
 import { defaultErrorHandler } from './http/error-handler.ts'
@@ -176,6 +177,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 
   await fastify.register(wellKnown)
   await fastify.register(health)
+  await fastify.register(home)
   await fastify.register(graphql)
 }
 

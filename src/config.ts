@@ -70,6 +70,12 @@ export function originProblem (value: string): string | undefined {
   return `'${value}' is not written as browsers send it; ${fix}`
 }
 
+/**
+ * Where examples/web/serve.ts serves the example web client by default (WEB_EXAMPLE_PORT 4002). It sends a browser
+ * that opened localhost on to 127.0.0.1, the API's own site, so that the SameSite refresh cookie reaches the API.
+ */
+export const EXAMPLE_WEB_ORIGINS = ['http://127.0.0.1:4002', 'http://localhost:4002']
+
 /** The other spelling of a loopback origin: browsers treat localhost and 127.0.0.1 as different origins. */
 function loopbackTwin (origin: string): string | undefined {
   const url = new URL(origin)
@@ -77,6 +83,34 @@ function loopbackTwin (origin: string): string | undefined {
   url.hostname = url.hostname === 'localhost' ? '127.0.0.1' : 'localhost'
   return url.origin
 }
+
+/** The bytes a key variable encodes (hex when it reads as hex, else base64/base64url), as decodeKey reads it. */
+function keyBytes (value: string): number {
+  const v = value.trim()
+  return /^[0-9a-fA-F]+$/.test(v) && v.length % 2 === 0 ? v.length / 2 : Buffer.from(v, 'base64url').length
+}
+
+/**
+ * Key variables are checked in the schema with everything else, so one start reports every bad variable at once
+ * (an operator fixing secrets one restart at a time was the complaint).
+ */
+const signingKey = z.string().refine((v) => keyBytes(v) >= 32, 'must encode at least 32 bytes (256 bits) as hex or base64')
+const vaultKey = z.string().refine((v) => keyBytes(v) === 32, 'must encode exactly 32 bytes as hex or base64')
+const keyList = (check: (v: string) => boolean, message: string) => list.superRefine((keys, ctx) => {
+  keys.forEach((k, i) => { if (!check(k)) ctx.addIssue({ code: 'custom', path: [i], message }) })
+})
+
+/** Origins checked per field (not in the object's refinement, which zod skips once any field failed). */
+const origin = z.string().superRefine((v, ctx) => {
+  const problem = originProblem(v)
+  if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
+})
+const originList = list.superRefine((values, ctx) => {
+  for (const v of values) {
+    const problem = originProblem(v)
+    if (problem != null) ctx.addIssue({ code: 'custom', message: problem })
+  }
+})
 
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -98,9 +132,9 @@ const envSchema = z.object({
    * Access-token signing key: ≥ 32 bytes (256 bits), given as base64, base64url or hex.
    * When unset, one is generated into DATA_DIR/jwt-secret on first start (never a hard-coded default).
    */
-  JWT_SECRET: z.string().optional(),
+  JWT_SECRET: signingKey.optional(),
   /** Earlier keys still accepted for verification while tokens signed with them live out (key rotation). */
-  JWT_PREVIOUS_SECRETS: list.default([]),
+  JWT_PREVIOUS_SECRETS: keyList((k) => keyBytes(k) >= 32, 'must encode at least 32 bytes (256 bits) as hex or base64').default([]),
   /** `iss` of access tokens; default PUBLIC_URL (the issuer OIDC discovery publishes; it was `inboxgate` before). */
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).default('inboxgate-api'),
@@ -118,7 +152,7 @@ const envSchema = z.object({
    * Exact origins allowed by CORS (with credentials) and for cookie-authenticated mutations; default PUBLIC_URL
    * (plus its localhost/127.0.0.1 twin unless PRODUCTION).
    */
-  PUBLIC_ORIGINS: list.optional(),
+  PUBLIC_ORIGINS: originList.optional(),
   /** `__Host-` cookies need Secure and Path=/: browsers accept Secure cookies on http://localhost too. */
   REFRESH_COOKIE_NAME: z.string().regex(/^(__Host-|__Secure-)[A-Za-z0-9_-]+$/, 'must start with __Host- or __Secure-')
     .default('__Host-inboxgate_rt'),
@@ -168,14 +202,14 @@ const envSchema = z.object({
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */
-  PUBLIC_URL: z.string().optional(),
+  PUBLIC_URL: origin.optional(),
   /** The redirect URI registered with Google for the web client; default PUBLIC_URL + /auth/google/callback. */
   GOOGLE_REDIRECT_URI: z.url().optional(),
   /**
    * Origins `GET /auth/google?redirectTo=` may send the browser back to after signing in (exact match); default
    * PUBLIC_ORIGINS and PUBLIC_URL. Paths (`/graphiql`) always stay on this server.
    */
-  AUTH_REDIRECT_ORIGINS: list.optional(),
+  AUTH_REDIRECT_ORIGINS: originList.optional(),
   /** How long a started Google sign-in may take (the `state` lifetime). */
   AUTH_STATE_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
   /** A service account's JSON key (RISC Configuration Admin role): `npm run admin -- google-risc-register <url>` uses it. */
@@ -225,9 +259,9 @@ const envSchema = z.object({
   TOKEN_VAULT_PREFIX: z.string().regex(/^[A-Za-z0-9/_+=.@-]*$/, 'only characters allowed in Secrets Manager names').default('gmail/user/'),
   TOKEN_VAULT_KMS_KEY_ID: z.string().min(1).optional(),
   /** 32 bytes (hex or base64) for the local vault; generated into DATA_DIR/vault.key when unset (not in PRODUCTION). */
-  LOCAL_VAULT_KEY: z.string().optional(),
+  LOCAL_VAULT_KEY: vaultKey.optional(),
   /** Earlier local vault keys: records sealed with them stay readable and are resealed with LOCAL_VAULT_KEY on their next write. */
-  LOCAL_VAULT_PREVIOUS_KEYS: list.default([]),
+  LOCAL_VAULT_PREVIOUS_KEYS: keyList((k) => keyBytes(k) === 32, 'must encode exactly 32 bytes as hex or base64').default([]),
   /**
    * Where mail is sent: smtp://user:pass@host:587 (STARTTLS when offered) or smtps://…:465. Unset: verification and
    * reset mail is queued in the outbox but not sent (a warning at start). `npm run dev` points it at the mail catcher.
@@ -273,14 +307,6 @@ const envSchema = z.object({
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */
   METRICS_TOKEN: z.string().min(16, 'must be at least 16 characters').optional()
 }).superRefine((env, ctx) => {
-  const origins: Array<[string, string[] | undefined]> = [['PUBLIC_URL', env.PUBLIC_URL == null ? undefined : [env.PUBLIC_URL]],
-    ['PUBLIC_ORIGINS', env.PUBLIC_ORIGINS], ['AUTH_REDIRECT_ORIGINS', env.AUTH_REDIRECT_ORIGINS]]
-  for (const [name, values] of origins) {
-    for (const value of values ?? []) {
-      const problem = originProblem(value)
-      if (problem != null) ctx.addIssue({ code: 'custom', path: [name], message: problem })
-    }
-  }
   if (env.GOOGLE_CLIENT_ID != null && env.GOOGLE_CLIENT_SECRET == null) {
     ctx.addIssue({ code: 'custom', path: ['GOOGLE_CLIENT_SECRET'], message: 'is required when GOOGLE_CLIENT_ID is set' })
   }
@@ -363,12 +389,17 @@ export class ConfigError extends Error {
   override name = 'ConfigError'
 }
 
+/** JWT_PREVIOUS_SECRETS[1], as the variable's entries are counted in messages. */
+function formatPath (p: PropertyKey[]): string {
+  return p.map((k, i) => typeof k === 'number' ? `[${k}]` : `${i === 0 ? '' : '.'}${String(k)}`).join('')
+}
+
 export function parseEnv (env: Record<string, string | undefined>): Env {
   // Empty strings count as unset: `FOO=` in a .env file should not override a default with ''.
   const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''))
   const result = envSchema.safeParse(cleaned)
   if (!result.success) {
-    const lines = result.error.issues.map((i) => `  ${i.path.join('.') || '(env)'}: ${i.message}`)
+    const lines = result.error.issues.map((i) => `  ${formatPath(i.path) || '(env)'}: ${i.message}`)
     throw new ConfigError(`Invalid configuration:\n${lines.join('\n')}`)
   }
   return result.data
@@ -431,7 +462,10 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
   // Without PUBLIC_ORIGINS, this server's own pages (GraphiQL) may spend the refresh cookie; in development also
   // from the loopback name the browser was not pointed at, the usual "works on localhost, not on 127.0.0.1".
   const twin = parsed.PRODUCTION ? undefined : loopbackTwin(publicUrl)
-  const publicOrigins = parsed.PUBLIC_ORIGINS ?? [publicUrl, ...(twin == null ? [] : [twin])]
+  // And, outside PRODUCTION, the example web client's default origin (`npm run web`, `npm run dev`): beside
+  // `npm start` it otherwise showed only "Failed to fetch".
+  const example = parsed.PRODUCTION ? [] : EXAMPLE_WEB_ORIGINS
+  const publicOrigins = parsed.PUBLIC_ORIGINS ?? [...new Set([publicUrl, ...(twin == null ? [] : [twin]), ...example])]
   return {
     ...rest,
     PUBLIC_URL: publicUrl,

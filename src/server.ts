@@ -6,12 +6,13 @@ import module from 'node:module'
 // hence the dynamic import.
 ;(module as { enableCompileCache?: () => unknown }).enableCompileCache?.()
 const { loadConfigOrExit, startServer } = await import('./start-server.ts')
+const { startFailureMessage } = await import('./start-failure.ts')
 
 async function main (): Promise<void> {
   await startServer(await loadConfigOrExit(process.env))
 }
 
 main().catch((err) => {
-  process.stderr.write(`inboxgate failed to start: ${(err as Error).stack ?? String(err)}\n`)
+  process.stderr.write(`inboxgate failed to start: ${startFailureMessage(err) ?? (err as Error).stack ?? String(err)}\n`)
   process.exit(1)
 })

@@ -91,18 +91,42 @@ test('PUBLIC_ORIGINS defaults to the server\'s own origin, following PORT, with 
   const dir = await tempDir()
   const dev = await loadConfig({ DATA_DIR: dir, PORT: '5000' })
   t.equal(dev.PUBLIC_URL, 'http://127.0.0.1:5000')
-  t.same(dev.PUBLIC_ORIGINS, ['http://127.0.0.1:5000', 'http://localhost:5000'])
+  // Issue 20, item 3: and the example web client's default origin (`npm run web` beside `npm start`).
+  t.same(dev.PUBLIC_ORIGINS, ['http://127.0.0.1:5000', 'http://localhost:5000', 'http://127.0.0.1:4002', 'http://localhost:4002'])
   t.same(dev.AUTH_REDIRECT_ORIGINS, dev.PUBLIC_ORIGINS)
   const named = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'http://localhost:5000' })
-  t.same(named.PUBLIC_ORIGINS, ['http://localhost:5000', 'http://127.0.0.1:5000'])
+  t.same(named.PUBLIC_ORIGINS, ['http://localhost:5000', 'http://127.0.0.1:5000', 'http://127.0.0.1:4002', 'http://localhost:4002'])
   const prod = await loadConfig({ DATA_DIR: dir, PORT: '5000', PRODUCTION: 'true', ...PRODUCTION_KEYS })
-  t.same(prod.PUBLIC_ORIGINS, ['https://localhost:5000'], 'no twin in production')
+  t.same(prod.PUBLIC_ORIGINS, ['https://localhost:5000'], 'no twin and no example in production')
   const site = await loadConfig({ DATA_DIR: dir, PUBLIC_URL: 'https://api.example.com' })
-  t.same(site.PUBLIC_ORIGINS, ['https://api.example.com'], 'a real host has no twin')
+  t.same(site.PUBLIC_ORIGINS, ['https://api.example.com', 'http://127.0.0.1:4002', 'http://localhost:4002'], 'a real host has no twin')
   const explicit = await loadConfig({ DATA_DIR: dir, PUBLIC_ORIGINS: 'https://app.example.com' })
   t.same(explicit.PUBLIC_ORIGINS, ['https://app.example.com'], 'a list that is set is taken as it is')
   const v6 = await loadConfig({ DATA_DIR: dir, HOST: '::1', PORT: '5000' })
   t.equal(v6.PUBLIC_URL, 'http://[::1]:5000', 'an IPv6 HOST is bracketed')
+})
+
+test('every bad key is reported at once (issue 20, item 7)', async (t) => {
+  const env = { DATA_DIR: await tempDir(), JWT_SECRET: 'short', JWT_PREVIOUS_SECRETS: `${key32()},tiny`, LOCAL_VAULT_KEY: 'ab', LOCAL_VAULT_PREVIOUS_KEYS: 'cd', PORT: 'x', PUBLIC_URL: 'http://a.example/' }
+  const err = await loadConfig(env).then(() => null, (e: Error) => e)
+  t.ok(err instanceof ConfigError)
+  for (const line of ['PORT:', 'JWT_SECRET: must encode at least 32 bytes', 'JWT_PREVIOUS_SECRETS[1]: must encode at least 32 bytes',
+    'LOCAL_VAULT_KEY: must encode exactly 32 bytes', 'LOCAL_VAULT_PREVIOUS_KEYS[0]: must encode exactly 32 bytes', "PUBLIC_URL: 'http://a.example/' has a trailing slash"]) {
+    t.match(err?.message, line)
+  }
+  t.notMatch(err?.message, /short|tiny/, 'the values themselves are not printed')
+})
+
+test('CORS admits the example web client\'s default origin outside PRODUCTION', async (t) => {
+  const { buildTestApp } = await import('./helper.ts')
+  const { app } = await buildTestApp(t)
+  for (const origin of ['http://127.0.0.1:4002', 'http://localhost:4002']) {
+    const res = await app.inject({ method: 'OPTIONS', url: '/graphql', headers: { origin, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type' } })
+    t.equal(res.headers['access-control-allow-origin'], origin, origin)
+    t.equal(res.headers['access-control-allow-credentials'], 'true')
+  }
+  const other = await app.inject({ method: 'OPTIONS', url: '/graphql', headers: { origin: 'http://127.0.0.1:4003', 'access-control-request-method': 'POST' } })
+  t.equal(other.headers['access-control-allow-origin'], undefined)
 })
 
 // docs/security.md item 27 (production posture): PRODUCTION=true refuses what only development may use.
@@ -134,7 +158,7 @@ test('LOCAL_VAULT_KEY and LOCAL_VAULT_PREVIOUS_KEYS are 32-byte keys, hex or bas
   const c = await loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: hex, LOCAL_VAULT_PREVIOUS_KEYS: previous.join(', ') })
   t.equal(c.localVaultKeys.current?.toString('hex'), hex)
   t.same(c.localVaultKeys.previous.map((k) => k.length), [32, 32])
-  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(16).toString('hex') }), /LOCAL_VAULT_KEY: must encode at least 32 bytes/)
+  await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(16).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_KEY: randomBytes(48).toString('hex') }), /LOCAL_VAULT_KEY: must encode exactly 32 bytes/)
   await t.rejects(loadConfig({ DATA_DIR: dir, LOCAL_VAULT_PREVIOUS_KEYS: `${key32()},${randomBytes(8).toString('hex')}` }), /LOCAL_VAULT_PREVIOUS_KEYS\[1\]/)
 })

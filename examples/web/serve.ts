@@ -29,6 +29,12 @@ export async function startWebExample (opts: WebExampleOptions): Promise<{ app: 
     'referrer-policy': 'no-referrer',
     'x-content-type-options': 'nosniff'
   }
+  const host = opts.host ?? '127.0.0.1'
+  // Opened as localhost: the API at 127.0.0.1 would be another site, and the SameSite=Strict refresh cookie would
+  // not come along. Send the browser to this page's 127.0.0.1 address instead of failing quietly.
+  app.addHook('onRequest', async (req, reply) => {
+    if (req.hostname === 'localhost' && host === '127.0.0.1') return await reply.redirect(`http://127.0.0.1${req.port == null ? '' : `:${req.port}`}${req.url}`, 307)
+  })
   app.get('/', async (_req, reply) => reply.headers(headers).type('text/html; charset=utf-8').send(html))
   app.get('/app.js', async (_req, reply) => reply.headers(headers).type('text/javascript; charset=utf-8').send(js))
   await app.listen({ host: opts.host ?? '127.0.0.1', port: opts.port ?? 4002 })

@@ -6,50 +6,21 @@ import { migrateVault } from '../vault-migration/migrate-vault.ts'
 import { normaliseEmail } from '../users/users-service.ts'
 import { liveSessionWhere, userStanding } from '../sessions/live-session.ts'
 import type { UserStanding } from '../sessions/live-session.ts'
-import { runWebhookCommand, WEBHOOK_USAGE } from './webhook-commands.ts'
-
-/** An operator's mistake (unknown user, bad usage): printed as `{ "error": … }` with exit code 1. */
-export class AdminError extends Error {
-  override name = 'AdminError'
-}
-
-export const ADMIN_USAGE = `Usage: npm run admin -- <command> [args]   (same configuration as the server; prints JSON)
-  show-user <email>          state, live sessions count, Gmail state (never a token)
-  disable-user <email>       ends every session at once and refuses login and every operation; keeps the Gmail grant
-  enable-user <email>        lets a disabled user sign in again (sessions ended by the disable stay ended)
-  delete-user <email>        as deleteAccount: revokes the Gmail grant, deletes the vault secret, sessions and data;
-                             also finishes a deletion left pending (Google or the vault was down)
-  finish-deletions           finishes every pending deletion (run it from cron)
-  prune-deletion-records     deletes the deletion records kept in the security log past their retention
-  reconcile-vault            revokes at Google and deletes vault secrets no live Gmail connection holds, marks ACTIVE
-                             connections without a secret RECONNECT_REQUIRED; safe while the server runs (cron)
-  migrate-vault --to <kms|aws|local> [--delete-source]
-                             copies every grant from TOKEN_VAULT_PREVIOUS to TOKEN_VAULT (= --to) under each
-                             user's grant lock, reading each copy back; resumable, safe while servers run with the
-                             same two settings; --delete-source then removes the source copies (docs/vault.md)
-  rewrap-vault               TOKEN_VAULT=kms: re-wraps every data key under the current KMS_KEY_ID (key rotation);
-                             tokens and ciphertexts untouched, resumable
-  create-service-client <name> [--worker] [--all-users]
-                             registers an app backend for POST /oauth/token; prints {"clientId","clientSecret"}
-                             once (only a hash is kept). It acts only for users who authorized it
-                             (authorizeService). --worker: may name those users by id (background jobs).
-                             --all-users: acts for every user without authorization (one app, its own backend)
-  list-service-clients       every service client with worker and allUsers (never a secret)
-  revoke-service-client <clientId>
-                             refuses the client from its next request on
-  rotate-signing-key         a new key signs access tokens from now on; the previous one keeps verifying (and stays
-                             in /.well-known/jwks.json) until every token it signed has expired, then is retired.
-                             Other server processes pick the new key up within a minute; nobody is signed out
-  google-risc-register <url> registers <url> (…/google/risc) as this project's Cross-Account Protection receiver
-                             (RISC stream:update, then stream:verify), as GOOGLE_RISC_SERVICE_ACCOUNT_FILE
-${WEBHOOK_USAGE}`
+import { runWebhookCommand } from './webhook-commands.ts'
+import { AdminError, AdminUsageError, checkAdminArguments } from './usage.ts'
 
 type UserState = UserStanding
 
 async function findUser (app: FastifyInstance, email: string | undefined) {
   if (email == null) throw new AdminError('an email is required')
+  let normalised
+  try {
+    normalised = normaliseEmail(email)
+  } catch {
+    throw new AdminError(`${JSON.stringify(email)} is not an email address`)
+  }
   const user = await app.prisma.user.findUnique({
-    where: { email: normaliseEmail(email) },
+    where: { email: normalised },
     select: { id: true, email: true, disabledAt: true, deletionRequestedAt: true, createdAt: true, passwordHash: true, googleSub: true }
   })
   if (user == null) throw new AdminError(`no user with email ${email}`)
@@ -139,8 +110,30 @@ async function revokeServiceClient (app: FastifyInstance, clientId: string | und
   return revoked
 }
 
+/**
+ * Google delivers RISC events only to an https receiver, and ours listens at /google/risc: anything else would
+ * register a stream that never arrives. Plain http is accepted for a loopback receiver when the Google API is the
+ * emulator (GOOGLE_API_BASE_URL set), as in dev mode and the tests.
+ */
+function riscReceiverProblem (app: FastifyInstance, receiverUrl: string): string | null {
+  let url: URL
+  try {
+    url = new URL(receiverUrl)
+  } catch {
+    return `${JSON.stringify(receiverUrl)} is not a URL`
+  }
+  const loopback = ['127.0.0.1', 'localhost', '[::1]'].includes(url.hostname)
+  if (url.protocol !== 'https:' && !(url.protocol === 'http:' && loopback && app.config.GOOGLE_API_BASE_URL != null)) {
+    return `the receiver must be https: (Google delivers to https only), got ${url.protocol}`
+  }
+  if (url.pathname !== '/google/risc' || url.search !== '' || url.hash !== '') return `the receiver URL must end in /google/risc (this server's receiver), got ${url.pathname}${url.search}`
+  return null
+}
+
 async function riscRegister (app: FastifyInstance, receiverUrl: string | undefined) {
   if (receiverUrl == null) throw new AdminError('Usage: google-risc-register <receiver URL>, e.g. https://api.example.com/google/risc')
+  const problem = riscReceiverProblem(app, receiverUrl)
+  if (problem != null) throw new AdminError(`google-risc-register: ${problem}, e.g. https://api.example.com/google/risc`)
   const file = app.config.GOOGLE_RISC_SERVICE_ACCOUNT_FILE
   if (file == null) throw new AdminError('GOOGLE_RISC_SERVICE_ACCOUNT_FILE is not set (a service account JSON key with the RISC Configuration Admin role)')
   try {
@@ -183,6 +176,7 @@ async function rewrapVault (app: FastifyInstance, progress: (line: string) => vo
 
 /** Runs one command against a ready app; returns what is printed. */
 export async function runAdminCommand (app: FastifyInstance, argv: string[], progress: (line: string) => void = () => {}): Promise<unknown> {
+  checkAdminArguments(argv)
   const [command, arg] = argv
   switch (command) {
     case 'migrate-vault': return await migrateVaultCommand(app, argv.slice(1), progress)
@@ -201,7 +195,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[], pro
     case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
     default: {
       const answer = await runWebhookCommand(app, command, argv.slice(1))
-      if (answer === undefined) throw new AdminError(ADMIN_USAGE)
+      if (answer === undefined) throw new AdminUsageError(`unknown command ${JSON.stringify(command ?? '')}`)
       return answer
     }
   }

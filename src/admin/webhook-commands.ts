@@ -1,21 +1,7 @@
 import type { FastifyInstance } from 'fastify'
 import { EndpointUrlError } from '../webhooks/endpoint-url.ts'
 import { WebhookEndpointError } from '../webhooks/endpoints.ts'
-import { AdminError } from './commands.ts'
-
-export const WEBHOOK_USAGE = `  create-webhook <clientId> <url> [--events type,…]
-                             registers an endpoint of a service client for signed webhooks (Standard Webhooks);
-                             prints {"id","secret"} once. Types: gmail.message.added, gmail.sync_required,
-                             gmail.connected, gmail.reconnect_required, gmail.disconnected, user.deleted,
-                             service.authorization_revoked (default: all)
-  list-webhooks              every endpoint with its status (ACTIVE, FAILING, DISABLED), never a secret
-  delete-webhook <id>        stops deliveries to it at once
-  rotate-webhook-secret <id> prints a new secret; the old one keeps signing beside it for 24 h
-  enable-webhook <id>        delivers to an endpoint disabled after failing again (replay what it missed)
-  webhook-deliveries <id> [--failed]
-                             the endpoint's latest deliveries (state, attempts, last status), never a body
-  webhook-replay <deliveryId> | --since <ISO time> [--webhook <id>]
-                             sends deliveries again, with the same webhook-id`
+import { AdminError } from './usage.ts'
 
 const flag = (args: string[], name: string): string | undefined => {
   const i = args.indexOf(name)

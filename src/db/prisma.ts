@@ -7,6 +7,7 @@ import fp from 'fastify-plugin'
 import pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations } from './migrations.ts'
+import { lockDataDir } from './data-dir-lock.ts'
 
 export type DatabaseKind = 'postgresql' | 'pglite'
 
@@ -48,21 +49,29 @@ export async function openDatabase (databaseUrl: string | undefined, dataDir: st
     }
   }
   let dir: string | undefined
+  let unlock = () => {}
   if (databaseUrl !== 'memory://') {
     dir = path.resolve(dataDir, 'pglite')
     await mkdir(dir, { recursive: true, mode: 0o700 })
+    // Before PGlite touches the files: a second process (server or admin command) refuses here, nothing written.
+    unlock = lockDataDir(dir)
   }
-  // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
-  const { PGlite } = await import('@electric-sql/pglite')
-  // One PGlite instance per data dir and process: migrations and queries share it.
-  const db = await PGlite.create(dir)
-  return await pgliteDatabase(db)
+  try {
+    // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
+    const { PGlite } = await import('@electric-sql/pglite')
+    // One PGlite instance per data dir and process: migrations and queries share it.
+    const db = await PGlite.create(dir)
+    return await pgliteDatabase(db, unlock)
+  } catch (err) {
+    unlock()
+    throw err
+  }
 }
 
-export async function pgliteDatabase (db: PGlite): Promise<Database> {
+export async function pgliteDatabase (db: PGlite, unlock = () => {}): Promise<Database> {
   const { PGliteAdapterFactory } = await import('./pglite-adapter.ts')
   const adapter = new PGliteAdapterFactory(db)
-  return { kind: 'pglite', adapter, migrationAdapter: () => adapter, close: async () => { await db.close() } }
+  return { kind: 'pglite', adapter, migrationAdapter: () => adapter, close: async () => { try { await db.close() } finally { unlock() } } }
 }
 
 declare module 'fastify' {

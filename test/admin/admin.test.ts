@@ -1,4 +1,3 @@
-import { spawnSync } from 'node:child_process'
 import { test } from 'tap'
 import { runAdminCommand } from '../../src/admin/commands.ts'
 import { ALICE, buildGmailApp, connectWithTokens } from '../gmail/helpers.ts'
@@ -40,15 +39,17 @@ test('delete-user deletes like deleteAccount; unknown users and commands are ope
   await t.rejects(runAdminCommand(ctx.app, ['show-user']), { name: 'AdminError' })
 })
 
-test('npm run admin: prints JSON with the server configuration', async (t) => {
-  const dir = t.testdir({})
-  const env = { ...process.env, DATA_DIR: dir, JWT_SECRET: 'k'.repeat(43), LOG_LEVEL: 'warn' }
-  const run = (...args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/admin/cli.ts', ...args], { env, encoding: 'utf8', timeout: 120_000 })
-  const missing = run('show-user', 'nobody@example.com')
-  t.equal(missing.status, 1)
-  t.same(JSON.parse(missing.stdout), { error: 'no user with email nobody@example.com' })
-  t.equal(run().status, 1, 'usage without a command')
-  const reconciled = run('reconcile-vault')
-  t.equal(reconciled.status, 0, reconciled.stderr)
-  t.match(JSON.parse(reconciled.stdout), { secretsListed: 0, unidentifiedSecrets: 0, counts: { revokedAndDeleted: 0, failed: 0 }, users: {} })
+test('google-risc-register wants an https receiver at /google/risc', async (t) => {
+  const ctx = await buildGmailApp(t)
+  ctx.app.config.GOOGLE_RISC_SERVICE_ACCOUNT_FILE = '/nonexistent.json'
+  const saved = ctx.app.config.GOOGLE_API_BASE_URL
+  ctx.app.config.GOOGLE_API_BASE_URL = undefined
+  t.teardown(() => { ctx.app.config.GOOGLE_API_BASE_URL = saved })
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'http://api.example.com/google/risc']), { name: 'AdminError', message: /must be https:/ })
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'http://127.0.0.1:4000/google/risc']), { message: /must be https:/ }, 'loopback http only with the emulator')
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'https://api.example.com/']), { message: /must end in \/google\/risc/ })
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'https://api.example.com/google/risc?x=1']), { message: /must end in \/google\/risc/ })
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'api.example.com/google/risc']), { message: /is not a URL/ })
+  // A good URL gets past the checks, to the service account key.
+  await t.rejects(runAdminCommand(ctx.app, ['google-risc-register', 'https://api.example.com/google/risc']), { message: /nonexistent|ENOENT|service account/ })
 })

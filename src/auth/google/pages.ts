@@ -7,7 +7,7 @@ import { AUTH_ERROR_MESSAGES } from '../../errors.ts'
 
 const escapeHtml = (s: string) => s.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`)
 
-export function resultPage (code: string | null, about: 'sign_in' | 'gmail' = 'sign_in'): string {
+export function resultPage (code: string | null, about: 'sign_in' | 'gmail' = 'sign_in', detail?: string): string {
   const ok = code == null
   const gmail = about === 'gmail'
   const title = gmail ? (ok ? 'Gmail connected' : 'Connecting Gmail failed') : ok ? 'Signed in with Google' : 'Sign in with Google failed'
@@ -21,7 +21,7 @@ export function resultPage (code: string | null, about: 'sign_in' | 'gmail' = 's
 </head><body>
 <h1 id="title">${title}</h1>
 <p id="message">${escapeHtml(message)}</p>
-${ok ? '' : `<p>Error code: <code id="code">${escapeHtml(code.slice(0, 64))}</code></p>\n<p><a href="/auth/google">Sign in with Google again</a></p>`}
+${detail == null ? '' : `<p id="detail">${escapeHtml(detail)}</p>\n`}${ok ? '' : `<p>Error code: <code id="code">${escapeHtml(code.slice(0, 64))}</code></p>\n<p><a href="/auth/google">Sign in with Google again</a></p>`}
 </body></html>
 `
 }

@@ -41,8 +41,8 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
     // The callback URL carries the authorization code: never send it on as a Referer.
     .header('referrer-policy', 'no-referrer')
 
-  const page = (reply: FastifyReply, status: number, code: string | null, about: 'sign_in' | 'gmail' = 'sign_in') =>
-    noStore(reply).code(status).type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'").send(resultPage(code, about))
+  const page = (reply: FastifyReply, status: number, code: string | null, about: 'sign_in' | 'gmail' = 'sign_in', detail?: string) =>
+    noStore(reply).code(status).type('text/html; charset=utf-8').header('content-security-policy', "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'").send(resultPage(code, about, detail))
 
   const meta = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
   // Read directly, not through readRefreshCookie: these are top-level GET navigations, which carry no Origin, JSON
@@ -101,7 +101,14 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
       meta(request),
       (err, what) => request.log.error({ err }, what)
     )
-    if ('page' in outcome) return page(reply, outcome.page, outcome.code)
+    if ('page' in outcome) {
+      // The usual cause of a missing state cookie in development: the sign-in was started at another address
+      // (localhost vs 127.0.0.1 are two origins to a browser) than GOOGLE_REDIRECT_URI's, where Google comes back.
+      const detail = outcome.code === AuthErrorCodes.STATE_MISMATCH && request.cookies[STATE_COOKIE] == null
+        ? `No sign-in cookie came back to ${request.host}: a sign-in started at another address (another host name, such as localhost instead of 127.0.0.1) keeps its cookie there. Start again at ${config.PUBLIC_URL}/auth/google.`
+        : undefined
+      return page(reply, outcome.page, outcome.code, 'sign_in', detail)
+    }
     return sendBack(reply, outcome)
   })
 

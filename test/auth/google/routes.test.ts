@@ -116,11 +116,14 @@ test('state: missing, not bound to this browser, replayed or expired fails and c
   res = await callback(ctx, redirectA)
   t.equal(res.statusCode, 400, 'no cookie (a callback link opened in another browser: login CSRF)')
   t.match(res.body, /STATE_MISMATCH/)
+  // Issue 20, item 3: the likelier cause in development is named (started on localhost, back on 127.0.0.1).
+  t.match(res.body, /No sign-in cookie came back to localhost: a sign-in started at another address \(another host name, such as localhost instead of 127\.0\.0\.1\) keeps its cookie there\. Start again at http:\/\/127\.0\.0\.1:\d+\/auth\/google\./)
 
   const b = await start(ctx)
   res = await callback(ctx, redirectA, b.cookie)
   t.equal(res.statusCode, 400, 'the cookie of another flow')
   t.match(res.body, /STATE_MISMATCH/)
+  t.notMatch(res.body, /No sign-in cookie/, 'a cookie came: another cause')
 
   res = await callback(ctx, redirectA, a.cookie)
   t.equal(res.statusCode, 303, 'the genuine pair works')

@@ -1,0 +1,83 @@
+// `npm start`, `npm run admin` and `npm run migrate`: the built JavaScript when the build is current (a production
+// install has no TypeScript tooling: `npm run build`, then `npm ci --omit=dev`), the TypeScript sources through tsx
+// in a development checkout where the build is missing or older than the sources. Plain JavaScript, so it runs
+// without tsx. The target runs in this process (no child): signals and the exit code are the target's own.
+//
+//   node scripts/launch.mjs <server|admin|migrate> [args…]
+//
+// npm start builds first when the build is stale (and TypeScript is installed), so the server always runs the
+// compiled code whose start-up time docs/production.md gives; a current build is not compiled again.
+import { spawnSync } from 'node:child_process'
+import { readdirSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
+const TARGETS = {
+  server: { built: 'dist/src/server.js', source: 'src/server.ts', buildFirst: true },
+  admin: { built: 'dist/src/admin/cli.js', source: 'src/admin/cli.ts', buildFirst: false },
+  migrate: { built: 'dist/prisma/migrate.js', source: 'prisma/migrate.ts', buildFirst: false }
+}
+
+/**
+ * The newest modification time among the files the build compiles (tsconfig.build.json: src, prisma/migrate.ts).
+ * The generated Prisma client counts through its source, schema.prisma: an install regenerates it (postinstall,
+ * also in a production install, where @prisma/client brings the Prisma CLI along as a peer) with fresh mtimes but
+ * the same content, which must not make a current build look stale.
+ */
+function newestSource () {
+  let newest = 0
+  const generated = path.join(root, 'src', 'generated', 'prisma')
+  const visit = (p) => {
+    if (p === generated) return
+    const st = statSync(p, { throwIfNoEntry: false })
+    if (st == null) return
+    if (st.isDirectory()) for (const entry of readdirSync(p)) visit(path.join(p, entry))
+    else if (/\.(ts|js|mts|cjs|json|prisma)$/.test(p)) newest = Math.max(newest, st.mtimeMs)
+  }
+  for (const p of ['src', 'prisma/migrate.ts', 'prisma/schema.prisma', 'tsconfig.json', 'tsconfig.build.json']) visit(path.join(root, p))
+  return newest
+}
+
+function resolves (specifier) {
+  try {
+    createRequire(path.join(root, 'package.json')).resolve(specifier)
+    return true
+  } catch {
+    return false
+  }
+}
+
+function fail (message) {
+  process.stderr.write(`${message}\n`)
+  process.exit(1)
+}
+
+const name = process.argv[2]
+const target = TARGETS[name]
+if (target == null) fail(`usage: node scripts/launch.mjs <${Object.keys(TARGETS).join('|')}> [args…]`)
+// The target reads its arguments from process.argv.slice(2), as when run as `node <file> args…`.
+process.argv.splice(2, 1)
+
+const built = path.join(root, target.built)
+const builtAt = statSync(built, { throwIfNoEntry: false })?.mtimeMs
+const current = builtAt != null && builtAt >= newestSource()
+const hasTypeScript = resolves('typescript/package.json')
+const hasTsx = resolves('tsx/esm/api')
+
+let entry = built
+if (!current && target.buildFirst && hasTypeScript) {
+  process.stderr.write(builtAt == null ? 'No build yet: compiling (npm run build)…\n' : 'The sources changed since the last build: compiling (npm run build)…\n')
+  const build = spawnSync(process.execPath, [path.join(root, 'node_modules/typescript/bin/tsc'), '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' })
+  if (build.status !== 0) fail('npm start: the build failed (see above)')
+} else if (!current && hasTsx) {
+  const { register } = await import('tsx/esm/api')
+  register()
+  entry = path.join(root, target.source)
+} else if (builtAt == null) {
+  fail(`${target.built} is missing and neither TypeScript nor tsx is installed: run \`npm run build\` before \`npm ci --omit=dev\` (docs/production.md)`)
+} else if (!current) {
+  process.stderr.write(`warning: ${target.built} is older than the sources, and nothing here can compile them; running it anyway\n`)
+}
+await import(pathToFileURL(entry).href)
