@@ -20,9 +20,6 @@ export interface WebhookMetrics {
   delivery (outcome: DeliveryOutcome, seconds: number): void
 }
 
-/** May `clientId` receive events about `userId`? (the least-privilege rules: only users who authorized it). */
-export type ReceivePolicy = (clientId: string, userId: string | null) => Promise<boolean>
-
 /** Retries: 5 s doubling to an hour, with full jitter on the upper half, for as long as the endpoint is not disabled. */
 export function retryDelayMs (attempts: number): number {
   const ceiling = Math.min(5_000 * 2 ** Math.max(0, attempts - 1), 3_600_000)
@@ -49,21 +46,19 @@ export class WebhookDeliverer {
   readonly #options: DelivererOptions
   readonly #events: SecurityEvents
   readonly #metrics: WebhookMetrics | undefined
-  readonly #mayReceive: ReceivePolicy
   readonly #inFlight = new Map<string, Set<Promise<void>>>()
   readonly #abort = new AbortController()
   #timer: NodeJS.Timeout | undefined
   #ticking: Promise<void> | undefined
   #again = false
 
-  constructor (deps: { prisma: PrismaClient, clock: Clock, log: FastifyBaseLogger, options: DelivererOptions, securityEvents: SecurityEvents, metrics?: WebhookMetrics, mayReceive?: ReceivePolicy }) {
+  constructor (deps: { prisma: PrismaClient, clock: Clock, log: FastifyBaseLogger, options: DelivererOptions, securityEvents: SecurityEvents, metrics?: WebhookMetrics }) {
     this.#prisma = deps.prisma
     this.#clock = deps.clock
     this.#log = deps.log
     this.#options = deps.options
     this.#events = deps.securityEvents
     this.#metrics = deps.metrics
-    this.#mayReceive = deps.mayReceive ?? (async () => true)
   }
 
   start (): void {
@@ -92,23 +87,36 @@ export class WebhookDeliverer {
     }
   }
 
-  /** Fans undispatched events out into deliveries, in one transaction per batch (rows locked, others skipped). */
+  /**
+   * Fans undispatched events out into deliveries, in one transaction per batch (rows locked, others skipped). Who
+   * receives an event about a user: clients acting for every user (`--all-users`) and clients the user authorized
+   * (authorizeService), the least-privilege rule of the token exchange; an event meant for one client (its
+   * authorization ended) only that client; an event about no user, every client.
+   */
   async dispatch (): Promise<number> {
     return await this.#prisma.$transaction(async (tx) => {
-      const events = await tx.$queryRaw<Array<{ id: string, type: string, userId: string | null }>>`
-        SELECT "id", "type", "user_id"::text AS "userId" FROM "webhook_events"
+      const events = await tx.$queryRaw<Array<{ id: string, type: string, userId: string | null, clientId: string | null }>>`
+        SELECT "id", "type", "user_id"::text AS "userId", "client_id" AS "clientId" FROM "webhook_events"
         WHERE "dispatched_at" IS NULL ORDER BY "created_at" LIMIT ${DISPATCH_BATCH} FOR UPDATE SKIP LOCKED`
       if (events.length === 0) return 0
       const endpoints = await tx.webhookEndpoint.findMany({
         where: { disabledAt: null, client: { revokedAt: null } },
-        select: { id: true, clientId: true, eventTypes: true }
+        select: { id: true, clientId: true, eventTypes: true, client: { select: { allUsers: true } } }
       })
+      const userIds = [...new Set(events.flatMap(e => e.userId == null ? [] : [e.userId]))]
+      const authorized = new Set((await tx.serviceAuthorization.findMany({ where: { userId: { in: userIds } }, select: { userId: true, clientId: true } }))
+        .map(a => `${a.userId}:${a.clientId}`))
+      const mayReceive = (event: { type: string, userId: string | null, clientId: string | null }, endpoint: { clientId: string, client: { allUsers: boolean } }) => {
+        // A client acting for every user hears of a deletion through the untargeted user.deleted: not twice.
+        if (event.clientId != null) return event.clientId === endpoint.clientId && !(event.type === 'user.deleted' && endpoint.client.allUsers)
+        return event.userId == null || endpoint.client.allUsers || authorized.has(`${event.userId}:${endpoint.clientId}`)
+      }
       const rows: Array<{ id: string, eventId: string, endpointId: string, nextAttemptAt: Date, createdAt: Date }> = []
       const now = this.#clock.now()
       for (const event of events) {
         for (const endpoint of endpoints) {
           if (endpoint.eventTypes.length > 0 && !endpoint.eventTypes.includes(event.type)) continue
-          if (!await this.#mayReceive(endpoint.clientId, event.userId)) continue
+          if (!mayReceive(event, endpoint)) continue
           rows.push({ id: `msg_${randomBytes(16).toString('base64url')}`, eventId: event.id, endpointId: endpoint.id, nextAttemptAt: now, createdAt: now })
         }
       }
