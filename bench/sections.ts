@@ -165,7 +165,7 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   // ---- 3. token exchange (fresh token) vs gmailStatus ----------------------------------------------------------
   rss.phase('3. token exchange / gmailStatus')
   // A backend exchanges a service token for its client (5 minutes; the API access token is refused there).
-  const serviceToken = (await gql(A.url, 'mutation ($c: ID!) { serviceToken(clientId: $c) { token } }', { c: onBehalf.clientId }, token) as { serviceToken: { token: string } }).serviceToken.token
+  const serviceToken = (await gql<{ serviceToken: { token: string } }>(A.url, 'mutation ($c: ID!) { serviceToken(clientId: $c) { token } }', { c: onBehalf.clientId }, token)).serviceToken.token
   const exchangeBody = new URLSearchParams({
     grant_type: EXCHANGE_GRANT, requested_token_type: GOOGLE_TOKEN_TYPE, subject_token: serviceToken, subject_token_type: 'urn:ietf:params:oauth:token-type:access_token'
   }).toString()

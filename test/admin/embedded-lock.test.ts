@@ -15,13 +15,13 @@ async function startServerProcess (t: Test, env: NodeJS.ProcessEnv): Promise<{ c
   const port = await freePort()
   const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], { env: { ...env, PORT: String(port), LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let output = ''
-  child.stdout!.setEncoding('utf8').on('data', (c: string) => { output += c })
-  child.stderr!.setEncoding('utf8').on('data', (c: string) => { output += c })
+  child.stdout.setEncoding('utf8').on('data', (c: string) => { output += c })
+  child.stderr.setEncoding('utf8').on('data', (c: string) => { output += c })
   t.teardown(() => { if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL') })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`no start after 240 s:\n${output}`)), 240_000)
     const check = () => { if (output.includes('Ctrl-C stops it')) { clearTimeout(timer); resolve() } }
-    child.stdout!.on('data', check)
+    child.stdout.on('data', check)
     child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`server exited ${code}:\n${output}`)) })
   })
   return { child, url: `http://127.0.0.1:${port}`, output: () => output }

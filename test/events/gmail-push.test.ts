@@ -11,7 +11,7 @@ const gmailCalls = (ctx: { google: { state: { stats (): { requests: Partial<Reco
 test('a message delivered at Gmail reaches the registered endpoint once, signed, with ids only', async (t) => {
   const ctx = await buildPushApp(t)
   const receiver = await webhookReceiver(t)
-  const client = await ctx.app.serviceClients.create('Receipt scanner', true)
+  const client = await ctx.app.serviceClients.create('Receipt scanner', true, true)
   const hook = await ctx.app.webhookEndpoints.create(client.clientId, receiver.url, [])
   receiver.useSecret(hook.secret)
   t.match(hook.secret, /^whsec_[A-Za-z0-9+/=]{40,}$/)
@@ -99,7 +99,7 @@ test('forged or foreign pushes do nothing: no Gmail call, 401/403', async (t) =>
 test('history too old (Gmail 404): one gmail.sync_required and a fresh start from the profile', async (t) => {
   const ctx = await buildPushApp(t)
   const receiver = await webhookReceiver(t)
-  const client = await ctx.app.serviceClients.create('AI mail', true)
+  const client = await ctx.app.serviceClients.create('AI mail', true, true)
   receiver.useSecret((await ctx.app.webhookEndpoints.create(client.clientId, receiver.url, ['gmail.sync_required', 'gmail.message.added'])).secret)
   await connectWithTokens(ctx)
   await waitFor(() => ctx.google.state.push.watches.size === 1, 'the watch')
@@ -118,7 +118,7 @@ test('history too old (Gmail 404): one gmail.sync_required and a fresh start fro
 test('disconnect stops the watch and emits gmail.disconnected', async (t) => {
   const ctx = await buildPushApp(t)
   const receiver = await webhookReceiver(t)
-  const client = await ctx.app.serviceClients.create('AI mail', true)
+  const client = await ctx.app.serviceClients.create('AI mail', true, true)
   receiver.useSecret((await ctx.app.webhookEndpoints.create(client.clientId, receiver.url, [])).secret)
   await connectWithTokens(ctx)
   await waitFor(() => ctx.google.state.push.watches.size === 1, 'the watch')

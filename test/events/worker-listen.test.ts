@@ -12,7 +12,7 @@ const root = path.resolve(import.meta.dirname, '..', '..')
 
 test('the example worker receives the webhook, exchanges for a token and reads the new message', async (t) => {
   const ctx = await buildPushApp(t)
-  const worker = await ctx.app.serviceClients.create('Receipt scanner', true)
+  const worker = await ctx.app.serviceClients.create('Receipt scanner', true, true)
   const port = await freePort()
   const hook = await ctx.app.webhookEndpoints.create(worker.clientId, `http://127.0.0.1:${port}/`, ['gmail.message.added'])
   const child = spawn(process.execPath, ['--import', 'tsx', 'examples/worker/worker.ts', '--listen', String(port)], {

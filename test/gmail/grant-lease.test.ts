@@ -140,7 +140,7 @@ test('lease rules: waiting, expiry of a crashed holder, fencing of a holder whos
     t.type(outcome.renew, GrantLeaseLostError, 'so is a renewal (a vault write would not follow)')
     t.equal((await prisma.gmailConnection.findUniqueOrThrow({ where: { userId } })).stateReason, before.stateReason, 'nothing was written')
     t.ok(await prisma.grantLease.findUnique({ where: { userId } }), 'the loser\'s release left the new holder\'s lease alone')
-    await taker
+    await Promise.resolve(taker)
     t.equal(await prisma.grantLease.count({ where: { userId } }), 0)
   })
 })

@@ -46,7 +46,7 @@ test('forged and foreign tokens are refused', async (t) => {
   const iss = app.config.PUBLIC_URL
   const claims = { sub: s.user.id, sid: s.sessionId, email: s.email, name: null, iss, aud: 'inboxgate-api', iat: now, exp: now + 600 }
   const header = { alg: 'ES256', typ: 'at+jwt', kid }
-  const es256 = (h: object, c: object, key = pem) => createSigner({ key, algorithm: 'ES256', header: { ...header, ...h } as never })(c)
+  const es256 = (h: object, c: object, key = pem) => createSigner({ key, algorithm: 'ES256', header: { ...header, ...h } })(c)
 
   const valid = es256({}, claims)
   t.equal((await gql(app, MeDocument, {}, { token: valid })).errors, undefined, 'control: a well-formed token works')
@@ -170,14 +170,14 @@ test('another process rotated: a token with a kid we do not hold yet re-reads th
   t.not(createDecoder({ complete: true })(s.accessToken).header.kid, kid, 'this process still signs with the key in hand')
   const { pem } = await signingKey(app)
   const now = Math.floor(clock.now().getTime() / 1000)
-  const token = createSigner({ key: pem, algorithm: 'ES256', kid, iss: app.config.PUBLIC_URL, aud: 'inboxgate-api', header: { alg: 'ES256', typ: 'at+jwt' } as never })({ sub: s.user.id, sid: s.sessionId, email: s.email, iat: now, exp: now + 600 })
+  const token = createSigner({ key: pem, algorithm: 'ES256', kid, iss: app.config.PUBLIC_URL, aud: 'inboxgate-api', header: { alg: 'ES256', typ: 'at+jwt' } })({ sub: s.user.id, sid: s.sessionId, email: s.email, iat: now, exp: now + 600 })
   t.equal((await gql(app, MeDocument, {}, { token })).errors, undefined, 'a token from a process that already has the new key is accepted')
   const next = await signUp(app, 'NATIVE')
   t.equal(createDecoder({ complete: true })(next.accessToken).header.kid, kid, 'and this process now signs with it')
 
   // Unknown kids re-read at most every 5 s: a flood of forged kids costs one query per period, not one per request.
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' })
-  const forged = (k: string) => createSigner({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, algorithm: 'ES256', kid: k, header: { alg: 'ES256', typ: 'at+jwt' } as never })({ sub: s.user.id })
+  const forged = (k: string) => createSigner({ key: privateKey.export({ type: 'pkcs8', format: 'pem' }) as string, algorithm: 'ES256', kid: k, header: { alg: 'ES256', typ: 'at+jwt' } })({ sub: s.user.id })
   let reads = 0
   const load = app.signingKeys.load.bind(app.signingKeys)
   app.signingKeys.load = async () => { reads++; return await load() }

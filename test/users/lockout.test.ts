@@ -17,7 +17,7 @@ async function loginFrom (app: FastifyInstance, ip: string, input: { email: stri
     cookies,
     payload: { query: LoginDocument.toString(), variables: { input: { client: 'NATIVE', ...input } } }
   })
-  const body = res.json() as { data?: { login: { accessToken: string, deviceToken: string | null } } | null, errors?: Array<{ extensions: { code: string } }> }
+  const body = res.json<{ data?: { login: { accessToken: string, deviceToken: string | null } } | null, errors?: Array<{ extensions: { code: string } }> }>()
   return { code: body.errors?.[0]?.extensions.code ?? 'OK', login: body.data?.login, res }
 }
 

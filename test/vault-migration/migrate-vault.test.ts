@@ -64,11 +64,11 @@ test('aws → kms with refreshes racing the copy: no grant lost, the source left
   const sourceBefore = new Map<string, GmailTokenBundle>()
   for (const u of users) sourceBefore.set(u, (await vault.previous.get(u))!)
   ctx.clock.advance(57 * 60_000) // every access token inside the refresh margin
-  const [report, ...tokens] = await Promise.all([
+  const [report, ...tokens] = await Promise.all<[Promise<MigrationReport>, ...Array<Promise<string>>]>([
     migrateVault(vault, ctx.app.gmail, { deleteSource: false }),
     ...users.map(async (u) => await ctx.app.gmail.getGmailAccessToken(u)),
     ...users.map(async (u) => await ctx.app.gmail.getGmailAccessToken(u))
-  ]) as [MigrationReport, ...string[]]
+  ])
   t.equal(tokens.filter((x) => typeof x === 'string' && x.startsWith('ya29.')).length, users.length * 2, 'every refresh served a token')
   t.match(report, { from: 'aws', to: 'kms', listed: users.length, failed: 0, sourceDeleted: 0 })
   t.equal(report.copied + report.alreadyPresent, users.length)

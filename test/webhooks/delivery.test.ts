@@ -5,7 +5,8 @@ import { WebhookDeliverer } from '../../src/webhooks/deliverer.ts'
 import { checkEndpointAddresses, checkEndpointUrl } from '../../src/webhooks/endpoint-url.ts'
 import { recordEvents } from '../../src/webhooks/outbox.ts'
 import { runAdminCommand } from '../../src/admin/commands.ts'
-import { buildTestApp, signUp } from '../helper.ts'
+import { buildTestApp, gql, signUp } from '../helper.ts'
+import { AuthorizeServiceDocument, RevokeServiceAuthorizationDocument } from '../support/generated/graphql.ts'
 import { waitFor, webhookReceiver } from '../events/support.ts'
 
 // Issue 23 item 3: at least once, durable, leased; retries with the same webhook-id; endpoints disabled after days.
@@ -14,7 +15,7 @@ async function setup (t: Parameters<typeof buildTestApp>[0], env: Record<string,
   const clock = new ManualClock()
   const { app, logs } = await buildTestApp(t, { clock, env: { WEBHOOK_POLL_INTERVAL_MS: '20', WEBHOOK_TIMEOUT_MS: '30000', ...env } })
   const user = await signUp(app, 'NATIVE')
-  const client = await app.serviceClients.create('Backend', true)
+  const client = await app.serviceClients.create('Backend', true, true)
   return { app, logs, clock, user: user.user, client }
 }
 
@@ -206,4 +207,38 @@ test('a slow endpoint never delays another; queue depth and oldest-pending age a
   t.match(metrics, /inboxgate_webhook_queue_depth \d+/)
   t.match(metrics, /inboxgate_webhook_oldest_pending_seconds \d/)
   t.match(metrics, /inboxgate_webhook_delivery_seconds_bucket/)
+})
+
+test('a client receives events only about users who authorized it; an ended authorization is told to that client alone', async (t) => {
+  const { app, user } = await setup(t)
+  const signedIn = await signUp(app, 'NATIVE')
+  const stranger = await app.serviceClients.create('Stranger', true)
+  const chosen = await app.serviceClients.create('Chosen', true)
+  const strangerHook = await webhookReceiver(t)
+  strangerHook.useSecret((await app.webhookEndpoints.create(stranger.clientId, strangerHook.url, [])).secret)
+  const chosenHook = await webhookReceiver(t)
+  chosenHook.useSecret((await app.webhookEndpoints.create(chosen.clientId, chosenHook.url, [])).secret)
+
+  await emit(app, signedIn.user.id)
+  await app.webhookDeliverer!.idle()
+  t.equal(await app.prisma.webhookEvent.count({ where: { dispatchedAt: null } }), 0, 'dispatched')
+  t.equal(strangerHook.received.length + chosenHook.received.length, 0, 'no client hears of a user who authorized none')
+
+  const authorized = await gql(app, AuthorizeServiceDocument, { clientId: chosen.clientId }, { token: signedIn.accessToken })
+  t.notOk(authorized.errors, 'authorizeService right after sign-in (no step-up needed)')
+  await emit(app, signedIn.user.id)
+  await waitFor(() => chosenHook.received.length === 1, 'the authorized client')
+  await emit(app, user.id)
+  await app.webhookDeliverer!.idle()
+  t.equal(chosenHook.received.length, 1, 'nothing about another user')
+  t.equal(strangerHook.received.length, 0, 'nothing to a client the user did not authorize')
+
+  const revoked = await gql(app, RevokeServiceAuthorizationDocument, { clientId: chosen.clientId }, { token: signedIn.accessToken })
+  t.notOk(revoked.errors)
+  await waitFor(() => chosenHook.ofType('service.authorization_revoked').length === 1, 'service.authorization_revoked')
+  t.same(chosenHook.ofType('service.authorization_revoked')[0]!.body.data, { userId: signedIn.user.id, clientId: chosen.clientId })
+  await emit(app, signedIn.user.id)
+  await app.webhookDeliverer!.idle()
+  t.equal(chosenHook.ofType('gmail.message.added').length, 1, 'nothing more once revoked')
+  t.equal(strangerHook.received.length, 0, 'the revocation went to its client alone')
 })
