@@ -43,7 +43,7 @@ export interface Report {
 
 function versions (): Array<[string, string]> {
   const lock = JSON.parse(readFileSync(path.join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { version?: string }> }
-  const names = ['fastify', 'mercurius', 'graphql', '@prisma/client', '@prisma/adapter-pg', 'pg', '@fastify/jwt', 'fast-jwt', '@node-rs/argon2', 'prom-client', 'autocannon']
+  const names = ['fastify', 'mercurius', 'graphql', '@prisma/client', '@prisma/adapter-pg', 'pg', 'fast-jwt', '@node-rs/argon2', 'prom-client', 'autocannon']
   return names.map((n) => [n, lock.packages[`node_modules/${n}`]?.version ?? '?'])
 }
 

@@ -168,4 +168,3 @@ export class AppleEmulatorState {
   }
 }
 
-export { sha256Hex }

@@ -5,7 +5,7 @@ import { MigratingTokenVault } from './migrating-token-vault.ts'
 import { DEFAULT_SECRET_PREFIX } from './token-vault.ts'
 import type { TokenVault } from './token-vault.ts'
 
-export type { GmailTokenBundle, TokenVault, TokenVaultStats, VaultListing } from './token-vault.ts'
+export type { GmailTokenBundle, TokenVault, TokenVaultStats } from './token-vault.ts'
 // The AWS vaults (and the AWS SDK, ≈0.2 s to load) are imported from './aws-secrets-manager-vault.ts' and
 // './kms-envelope-vault.ts' by whoever needs them, and here only for TOKEN_VAULT=aws or kms: a local-vault start
 // never loads them.

@@ -16,7 +16,6 @@ import {
   ReEncryptCommand
 } from '@aws-sdk/client-kms'
 import { open, seal } from '../crypto/sealing.ts'
-import { currentTransaction } from '../db/current-transaction.ts'
 import { Errors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { SecretsManagerClientOptions as AwsClientOptions } from './aws-secrets-manager-vault.ts'
@@ -292,9 +291,10 @@ export class KmsEnvelopeVault implements TokenVault {
     if (this.#ownsClient) this.#client.destroy()
   }
 
-  // Inside the grant lock, the caller's transaction (see src/db/current-transaction.ts); elsewhere the pool.
+  // The grant lock is a lease that holds no connection or transaction (src/gmail/grant-lock.ts): vault rows are
+  // written through the pool, like the other vaults' calls, never inside a caller's transaction.
   #db () {
-    return currentTransaction() ?? this.#prisma
+    return this.#prisma
   }
 
   #isCurrentKey (arn: string): boolean {
