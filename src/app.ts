@@ -51,12 +51,19 @@ export interface AppOptions {
   database?: Database
   /** A token vault built by the caller (tests, benchmarks); by default TOKEN_VAULT decides. */
   vault?: ClosableTokenVault
+  /**
+   * False for a short-lived process (`npm run admin`): the background jobs a server runs (mail sending, webhook
+   * delivery, Gmail watch renewal) are not started; what the command writes is picked up by the servers.
+   */
+  backgroundJobs?: boolean
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     config: Config
     clock: Clock
+    /** See AppOptions.backgroundJobs. */
+    backgroundJobs: boolean
   }
 }
 
@@ -131,6 +138,7 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
 async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   fastify.decorate('config', opts.config)
   fastify.decorate('clock', opts.clock ?? systemClock)
+  fastify.decorate('backgroundJobs', opts.backgroundJobs ?? true)
   // 5xx masked and logged once for every route without a format of its own (src/http/error-handler.ts).
   fastify.setErrorHandler(defaultErrorHandler)
 

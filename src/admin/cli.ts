@@ -32,7 +32,7 @@ async function main (): Promise<number> {
   // Logs go to stderr, warnings and up: stdout is the JSON answer only.
   const server = Fastify(serverOptions(config, { level: 'warn', stream: process.stderr }))
   try {
-    await server.register(app, { config })
+    await server.register(app, { config, backgroundJobs: false })
     await server.ready()
   } catch (err) {
     const message = startFailureMessage(err)

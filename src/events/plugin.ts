@@ -23,6 +23,7 @@ export default fp(async (app) => {
   }
   let timer: NodeJS.Timeout | undefined
   app.addHook('onReady', async () => {
+    if (!app.backgroundJobs) return
     timer = setInterval(pass, app.config.WEBHOOK_POLL_INTERVAL_MS)
     timer.unref()
   })

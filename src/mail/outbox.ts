@@ -170,6 +170,7 @@ export default fp(async (app) => {
   const outbox = new MailOutbox({ prisma: app.prisma, clock: app.clock, transport, log: app.log })
   app.decorate('mailOutbox', outbox)
   app.addHook('onReady', async () => {
+    if (!app.backgroundJobs) return
     if (transport == null) app.log.warn('SMTP_URL is not set: verification and password-reset mail is queued but not sent (docs/email.md)')
     outbox.start()
   })

@@ -50,7 +50,7 @@ export default fp(async (app) => {
     }
   })
 
-  const deliverer = c.WEBHOOK_DELIVERY_ENABLED
+  const deliverer = c.WEBHOOK_DELIVERY_ENABLED && app.backgroundJobs
     ? new WebhookDeliverer({
       prisma: app.prisma,
       clock: app.clock,

@@ -105,7 +105,7 @@ async function googleRoutes (app: FastifyInstance): Promise<void> {
       // The usual cause of a missing state cookie in development: the sign-in was started at another address
       // (localhost vs 127.0.0.1 are two origins to a browser) than GOOGLE_REDIRECT_URI's, where Google comes back.
       const detail = outcome.code === AuthErrorCodes.STATE_MISMATCH && request.cookies[STATE_COOKIE] == null
-        ? `No sign-in cookie came back to ${request.host}: a sign-in started at another address (another host name, such as localhost instead of 127.0.0.1) keeps its cookie there. Start again at ${config.PUBLIC_URL}/auth/google.`
+        ? `No sign-in cookie came back to ${request.hostname}: a sign-in started at another address (another host name, such as localhost instead of 127.0.0.1) keeps its cookie there. Start again at ${config.PUBLIC_URL}/auth/google.`
         : undefined
       return page(reply, outcome.page, outcome.code, 'sign_in', detail)
     }
