@@ -67,6 +67,9 @@ test('round trip: sealed in vault_envelopes, nothing readable in the database, o
   await vault.put(userId, bundle)
   t.same(await vault.get(userId), bundle)
   t.same(vault.kmsStats(), { generateDataKey: 1, decrypt: 0, reEncrypt: 0, describeKey: 0, errors: 0, cacheHits: 1 }, 'the read right after the write used the cached data key')
+  const exported = await app.metrics.registry.getSingleMetricAsString('inboxgate_kms_requests_total')
+  t.match(exported, /operation="generateDataKey"\} 1/, 'KMS requests per operation on /metrics')
+  t.match(exported, /operation="cacheHits"\} 1/)
 
   const rows = await app.prisma.$queryRawUnsafe<Array<Record<string, unknown>>>('SELECT * FROM vault_envelopes')
   t.equal(rows.length, 1)
