@@ -111,9 +111,9 @@ export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promi
     JWT_SECRET: randomBytes(32).toString('base64url'),
     LOG_LEVEL: 'debug',
     // Argon2 at its cheapest sensible cost: tests sign up and log in thousands of times, and what they check does not
-    // depend on the cost (test/users/ checks hashing at the default cost: DEFAULT_HASH_COST).
-    PASSWORD_HASH_MEMORY_KIB: '1024',
-    PASSWORD_HASH_TIME_COST: '1',
+    // depend on the cost (test/users/ checks hashing at the default cost: DEFAULT_HASH_COST). PRODUCTION=true refuses
+    // a cost below OWASP's minimum: apps built as production keep the default.
+    ...(opts.env?.PRODUCTION === 'true' ? {} : { PASSWORD_HASH_MEMORY_KIB: '1024', PASSWORD_HASH_TIME_COST: '1' }),
     ...opts.env
   })
   const logs: string[] = []
