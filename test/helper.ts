@@ -108,7 +108,9 @@ export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promi
   const config = await loadConfig({
     DATA_DIR: dataDir,
     DATABASE_URL: pgUrl != null && pgUrl !== '' ? `${pgUrl}${pgUrl.includes('?') ? '&' : '?'}schema=${schema}` : 'memory://',
-    JWT_SECRET: randomBytes(32).toString('base64url'),
+    // Apps that share a PostgreSQL schema (two server processes on one database) share the secret too, as a
+    // deployment's servers do: the access-token signing keys in the database are sealed under it.
+    JWT_SECRET: createHash('sha256').update(`inboxgate-test-jwt:${schema}:${pgUrl ?? dataDir}`).digest('base64url'),
     LOG_LEVEL: 'debug',
     // Argon2 at its cheapest sensible cost: tests sign up and log in thousands of times, and what they check does not
     // depend on the cost (test/users/ checks hashing at the default cost: DEFAULT_HASH_COST). PRODUCTION=true refuses

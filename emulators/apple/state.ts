@@ -1,4 +1,4 @@
-import { createHash, generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
+import { generateKeyPairSync, randomBytes, randomUUID, type KeyObject } from 'node:crypto'
 import { decodeProtectedHeader, importJWK, jwtVerify, SignJWT } from 'jose'
 
 /*
@@ -37,8 +37,6 @@ export interface AppleEmulatorOptions {
 export class AppleError extends Error {
   constructor (readonly status: number, readonly error: string) { super(error) }
 }
-
-const sha256Hex = (s: string) => createHash('sha256').update(s).digest('hex')
 
 export class AppleEmulatorState {
   readonly #signing = generateKeyPairSync('rsa', { modulusLength: 2048 })
@@ -167,4 +165,3 @@ export class AppleEmulatorState {
     return this.developer.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string
   }
 }
-
