@@ -5,11 +5,20 @@ import type { Prisma, PrismaClient } from '../generated/prisma/client.ts'
 
 export type GrantTx = Prisma.TransactionClient
 
+/** The vault's own bound on one write (AWS SDK: 3 tries × 3 s, with backoff), with room. */
+const VAULT_WRITE_MS = 30_000
+
 /**
  * How long one holder may keep a user's grant lease: a refresh holds it across Google's token endpoint (up to 4
  * tries of `googleTimeoutMs`) and the vault (AWS SDK: 3 tries × 3 s, read and write).
  */
-export const grantLockHoldMs = (googleTimeoutMs: number): number => googleTimeoutMs * 4 + 30_000
+export const grantLockHoldMs = (googleTimeoutMs: number): number => googleTimeoutMs * 4 + VAULT_WRITE_MS
+
+/**
+ * How long a lease outlives its last heartbeat. A live holder renews it every third of this, so a holder that
+ * died (SIGKILL, OOM, a lost host) blocks its user's grant for at most this long, not for a whole hold period.
+ */
+const LEASE_TTL_MS = 15_000
 
 /**
  * The identity of a grant as the database may know it: SHA-256 of its refresh token. The token itself stays in
@@ -68,13 +77,18 @@ const MAX_POLL_MS = 100
  *
  * - Waiting: polled with backoff (5 ms doubling to 100 ms), for at most `holdMs` (one other holder's worth), then
  *   GrantLeaseBusyError.
- * - Crash: a lease whose holder died is taken over once it expires (`holdMs` after it was taken or last renewed).
+ * - Heartbeat: the lease is taken for LEASE_TTL_MS (or `holdMs` if shorter) and extended by a heartbeat every
+ *   third of that while `work` runs, up to `holdMs` in all; then it is left to expire.
+ * - Crash: a lease whose holder died is taken over once it expires: within LEASE_TTL_MS of its last heartbeat
+ *   (VAULT_WRITE_MS if it died during a vault write), so a restarted server serves the user again at once.
  * - Expiry while working: every database write goes through `lease.write`, which refuses once the lease is no
  *   longer this holder's; vault writes are preceded by `lease.renew`.
  */
-export async function withGrantLock<T> (prisma: PrismaClient, userId: string, holdMs: number, work: (lease: GrantLease) => Promise<T>): Promise<T> {
+export async function withGrantLock<T> (prisma: PrismaClient, userId: string, holdMs: number, work: (lease: GrantLease) => Promise<T>, leaseTtlMs = LEASE_TTL_MS): Promise<T> {
   const holder = randomUUID()
-  await acquire(prisma, userId, holder, holdMs)
+  const ttlMs = Math.min(holdMs, leaseTtlMs)
+  await acquire(prisma, userId, holder, ttlMs, holdMs)
+  const stopHeartbeat = heartbeat(prisma, userId, holder, ttlMs, holdMs)
   const lease: GrantLease = {
     write: async (write) => await prisma.$transaction(async (tx) => {
       // FOR UPDATE: a taker's compare-and-set waits for this transaction, so the check holds until COMMIT.
@@ -83,26 +97,50 @@ export async function withGrantLock<T> (prisma: PrismaClient, userId: string, ho
       return await write(tx)
     }, WRITE_TX),
     renew: async () => {
-      const renewed = await prisma.$executeRaw`UPDATE gmail_grant_leases SET expires_at = clock_timestamp() + ${holdMs}::int * interval '1 millisecond' WHERE user_id = ${userId} AND holder = ${holder} AND expires_at > clock_timestamp()`
+      const renewMs = Math.min(holdMs, VAULT_WRITE_MS)
+      const renewed = await prisma.$executeRaw`UPDATE gmail_grant_leases SET expires_at = GREATEST(expires_at, clock_timestamp() + ${renewMs}::int * interval '1 millisecond') WHERE user_id = ${userId} AND holder = ${holder} AND expires_at > clock_timestamp()`
       if (renewed !== 1) throw new GrantLeaseLostError()
     }
   }
   try {
     return await work(lease)
   } finally {
+    stopHeartbeat()
     // A failed release (database gone) only delays the next holder until the lease expires.
     await prisma.$executeRaw`DELETE FROM gmail_grant_leases WHERE user_id = ${userId} AND holder = ${holder}`.catch(() => {})
   }
 }
 
-async function acquire (prisma: PrismaClient, userId: string, holder: string, holdMs: number): Promise<void> {
+/**
+ * Extends the lease every third of its TTL while the holder works, for `holdMs` in all; returns the stop. A
+ * failed beat (database away, lease lost) is not an error here: the holder's next `write` or `renew` finds out.
+ */
+function heartbeat (prisma: PrismaClient, userId: string, holder: string, ttlMs: number, holdMs: number): () => void {
+  const until = Date.now() + holdMs - ttlMs
+  let timer: NodeJS.Timeout | undefined
+  let stopped = false
+  const beat = async (): Promise<void> => {
+    if (stopped || Date.now() > until) return
+    await prisma.$executeRaw`UPDATE gmail_grant_leases SET expires_at = GREATEST(expires_at, clock_timestamp() + ${ttlMs}::int * interval '1 millisecond') WHERE user_id = ${userId} AND holder = ${holder} AND expires_at > clock_timestamp()`.catch(() => {})
+    schedule()
+  }
+  const schedule = (): void => {
+    if (stopped || Date.now() + ttlMs / 3 > until) return
+    timer = setTimeout(() => { void beat() }, ttlMs / 3)
+    timer.unref()
+  }
+  schedule()
+  return () => { stopped = true; clearTimeout(timer) }
+}
+
+async function acquire (prisma: PrismaClient, userId: string, holder: string, ttlMs: number, holdMs: number): Promise<void> {
   const deadline = Date.now() + holdMs
   let pause = FIRST_POLL_MS
   for (;;) {
     // Inserted, or an expired lease taken over; 0 rows while someone else's lease runs.
     const taken = await prisma.$executeRaw`
       INSERT INTO gmail_grant_leases (user_id, holder, expires_at)
-      VALUES (${userId}, ${holder}, clock_timestamp() + ${holdMs}::int * interval '1 millisecond')
+      VALUES (${userId}, ${holder}, clock_timestamp() + ${ttlMs}::int * interval '1 millisecond')
       ON CONFLICT (user_id) DO UPDATE SET holder = EXCLUDED.holder, expires_at = EXCLUDED.expires_at
       WHERE gmail_grant_leases.expires_at <= clock_timestamp()`
     if (taken === 1) return

@@ -125,6 +125,22 @@ test('lease rules: waiting, expiry of a crashed holder, fencing of a holder whos
     t.equal(await prisma.grantLease.count({ where: { userId } }), 0)
   })
 
+  await t.test('a holder that dies blocks its user for the lease TTL, not for the whole hold period', async (t) => {
+    // A refresh may hold the lease for minutes (Google's retries), but the row only ever runs 15 s ahead: a
+    // heartbeat extends it while the holder lives. A SIGKILLed server's lease is taken over within 15 s.
+    const expiry = await withGrantLock(prisma, userId, 110_000, async () => (await prisma.grantLease.findUniqueOrThrow({ where: { userId } })).expiresAt.getTime())
+    t.ok(expiry <= Date.now() + 15_000, `the lease runs ${expiry - Date.now()} ms ahead, at most the 15 s TTL`)
+  })
+
+  await t.test('a live holder working past the TTL keeps its lease: the heartbeat extends it', async (t) => {
+    const order: string[] = []
+    const first = withGrantLock(prisma, userId, 5000, async () => { order.push('first'); await sleep(1200); order.push('first done') }, 300)
+    while (order.length === 0) await sleep(5)
+    await withGrantLock(prisma, userId, 5000, async () => { order.push('second') }, 300)
+    await first
+    t.same(order, ['first', 'first done', 'second'], 'the second waited four TTLs for the live holder')
+  })
+
   await t.test('a holder whose lease expired and was taken over writes nothing', async (t) => {
     const before = await prisma.gmailConnection.findUniqueOrThrow({ where: { userId } })
     let taker: Promise<unknown> | null = null
