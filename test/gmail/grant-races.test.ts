@@ -7,7 +7,7 @@ import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { ALICE, BOB, buildGmailApp, connectWithTokens } from './helpers.ts'
 import type { GmailTestContext } from './helpers.ts'
 import { startWorker } from './token-worker-process.ts'
-import { custodyVaultEnv } from '../support/kms.ts'
+import { custodyVaultEnv, custodyVaultKind } from '../support/kms.ts'
 
 // docs/security.md item 29: one writer at a time per user's grant. A refresh of the previous grant is held by a slow
 // Google (the emulator's delay fault) while the user reconnects; whichever way Google answers, the new grant wins.
@@ -93,7 +93,7 @@ test('in one process: a slow refresh ending in invalid_grant deletes only the ol
 /** The old grant's refresh runs in another OS process (test/gmail/token-worker.ts); this process reconnects. */
 async function raceAcrossProcesses (t: Test, fault: 'delay' | 'invalid_grant', reconnectAs: typeof ALICE | typeof BOB) {
   const ctx = await slowApp(t)
-  t.equal(ctx.app.vault.kind, 'aws')
+  t.equal(ctx.app.vault.kind, custodyVaultKind, `both processes on the custody suite's vault (${custodyVaultKind})`)
   t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
   // The worker runs on the wall clock: put the stored expiry inside the refresh margin instead of moving time.
   const old = (await ctx.app.vault.get(ctx.user.id))!
