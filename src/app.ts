@@ -134,11 +134,19 @@ export function serverOptions (config: Config, logger: FastifyServerOptions['log
   }
 }
 
-/** The whole application as a plugin: it never listens (src/server.ts does; tests use inject). */
-async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+/**
+ * What every other plugin reads: the validated configuration, the clock and whether background jobs run. Named
+ * 'config' because the plugins declare it as their dependency.
+ */
+const configPlugin = fp(async (fastify: FastifyInstance, opts: AppOptions): Promise<void> => {
   fastify.decorate('config', opts.config)
   fastify.decorate('clock', opts.clock ?? systemClock)
   fastify.decorate('backgroundJobs', opts.backgroundJobs ?? true)
+}, { name: 'config' })
+
+/** The whole application as a plugin: it never listens (src/server.ts does; tests use inject). */
+async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
+  await fastify.register(configPlugin, opts)
   // 5xx masked and logged once for every route without a format of its own (src/http/error-handler.ts).
   fastify.setErrorHandler(defaultErrorHandler)
 
@@ -189,4 +197,4 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(graphql)
 }
 
-export default fp(app, { name: 'config' })
+export default fp(app, { name: 'inboxgate' })
