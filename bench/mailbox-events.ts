@@ -93,7 +93,8 @@ export async function runMailboxEvents (opts: MailboxEventsOptions): Promise<Mai
     cleanups.push(async () => await emulator.close())
 
     // ---- the webhook receiver: verifies each delivery as a backend does -------------------------------------
-    let secret: string | undefined
+    // The endpoint's secret, known once it is registered (below), before any delivery.
+    const endpoint: { secret?: string } = {}
     const arrivals = new Map<string, number>()
     let connected = 0
     let duplicates = 0
@@ -104,7 +105,7 @@ export async function runMailboxEvents (opts: MailboxEventsOptions): Promise<Mai
       req.on('end', () => {
         const at = performance.now()
         try {
-          const event = new Webhook(secret!).verify(Buffer.concat(chunks).toString('utf8'), req.headers as Record<string, string>) as { type: string, data: { messageId?: string } }
+          const event = new Webhook(endpoint.secret!).verify(Buffer.concat(chunks).toString('utf8'), req.headers as Record<string, string>) as { type: string, data: { messageId?: string } }
           if (event.type === 'gmail.connected') connected++
           if (event.type === 'gmail.message.added') {
             if (arrivals.has(event.data.messageId!)) duplicates++
@@ -165,7 +166,7 @@ export async function runMailboxEvents (opts: MailboxEventsOptions): Promise<Mai
     // One backend (a service client acting for every user) with one endpoint, before anyone connects.
     const client = admin('create-service-client', 'bench-events', '--all-users')
     const hook = admin('create-webhook', client.clientId!, hookUrl)
-    secret = hook.secret
+    endpoint.secret = hook.secret
 
     // ---- 100 users connect Gmail ----------------------------------------------------------------------------
     log(`connecting ${usersWanted} users`)

@@ -103,7 +103,7 @@ async function main (): Promise<void> {
   if (S.only === 'events') {
     log(`=== mailbox events only, ${nodes.at(-1)!.label} ===`)
     pinPostgres(LOADGEN_CPU)
-    const section = renderMailboxEvents(await events(), ['npm run bench', ...Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v ?? ''}`)].join(' '))
+    const section = renderMailboxEvents(await events(), [...Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v ?? ''}`).sort(), 'npm run bench'].join(' '))
     const current = await readFile(S.output, 'utf8').catch(() => '# Benchmarks\n')
     // The section runs from its heading to the next level-2 heading (or the end of the file).
     const at = current.search(/^## Mailbox events/m)

@@ -40,7 +40,13 @@ test('retention prunes old Pub/Sub ids and settled deliveries and events, never 
   const states = ['DELIVERED', 'DELIVERED', 'DELIVERED', 'DELIVERED', 'DELIVERED', 'FAILED', 'PENDING'] as const
   await prisma.webhookDelivery.createMany({
     data: states.map((state, i) => ({
-      id: `msg_${i}`, eventId: events[i]!.id, endpointId: hook.id, state, attempts: 1, createdAt: day0, nextAttemptAt: day0,
+      id: `msg_${i}`,
+      eventId: events[i]!.id,
+      endpointId: hook.id,
+      state,
+      attempts: 1,
+      createdAt: day0,
+      nextAttemptAt: day0,
       deliveredAt: state === 'DELIVERED' ? day0 : null
     }))
   })
