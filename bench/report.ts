@@ -7,6 +7,8 @@ import { fmt, median, mr, same, verdict } from './load.ts'
 import { CPUS, LOADGEN_CPU, pinned, ROOT, SERVER_CPU } from './processes.ts'
 import type { HotPathProfile } from './profile.ts'
 import type { Settings } from './run.ts'
+import { renderMailboxEvents } from './mailbox-events.ts'
+import type { MailboxEventsResult } from './mailbox-events.ts'
 import { renderSoak } from './soak.ts'
 import type { SoakResult } from './soak.ts'
 import { renderStartup } from './startup.ts'
@@ -39,6 +41,7 @@ export interface Report {
   nodes: NodeReport[]
   startup?: StartupResult[]
   soak?: SoakResult
+  events?: MailboxEventsResult
 }
 
 function versions (): Array<[string, string]> {
@@ -228,5 +231,6 @@ export function markdown (r: Report): string {
     'for a lower peak (README, "Sizing").', '')
   if (r.startup != null && r.startup.length > 0) p(renderStartup(r.startup).replace(/^## /m, '### '))
   if (r.soak != null) p(renderSoak(r.soak).replace(/^## /m, '### '))
+  if (r.events != null) p(renderMailboxEvents(r.events, command.join(' ')))
   return lines.join('\n')
 }

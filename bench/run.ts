@@ -14,17 +14,21 @@
  * measurement), BENCH_WARMUP (s), BENCH_CONNECTIONS, BENCH_LOGIN_DURATION (s), BENCH_CUSTODY_ROUNDS,
  * BENCH_LOG_LEVEL (the server's LOG_LEVEL, default info as in production), BENCH_SKIP_BUILD=1, BENCH_OUTPUT (file),
  * BENCH_STARTUP_ROUNDS (cold starts per case and Node version, bench/startup.ts), BENCH_SOAK_SECONDS (the mixed soak
- * of bench/soak.ts, run once, on the last Node version: the current LTS line by default).
+ * of bench/soak.ts, run once, on the last Node version: the current LTS line by default), BENCH_EVENTS_USERS,
+ * BENCH_EVENTS_MESSAGES, BENCH_EVENTS_RATE, BENCH_EVENTS_BURST (bench/mailbox-events.ts, run once on the last Node
+ * version). BENCH_ONLY=events runs only the mailbox-events section and replaces that section of BENCHMARKS.md
+ * (BENCH_OUTPUT), leaving the rest of the file as it was.
  */
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import pg from 'pg'
 import { startGoogleEmulator } from '../emulators/google/app.ts'
 import { DEFAULT_IOS_CLIENT, DEFAULT_USERS, DEFAULT_WEB_CLIENT } from '../emulators/google/seeds.ts'
 import { fmt } from './load.ts'
+import { renderMailboxEvents, runMailboxEvents } from './mailbox-events.ts'
 import { markdown } from './report.ts'
 import type { NodeReport, Report } from './report.ts'
 import { buildLean, cleanup, CPUS, LOADGEN_CPU, log, nodeBinaries, onCleanup, pinned, pinPostgres, ROOT, SERVER_CPU } from './processes.ts'
@@ -52,6 +56,12 @@ export const S = {
   custodyRounds: knob('BENCH_CUSTODY_ROUNDS', 3, 1),
   startupRounds: knob('BENCH_STARTUP_ROUNDS', 5, 1),
   soakSeconds: knob('BENCH_SOAK_SECONDS', 600, 60),
+  eventsUsers: knob('BENCH_EVENTS_USERS', 100, 100),
+  eventsMessages: knob('BENCH_EVENTS_MESSAGES', 600, 100),
+  eventsRate: knob('BENCH_EVENTS_RATE', 20, 20),
+  eventsBurst: knob('BENCH_EVENTS_BURST', 1000, 200),
+  /** Only one section: `events` (the others take half an hour; this one a few minutes). */
+  only: process.env.BENCH_ONLY,
   nodes: (process.env.BENCH_NODES ?? '20,26').split(',').map((s) => s.trim()).filter(Boolean),
   logLevel: process.env.BENCH_LOG_LEVEL ?? 'info',
   output: path.resolve(ROOT, process.env.BENCH_OUTPUT ?? 'BENCHMARKS.md')
@@ -85,9 +95,26 @@ async function main (): Promise<void> {
     log('npm run build (the server under test is dist/src/server.js)')
     execFileSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'] })
   }
-  const leanScript = await buildLean()
   const nodes = nodeBinaries(S.nodes)
   if (nodes.length === 0) throw new Error('no Node.js binary to run the server with')
+  const events = async () => await runMailboxEvents({
+    node: nodes.at(-1)!.bin, databaseUrl: PG_URL, users: S.eventsUsers, messages: S.eventsMessages, rate: S.eventsRate, burst: S.eventsBurst, log: (line) => log(`events: ${line}`)
+  })
+  if (S.only === 'events') {
+    log(`=== mailbox events only, ${nodes.at(-1)!.label} ===`)
+    pinPostgres(LOADGEN_CPU)
+    const section = renderMailboxEvents(await events(), [...Object.entries(process.env).filter(([k]) => k.startsWith('BENCH_')).map(([k, v]) => `${k}=${v ?? ''}`).sort(), 'npm run bench'].join(' '))
+    const current = await readFile(S.output, 'utf8').catch(() => '# Benchmarks\n')
+    // The section runs from its heading to the next level-2 heading (or the end of the file).
+    const at = current.search(/^## Mailbox events/m)
+    const end = at < 0 ? -1 : current.slice(at + 3).search(/^## /m)
+    const updated = at < 0 ? `${current.trimEnd()}\n\n${section}` : `${current.slice(0, at)}${section}${end < 0 ? '' : '\n' + current.slice(at + 3 + end)}`
+    await writeFile(S.output, updated)
+    log(`section written into ${path.relative(ROOT, S.output)}`)
+    return
+  }
+  if (S.only != null && S.only !== '') throw new Error(`BENCH_ONLY=${S.only}: only "events" can run alone (bench/startup.ts and bench/soak.ts run alone with tsx)`)
+  const leanScript = await buildLean()
 
   const report: Report = {
     started: new Date(),
@@ -141,6 +168,8 @@ async function main (): Promise<void> {
     log(`=== start-up, ${node.label}: ${S.startupRounds} rounds ===`)
     report.startup!.push(await measureStartup({ node: node.bin, databaseUrl: PG_URL, rounds: S.startupRounds, log }))
   }
+  log(`=== mailbox events, ${nodes.at(-1)!.label} ===`)
+  report.events = await events()
   const soakNode = nodes.at(-1)!
   log(`=== soak, ${soakNode.label}: ${S.soakSeconds} s ===`)
   report.soak = await runSoak({ node: soakNode.bin, databaseUrl: PG_URL, seconds: S.soakSeconds, log })

@@ -20,6 +20,7 @@ import emailLinkRoutes from './email-links/routes.ts'
 import emailTokens from './email-tokens/email-tokens.ts'
 import emailVerification from './email-verification/email-verification.ts'
 import type { Database } from './db/prisma.ts'
+import eventRetention from './event-retention/event-retention.ts'
 import gmailPush from './events/plugin.ts'
 import gmail from './gmail/plugin.ts'
 import google from './google/google-gateway.ts'
@@ -188,6 +189,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(emailLinkRoutes)
   await fastify.register(webhooks)
   await fastify.register(gmailPush)
+  await fastify.register(eventRetention)
   await fastify.register(appleWebRoutes)
   await fastify.register(appleNotifications)
 

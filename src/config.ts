@@ -302,6 +302,8 @@ const envSchema = z.object({
   WEBHOOK_DISABLE_AFTER_SECONDS: z.coerce.number().int().min(60).default(3 * 86_400),
   /** Off: this process delivers nothing (another one does); events are still written. */
   WEBHOOK_DELIVERY_ENABLED: bool.default(true),
+  /** Delivered and given-up webhook deliveries (and their events) are pruned after this many days; pending ones never. */
+  WEBHOOK_RETENTION_DAYS: z.coerce.number().int().min(1).max(3650).default(30),
   /** `GET /metrics` (Prometheus text format): Google and vault calls, refresh rotations, logins, process metrics. */
   METRICS_ENABLED: bool.default(false),
   /** When set, /metrics asks for `Authorization: Bearer <token>` (compared in constant time). */

@@ -1,4 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { Errors } from '../errors.ts'
 import type { Clock } from '../clock.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway } from '../google/google-gateway.ts'
@@ -7,6 +8,8 @@ import { recordEvents, type OutboxEvent } from '../webhooks/outbox.ts'
 
 /** Google recommends renewing a watch about once a day; it lasts 7 days. */
 const RENEW_EVERY_MS = 86_400_000
+/** Syncs of one push that lose the historyId compare-and-set to another before giving up (Pub/Sub then redelivers). */
+const SYNC_ATTEMPTS = 5
 /** What a renewal that died half-way holds its claim for before another process may try again. */
 const RENEW_CLAIM_MS = 10 * 60_000
 
@@ -98,6 +101,19 @@ export class MailboxEvents {
    * push is then retried by Pub/Sub); a dead grant ends as the custody layer decides (RECONNECT_REQUIRED).
    */
   async sync (userId: string): Promise<{ added: number, syncRequired: boolean }> {
+    // A failed compare-and-set means another sync moved the historyId meanwhile, but not necessarily past what this
+    // one read: Pub/Sub pushes concurrently, and a sync whose history call started earlier can commit first with
+    // less. Reading again from the new historyId records what only this one saw (else it waited for the next push).
+    for (let attempt = 1; ; attempt++) {
+      const result = await this.#syncOnce(userId)
+      if (result != null) return result
+      // Busy with other syncs every time: answered 503, so Pub/Sub delivers the push again later.
+      if (attempt === SYNC_ATTEMPTS) throw Errors.googleUnavailable()
+    }
+  }
+
+  /** One read of the history and one compare-and-set; null when another sync moved the historyId first. */
+  async #syncOnce (userId: string): Promise<{ added: number, syncRequired: boolean } | null> {
     const row = await this.#prisma.gmailConnection.findUnique({ where: { userId }, select: { state: true, historyId: true, googleEmail: true, googleSub: true } })
     if (row?.state !== 'ACTIVE' || row.historyId == null) return { added: 0, syncRequired: false }
     const token = await this.#gmail.getGmailAccessToken(userId)
@@ -120,6 +136,6 @@ export class MailboxEvents {
       await recordEvents(tx, events)
       return true
     })
-    return recorded ? { added: history == null ? 0 : events.length, syncRequired: history == null } : { added: 0, syncRequired: false }
+    return recorded ? { added: history == null ? 0 : events.length, syncRequired: history == null } : null
   }
 }

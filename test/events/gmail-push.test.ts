@@ -56,6 +56,11 @@ test('a message delivered at Gmail reaches the registered endpoint once, signed,
     if (line.includes(held!.accessToken) || line.includes(held!.refreshToken) || line.includes(hook.secret)) t.fail(`a secret leaked: ${line.slice(0, 200)}`)
   }
   t.same(receiver.rejected, [], 'every delivery verified')
+  // Nor any message content in the server's log (debug level: every line the app writes).
+  t.ok(ctx.logs.some((line) => line.includes('Gmail push handled')), 'the push was logged')
+  for (const line of ctx.logs) {
+    if (/Your receipt|42\.10|Secret body|Hello from the emulator/i.test(line)) t.fail(`message content in a log line: ${line.slice(0, 200)}`)
+  }
 })
 
 test('forged or foreign pushes do nothing: no Gmail call, 401/403', async (t) => {
@@ -145,4 +150,32 @@ test('watches are renewed daily, by one process per mailbox', async (t) => {
   await waitFor(async () => (await row()).watchRenewAt!.getTime() > first.watchRenewAt!.getTime() + 12 * 3_600_000, 'the renewal')
   t.ok(watchCalls() > calls, 'renewed after a day')
   t.equal((await row()).historyId, first.historyId, 'a renewal keeps the stored historyId')
+})
+
+test('two pushes racing for one mailbox lose no message: the one whose history is older syncs again', async (t) => {
+  const ctx = await buildPushApp(t)
+  await connectWithTokens(ctx)
+  await waitFor(async () => (await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })).historyId != null, 'the watch')
+  const sub = ctx.google.state.push.subscription!
+  // The test pushes itself, to order things: the emulator delivers mail without pushing.
+  ctx.google.state.push.subscription = undefined
+  const alice = ctx.google.state.findUser(ALICE.email)!
+  let n = 0
+  const push = async () => await fetch(`${ctx.url}/google/pubsub`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${ctx.google.state.push.oidcToken(sub)}` },
+    body: JSON.stringify({ message: { data: Buffer.from(JSON.stringify({ emailAddress: ALICE.email, historyId: Number(alice.historyId) })).toString('base64'), messageId: `race-${++n}` } })
+  })
+  const m1 = ctx.google.state.push.deliver(alice, {}).message
+  // Push B reads the stored historyId, then Gmail holds its history call; meanwhile push A records m1 and a second
+  // message arrives. B's history (m1, m2) starts at a historyId that is no longer the stored one.
+  ctx.google.state.addFault({ endpoint: 'gmail', kind: 'delay', delayMs: 3000, times: 1 })
+  const b = push()
+  await waitFor(() => ctx.google.state.stats().faultsInjected === 1, 'B held at Gmail')
+  t.equal((await push()).status, 204, 'A')
+  const m2 = ctx.google.state.push.deliver(alice, {}).message
+  t.equal((await b).status, 204, 'B')
+  const events = await ctx.app.prisma.webhookEvent.findMany({ where: { type: 'gmail.message.added' }, orderBy: { createdAt: 'asc' } })
+  t.same(events.map((e) => (e.data as { messageId: string }).messageId), [m1.id, m2.id], 'each message once, none lost')
+  t.equal((await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })).historyId, m2.historyId)
 })
