@@ -20,8 +20,8 @@ export const DELETION_RECORD_RETENTION_DAYS = 365
 
 /**
  * Account deletion in two steps, so that a failure half-way leaves nothing live behind:
- * 1. one transaction marks the user as being deleted (and disabled), unlinks Google and ends every session:
- *    from then on no token, refresh token, password or Google sign-in reaches the account;
+ * 1. one transaction marks the user as being deleted (and disabled), unlinks Google and Apple and ends every
+ *    session: from then on no token, refresh token, password, Google or Apple sign-in reaches the account;
  * 2. the Gmail grant is revoked at Google and the vault secret deleted (either may be down), then the user's
  *    rows go (sessions, connection and events cascade or are deleted with it).
  * Step 2 is idempotent: when it fails, the account stays "deletion pending" and `finish` runs it again
@@ -62,8 +62,10 @@ export class AccountDeletion {
     const [, sessions] = await this.#prisma.$transaction([
       this.#prisma.user.update({
         where: { id: userId },
-        // Unlinked at once: the Google account is free for anyone (or this person) to sign up with again.
-        data: { deletionRequestedAt: user.deletionRequestedAt ?? now, disabledAt: user.disabledAt ?? now, googleSub: null }
+        // Unlinked at once: the Google or Apple account is free for anyone (or this person) to sign up with again.
+        // Nothing is revoked at Apple: we keep no Apple token (the ID token is all we read; the web flow's
+        // access and refresh tokens from Apple's token endpoint are dropped unread), so there is none to revoke.
+        data: { deletionRequestedAt: user.deletionRequestedAt ?? now, disabledAt: user.disabledAt ?? now, googleSub: null, appleSub: null, appleEmailDisabledAt: null }
       }),
       this.#prisma.session.updateMany({
         where: { userId, revokedAt: null },

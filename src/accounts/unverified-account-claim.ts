@@ -11,16 +11,16 @@ export type ClaimMethod = 'google' | 'apple' | 'password_reset'
 
 /**
  * Every way into an account that did not come from its address's owner, cleared when the owner claims it. The
- * password and the linked identities were set by whoever registered the address first; the name too.
- * Sign in with Apple: add the Apple `sub` column here.
+ * password and the linked identities (Google and Apple) were set by whoever registered the address first; the
+ * name too. A column that adds a way in belongs here, or the squatter keeps it after the owner arrives.
  */
-const UNPROVEN_CREDENTIALS = { passwordHash: null, googleSub: null, name: null } satisfies Prisma.UserUpdateManyMutationInput
+const UNPROVEN_CREDENTIALS = { passwordHash: null, googleSub: null, appleSub: null, appleEmailDisabledAt: null, name: null } satisfies Prisma.UserUpdateManyMutationInput
 
 export interface AccountClaim {
   /** The address, normalised (trimmed, lower-case), that the claimant has proven to own. */
   email: string
   method: ClaimMethod
-  /** What the owner brings: `{ googleSub }`, `{ passwordHash }`, a name … written after the unproven ones are cleared. */
+  /** What the owner brings: `{ googleSub }`, `{ appleSub }`, `{ passwordHash }`, a name … written after the unproven ones are cleared. */
   credentials: Prisma.UserUpdateManyMutationInput
   meta: RequestMeta
 }
@@ -34,8 +34,8 @@ export interface AccountClaim {
  * account), and the owner gets the account (verified, with the owner's credentials), recorded on both sides. An account whose email is verified is never
  * taken over: it returns null, and the caller applies its usual rules (ACCOUNT_EXISTS for a sign-in).
  *
- * The one implementation for every sign-in method (Google now, Apple next): call it where a verified identity
- * meets an existing address.
+ * The one implementation for every sign-in method (Google, Apple, password reset, email verification): call it
+ * where a verified identity meets an existing address.
  */
 export class UnverifiedAccountClaim {
   readonly #prisma: PrismaClient
@@ -85,6 +85,7 @@ export class UnverifiedAccountClaim {
         method: claim.method,
         passwordRemoved: holder.passwordHash != null,
         googleUnlinked: holder.googleSub != null,
+        appleUnlinked: holder.appleSub != null,
         sessionsRevoked,
         tokensVoided,
         gmailDisconnected

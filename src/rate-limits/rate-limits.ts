@@ -9,7 +9,7 @@ import { clientIpKey } from '../http/client-ip.ts'
 /**
  * Every rate limit of the server, in one table: what it counts per (`per`), where it counts (`store`) and its
  * budget. A limit is spent in the service that does the work (login in UsersService, Google calls in the Google
- * and Gmail services, exchanges in TokenExchange), never in a resolver, so that every way in (GraphQL, the browser
+ * and Gmail services, Apple's in AppleSignIn, exchanges in TokenExchange), never in a resolver, so that every way in (GraphQL, the browser
  * flow, REST) meets the same bound.
  *
  * - `database`: rate-limiter-flexible's Prisma store (table `rate_limits`): every server process counts together.
@@ -54,6 +54,13 @@ export const RATE_LIMIT_RULES = {
   /** Operations that call Google (they spend the project's quota): per address and per user. */
   googleOpsPerIp: { per: 'ip', store: 'database', prefix: 'google_ops_ip', points: (c) => c.GOOGLE_OPS_PER_IP_PER_MINUTE, windowSeconds: () => 60 },
   googleOpsPerAccount: { per: 'account', store: 'database', prefix: 'google_ops_user', points: (c) => c.GOOGLE_OPS_PER_USER_PER_MINUTE, windowSeconds: () => 60 },
+  /**
+   * Operations that verify an Apple ID token (signInWithApple, linkApple, the web callback, which also calls
+   * Apple's token endpoint): Google's budgets, on counters of their own, so a flood of one provider's sign-ins
+   * never locks the other out.
+   */
+  appleOpsPerIp: { per: 'ip', store: 'database', prefix: 'apple_ops_ip', points: (c) => c.GOOGLE_OPS_PER_IP_PER_MINUTE, windowSeconds: () => 60 },
+  appleOpsPerAccount: { per: 'account', store: 'database', prefix: 'apple_ops_user', points: (c) => c.GOOGLE_OPS_PER_USER_PER_MINUTE, windowSeconds: () => 60 },
   /**
    * POST /oauth/token per authenticated client, in memory: no database write on the exchange's hot path. The key
    * is a registered client id (known only after its secret matched), so the map holds at most one entry per

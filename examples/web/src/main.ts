@@ -1,7 +1,7 @@
 import { Api, GraphQLRequestError } from './api.ts'
 import {
   EmailStatusDocument, GmailStatusDocument, LoginDocument, LogoutDocument, MeDocument, RefreshDocument, RequestPasswordResetDocument,
-  ResendVerificationEmailDocument, ResetPasswordDocument, SignUpDocument
+  ResendVerificationEmailDocument, ResetPasswordDocument, SignUpDocument, VerifyEmailDocument
 } from './generated/graphql.ts'
 import type { TokensFragment } from './generated/graphql.ts'
 import { describe } from './outcomes.ts'
@@ -83,10 +83,19 @@ function googleUrl (how: 'sign_in' | 'sign_in_gmail' | 'connect_gmail'): string 
   return `${apiUrl}/auth/google?redirectTo=${encodeURIComponent(back)}${extra}`
 }
 
+/**
+ * Sign in with Apple in a browser: the API keeps the state and nonce, sends the browser to Apple, takes Apple's
+ * form post back and returns here with `signed_in=apple` (the session is the API's refresh cookie) or `auth_error`.
+ */
+function appleUrl (): string {
+  return `${apiUrl}/auth/apple?redirectTo=${encodeURIComponent(`${location.origin}${location.pathname}`)}`
+}
+
 function readRedirectOutcome (): void {
   const params = new URLSearchParams(location.search)
   const error = params.get('auth_error')
-  if (error != null) say('', `Google sign-in failed. ${describe(error)}`)
+  if (error != null) say('', `Sign-in failed. ${describe(error)}`)
+  else if (params.get('signed_in') === 'apple') say('Signed in with Apple.')
   else if (params.get('signed_in') === 'google') {
     const gmail = params.get('gmail')
     const gmailError = params.get('gmail_error')
@@ -129,6 +138,10 @@ $('google').addEventListener('click', (event) => {
   event.preventDefault()
   location.assign(googleUrl($<HTMLInputElement>('with-gmail').checked ? 'sign_in_gmail' : 'sign_in'))
 })
+$('apple').addEventListener('click', (event) => {
+  event.preventDefault()
+  location.assign(appleUrl())
+})
 $('connect-gmail').addEventListener('click', (event) => {
   event.preventDefault()
   location.assign(googleUrl('connect_gmail'))
@@ -155,6 +168,15 @@ $('resend-verification').addEventListener('click', () => {
   void guarded(async () => {
     const sent = await authed(() => api.request(ResendVerificationEmailDocument))
     say(sent?.resendVerificationEmail === true ? 'Confirmation mail sent again.' : 'Your email is confirmed already.')
+  })
+})
+// Email verification by code: the mailed link's `token` parameter, for a reader who opened the mail elsewhere.
+$<HTMLFormElement>('verify-form').addEventListener('submit', (event) => {
+  event.preventDefault()
+  void guarded(async () => {
+    await api.request(VerifyEmailDocument, { token: $<HTMLInputElement>('verify-token').value.trim() })
+    say('Email confirmed.')
+    await render()
   })
 })
 $('reload').addEventListener('click', () => { void guarded(render) })

@@ -9,9 +9,16 @@ const SENTENCES = new Map<string, string>([
   ['GOOGLE_ERROR', 'Google did not complete the sign-in. Try again.'],
   ['GOOGLE_REJECTED', 'Google refused the sign-in (it took too long or was already used). Try again.'],
   ['GOOGLE_ID_TOKEN_INVALID', 'Google\'s answer could not be verified. Try again.'],
-  ['ACCOUNT_EXISTS', 'An account with this email already exists. Log in with your password, then link Google.'],
+  ['ACCOUNT_EXISTS', 'An account with this email already exists. Log in with your password, then link Google or Apple.'],
   ['GOOGLE_EMAIL_UNVERIFIED', 'Google has not verified this account\'s email, so it cannot sign in here.'],
   ['ACCOUNT_DISABLED', 'This account is disabled.'],
+  // Sign in with Apple, after Apple's form post and the redirect back (docs/apple.md)
+  ['APPLE_ERROR', 'Apple did not complete the sign-in. Try again.'],
+  ['APPLE_REJECTED', 'Apple refused the sign-in (it took too long or was already used). Try again.'],
+  ['APPLE_ID_TOKEN_INVALID', 'Apple\'s answer could not be verified. Try again.'],
+  ['APPLE_EMAIL_MISSING', 'Apple did not share an email address: try again and share your email (or its private relay).'],
+  ['APPLE_NOT_CONFIGURED', 'This server is not set up for Sign in with Apple.'],
+  ['APPLE_UNAVAILABLE', 'Apple cannot be reached right now. Try again in a moment.'],
   // Gmail
   ['ACCOUNT_SWITCHED', 'Gmail now uses a different Google account than before; the previous one was disconnected.'],
   ['SCOPE_MISSING', 'Gmail access was not granted: tick the Gmail box on Google\'s consent page.'],

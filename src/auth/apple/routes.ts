@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppleRejectedError } from '../../apple/apple-gateway.ts'
 import { sha256Hex } from '../../crypto/hashing.ts'
-import { randomToken, sameSecret } from '../../crypto/secrets.ts'
+import { sameSecret } from '../../crypto/secrets.ts'
 import { isRecordMissing } from '../../db/prisma-errors.ts'
 import { AppError, AUTH_ERROR_MESSAGES, AuthErrorCodes, isError, Errors, HttpStatus } from '../../errors.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
@@ -78,20 +78,14 @@ export default async function appleWebRoutes (app: FastifyInstance): Promise<voi
     if (apple?.webConfigured !== true) return page(reply, HttpStatus.APPLE_NOT_CONFIGURED, AuthErrorCodes.APPLE_NOT_CONFIGURED)
     const destination = safeRedirectTarget(request.query.redirectTo ?? DONE, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
     if (destination == null) return page(reply, 400, AuthErrorCodes.REDIRECT_NOT_ALLOWED)
+    let started
     try {
-      // Each start writes a row: bounded per client IP like Google's, and expired rows are swept here.
-      await app.rateLimits.consume('appleStartPerIp', { ip: request.ip })
+      started = await app.appleSignIn.startWeb(destination, meta(request))
     } catch (err) {
       if (isError(err, Errors.rateLimited)) return page(reply, HttpStatus.RATE_LIMITED, AuthErrorCodes.RATE_LIMITED)
       throw err
     }
-    const now = app.clock.now()
-    await app.prisma.oAuthState.deleteMany({ where: { expiresAt: { lt: now } } })
-    const state = randomToken()
-    const nonce = randomToken()
-    await app.prisma.oAuthState.create({
-      data: { id: sha256Hex(state), provider: 'apple', codeVerifier: '', nonce, redirectTo: destination, gmail: false, expiresAt: new Date(now.getTime() + config.AUTH_STATE_TTL_SECONDS * 1000) }
-    })
+    const { state, nonce } = started
     reply.setCookie(APPLE_STATE_COOKIE, state, { path: '/', httpOnly: true, secure: true, sameSite: 'none', maxAge: config.AUTH_STATE_TTL_SECONDS })
     return noStore(reply).redirect(apple.authorizationUrl({ state, nonce }), 302)
   })
@@ -120,10 +114,7 @@ export default async function appleWebRoutes (app: FastifyInstance): Promise<voi
     if (typeof body.error === 'string') return to({ auth_error: body.error === 'user_cancelled_authorize' ? AuthErrorCodes.ACCESS_DENIED : AuthErrorCodes.APPLE_ERROR })
     if (typeof body.code !== 'string' || body.code === '' || body.code.length > 512) return to({ auth_error: AuthErrorCodes.APPLE_ERROR })
     try {
-      const { idToken } = await apple.exchangeCode(body.code)
-      const identity = await app.appleSignIn.verify(idToken, pending.nonce, [config.APPLE_WEB_CLIENT_ID!])
-      const user = await app.appleSignIn.findOrCreate(identity, nameFromUserField(body.user), meta(request))
-      const issued = await app.appleSignIn.startSession(user, 'WEB', meta(request))
+      const issued = await app.appleSignIn.completeWeb(body.code, pending.nonce, nameFromUserField(body.user), meta(request))
       setRefreshCookie(reply, config, issued.refreshToken, issued.session.expiresAt)
       return to({ signed_in: 'apple' })
     } catch (err) {

@@ -1,17 +1,27 @@
 import fp from 'fastify-plugin'
+import type { UnverifiedAccountClaim } from '../../accounts/unverified-account-claim.ts'
 import type { AppleGateway, AppleIdentity } from '../../apple/apple-gateway.ts'
 import { AppleRejectedError } from '../../apple/apple-gateway.ts'
+import type { Clock } from '../../clock.ts'
+import type { Config } from '../../config.ts'
+import { sha256Hex } from '../../crypto/hashing.ts'
+import { randomToken } from '../../crypto/secrets.ts'
 import { isUniqueViolation } from '../../db/prisma-errors.ts'
 import { Errors } from '../../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
+import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
 /**
- * Sign in with Apple, native (signInWithApple) and web (web-flow.ts): users are found by Apple `sub`, never by
- * email, with Google's linking rule (src/auth/google/sign-in.ts): an email that belongs to an account not linked
- * to this `sub` is refused (CONFLICT, ACCOUNT_EXISTS) — the owner signs in and uses linkApple. findOrCreate is
- * the one place that decides, so that the pre-hijacking takeover can replace that refusal in one spot.
+ * Sign in with Apple, native (signInWithApple) and web (routes.ts): users are found by Apple `sub`, never by
+ * email, with Google's linking rule (src/auth/google/sign-in.ts): an email that belongs to an account with a
+ * verified email not linked to this `sub` is refused (CONFLICT, ACCOUNT_EXISTS) — the owner signs in and uses
+ * linkApple. An account that never verified its email is claimed by the verified Apple identity instead
+ * (UnverifiedAccountClaim: account pre-hijacking), which removes the first registrant's password, links and sessions.
+ *
+ * Every rate limit of Sign in with Apple is spent here (rules appleStartPerIp, appleOpsPer* of
+ * src/rate-limits/rate-limits.ts), so that GraphQL and the browser flow meet the same bound.
  *
  * Apple sends the email in every ID token (when the app asked for it), possibly a private-relay address
  * (`is_private_email`): it is stored like any other, since mail to it is forwarded (until Apple says
@@ -23,12 +33,29 @@ export class AppleSignIn {
   readonly #apple: AppleGateway | null
   readonly #sessions: SessionsService
   readonly #events: SecurityEvents
+  readonly #limits: RateLimits
+  readonly #claim: UnverifiedAccountClaim | undefined
+  readonly #clock: Clock
+  readonly #config: Config
 
-  constructor (deps: { prisma: PrismaClient, apple: AppleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents }) {
+  constructor (deps: {
+    prisma: PrismaClient
+    apple: AppleGateway | null
+    sessions: SessionsService
+    securityEvents: SecurityEvents
+    rateLimits: RateLimits
+    clock: Clock
+    config: Config
+    unverifiedAccountClaim?: UnverifiedAccountClaim
+  }) {
     this.#prisma = deps.prisma
     this.#apple = deps.apple
     this.#sessions = deps.sessions
     this.#events = deps.securityEvents
+    this.#limits = deps.rateLimits
+    this.#claim = deps.unverifiedAccountClaim
+    this.#clock = deps.clock
+    this.#config = deps.config
   }
 
   async verify (idToken: string, nonce: string | null | undefined, audiences?: string[]): Promise<AppleIdentity> {
@@ -42,9 +69,39 @@ export class AppleSignIn {
   }
 
   /** Native flow: verifies the ID token (aud one of APPLE_CLIENT_IDS, nonce when given), then find-or-create and a session. */
-  async signIn (idToken: string, nonce: string | null | undefined, name: string | null | undefined, client: ClientKind, meta: RequestMeta): Promise<IssuedTokens> {
+  async signIn (idToken: string, nonce: string | null | undefined, name: string | null | undefined, client: ClientKind, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    // Each call may fetch Apple's keys and create a user: bounded per address.
+    await this.#limits.consume('appleOpsPerIp', { ip: meta.ip })
     const user = await this.findOrCreate(await this.verify(idToken, nonce), name, meta)
     return await this.startSession(user, client, meta)
+  }
+
+  /**
+   * Web flow, start: a single-use state (stored as its SHA-256) and the nonce kept with it, both 256 random bits.
+   * Each start writes a row: bounded per client IP, and expired rows are swept here.
+   */
+  async startWeb (redirectTo: string, meta: RequestMeta & { ip: string }): Promise<{ state: string, nonce: string }> {
+    await this.#limits.consume('appleStartPerIp', { ip: meta.ip })
+    const now = this.#clock.now()
+    await this.#prisma.oAuthState.deleteMany({ where: { expiresAt: { lt: now } } })
+    const state = randomToken()
+    const nonce = randomToken()
+    await this.#prisma.oAuthState.create({
+      data: { id: sha256Hex(state), provider: 'apple', codeVerifier: '', nonce, redirectTo, gmail: false, expiresAt: new Date(now.getTime() + this.#config.AUTH_STATE_TTL_SECONDS * 1000) }
+    })
+    return { state, nonce }
+  }
+
+  /**
+   * Web flow, callback (state already checked by the route): the code is spent at Apple's token endpoint and the
+   * ID token it returns (never one from the form) must carry the state's nonce and our Services ID as `aud`.
+   */
+  async completeWeb (code: string, nonce: string, name: string | null, meta: RequestMeta & { ip: string }): Promise<IssuedTokens> {
+    if (this.#apple == null) throw Errors.appleNotConfigured()
+    await this.#limits.consume('appleOpsPerIp', { ip: meta.ip })
+    const { idToken } = await this.#apple.exchangeCode(code)
+    const user = await this.findOrCreate(await this.verify(idToken, nonce, [this.#config.APPLE_WEB_CLIENT_ID!]), name, meta)
+    return await this.startSession(user, 'WEB', meta)
   }
 
   /** The user of a verified Apple identity, by `sub`; created when new (see the linking rule above). */
@@ -66,14 +123,19 @@ export class AppleSignIn {
     if (identity.email == null) throw Errors.appleEmailMissing()
     // Apple verifies every address it hands out (relay ones included); an unverified one is not used to claim an email.
     if (!identity.emailVerified) throw Errors.appleEmailUnverified()
+    // Normalised like sign-up's, or the claim below would miss an account registered as "Bob@…".
+    const email = identity.email.trim().toLowerCase()
     try {
-      const user = await this.#prisma.user.create({ data: { email: identity.email, emailVerified: true, name: cleanName(name), appleSub: identity.sub } })
+      const user = await this.#prisma.user.create({ data: { email, emailVerified: true, name: cleanName(name), appleSub: identity.sub } })
       await this.#events.record('SIGN_UP', { userId: user.id, ...meta, detail: { method: 'apple', privateEmail: identity.isPrivateEmail } })
       return user
     } catch (err) {
       if (isUniqueViolation(err)) {
         const created = await this.#prisma.user.findUnique({ where: { appleSub: identity.sub } })
         if (created != null) return created
+        // The address is held by another account: the owner's verified Apple identity claims it if it never verified it.
+        const claimed = await this.#claim?.claim({ email, method: 'apple', credentials: { appleSub: identity.sub, name: cleanName(name) }, meta })
+        if (claimed != null) return claimed
         await this.#events.record('APPLE_LINK_REFUSED', { ...meta, detail: { reason: Errors.appleAccountExists.reason } })
         throw Errors.appleAccountExists()
       }
@@ -82,7 +144,9 @@ export class AppleSignIn {
   }
 
   /** Links the Apple account of `idToken` to the signed-in user (explicit, so never a silent takeover). */
-  async link (userId: string, idToken: string, nonce: string | null | undefined, meta: RequestMeta): Promise<User> {
+  async link (userId: string, idToken: string, nonce: string | null | undefined, meta: RequestMeta & { ip: string }): Promise<User> {
+    await this.#limits.consume('appleOpsPerIp', { ip: meta.ip })
+    await this.#limits.consume('appleOpsPerAccount', { account: userId })
     const identity = await this.verify(idToken, nonce)
     const holder = await this.#prisma.user.findUnique({ where: { appleSub: identity.sub } })
     if (holder?.id === userId) return holder
@@ -126,5 +190,14 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  app.decorate('appleSignIn', new AppleSignIn({ prisma: app.prisma, apple: app.apple, sessions: app.sessions, securityEvents: app.securityEvents }))
-}, { name: 'apple-sign-in', dependencies: ['prisma', 'apple', 'sessions', 'security-events'] })
+  app.decorate('appleSignIn', new AppleSignIn({
+    prisma: app.prisma,
+    apple: app.apple,
+    sessions: app.sessions,
+    securityEvents: app.securityEvents,
+    rateLimits: app.rateLimits,
+    clock: app.clock,
+    config: app.config,
+    unverifiedAccountClaim: app.unverifiedAccountClaim
+  }))
+}, { name: 'apple-sign-in', dependencies: ['prisma', 'apple', 'sessions', 'security-events', 'rate-limits', 'unverified-account-claim'] })

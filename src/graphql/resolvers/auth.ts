@@ -66,15 +66,11 @@ export const authResolvers: Resolvers = {
       return deliver(ctx, await ctx.app.googleSignIn.signIn(idToken, client ?? 'NATIVE', ctx.meta))
     },
     signInWithApple: async (_root, { idToken, nonce, name, client }, ctx) => {
-      // Apple's keys are fetched (and cached) on the way: bounded per IP like signInWithGoogle.
-      if (ctx.meta.ip != null) await ctx.app.rateLimits.consume('googleOpsPerIp', { ip: ctx.meta.ip })
       return deliver(ctx, await ctx.app.appleSignIn.signIn(idToken, nonce, name, client ?? 'NATIVE', ctx.meta))
     },
     linkApple: async (_root, { idToken, nonce, password }, ctx) => {
       const viewer = await ctx.viewer()
       await ctx.app.stepUp.require(viewer, password, 'linkApple', ctx.meta)
-      if (ctx.meta.ip != null) await ctx.app.rateLimits.consume('googleOpsPerIp', { ip: ctx.meta.ip })
-      await ctx.app.rateLimits.consume('googleOpsPerAccount', { account: viewer.sub })
       return await ctx.app.appleSignIn.link(viewer.sub, idToken, nonce, ctx.meta)
     },
     linkGoogle: async (_root, { idToken, password }, ctx) => {

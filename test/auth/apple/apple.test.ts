@@ -4,7 +4,7 @@ import { test } from 'tap'
 import { startAppleEmulator } from '../../../emulators/apple/app.ts'
 import type { RunningAppleEmulator } from '../../../emulators/apple/app.ts'
 import { buildTestApp, gql, PASSWORD, signUp } from '../../helper.ts'
-import { LinkAppleDocument, SignInWithAppleDocument, UnlinkAppleDocument } from '../../support/generated/graphql.ts'
+import { DeleteAccountDocument, LinkAppleDocument, LoginDocument, MeDocument, RefreshDocument, SignInWithAppleDocument, UnlinkAppleDocument } from '../../support/generated/graphql.ts'
 
 // docs/security.md items "Sign in with Apple": ID-token verification (forged, wrong aud, wrong nonce, expired),
 // linking rules and step-up, server-to-server notifications (forged and genuine), the web flow's state and nonce.
@@ -87,13 +87,15 @@ test('forged, foreign, expired and replayed Apple ID tokens are refused', async 
   t.equal((await gql(app, SignInWithAppleDocument, { idToken: good.idToken })).errors, undefined, 'control: the genuine token works')
 })
 
-test('an existing email is not taken over; link and unlink need step-up, as for Google', async (t) => {
+test('an existing verified email is not taken over; link and unlink need step-up, as for Google', async (t) => {
   // Every sign-in counts as too old for step-up: only the password lets link and unlink through.
   const { app, mint } = await setup(t, new ShiftedClock(), { REAUTH_MAX_AGE_SECONDS: '0' })
   const owner = await signUp(app, 'NATIVE', 'frank@example.com')
+  await app.prisma.user.update({ where: { id: owner.user.id }, data: { emailVerified: true } })
   const apple = await mint({ email: 'frank@example.com' })
   const taken = await gql(app, SignInWithAppleDocument, { idToken: apple.idToken })
-  t.match(taken.errors?.[0]?.extensions, { code: 'CONFLICT', reason: 'ACCOUNT_EXISTS' }, 'no silent takeover of a password account')
+  t.match(taken.errors?.[0]?.extensions, { code: 'CONFLICT', reason: 'ACCOUNT_EXISTS' }, 'no silent takeover of a verified password account')
+  t.equal(await app.prisma.securityEvent.count({ where: { type: 'UNVERIFIED_ACCESS_REMOVED' } }), 0)
 
   const stale = await gql(app, LinkAppleDocument, { idToken: apple.idToken }, { token: owner.accessToken })
   t.match(stale.errors?.[0]?.extensions, { code: 'REAUTH_REQUIRED', reason: 'SIGN_IN_TOO_OLD' })
@@ -117,6 +119,122 @@ test('an existing email is not taken over; link and unlink need step-up, as for 
   t.match(refused.errors?.[0]?.extensions, { code: 'FORBIDDEN', reason: 'PASSWORD_REQUIRED' })
   const events = (await app.prisma.securityEvent.findMany({ where: { userId: owner.user.id } })).map((e) => e.type)
   t.ok(events.includes('APPLE_LINKED') && events.includes('APPLE_UNLINKED') && events.includes('REAUTH_FAILED'))
+})
+
+test('pre-hijacking: a squatter\'s unverified account is taken over by the verified Apple owner of the address; the squatter loses every way in', async (t) => {
+  // docs/security.md item 44 (Sudhodanan & Paverd, USENIX Security 2022), the Apple side of the Google test in
+  // test/accounts/unverified-account-claim.test.ts.
+  const { app, mint } = await setup(t)
+  const victim = 'victoria@example.com'
+  // The squatter registers the victim's address first, signs in on two devices and links their own Apple account.
+  const squatter = await signUp(app, 'NATIVE', victim)
+  const second = (await gql(app, LoginDocument, { input: { email: victim, password: PASSWORD, client: 'NATIVE' } })).data!.login
+  const mallory = await mint({ email: 'mallory@attacker.example' })
+  t.equal((await gql(app, LinkAppleDocument, { idToken: mallory.idToken }, { token: squatter.accessToken })).data?.linkApple.hasApple, true, 'the squatter linked their own Apple ID')
+  await app.emailTokens.mint(squatter.user.id, 'VERIFY_EMAIL', victim, 3600)
+
+  // The owner signs in with Apple (Apple verified the address): the account is theirs, not ACCOUNT_EXISTS.
+  const owner = await mint({ email: 'Victoria@example.com' })
+  const res = await gql(app, SignInWithAppleDocument, { idToken: owner.idToken, name: 'Victoria Owner' })
+  t.equal(res.errors, undefined, JSON.stringify(res.errors))
+  t.match(res.data?.signInWithApple.user, { id: squatter.user.id, email: victim, hasPassword: false })
+  t.match(await app.prisma.user.findUniqueOrThrow({ where: { id: squatter.user.id } }), { emailVerified: true, appleSub: owner.sub, passwordHash: null, name: 'Victoria Owner' })
+  t.equal((await gql(app, MeDocument, {}, { token: res.data!.signInWithApple.accessToken })).data?.me.id, squatter.user.id, 'the owner is signed in')
+
+  for (const [name, s] of [['first device', squatter], ['second device', second]] as const) {
+    t.equal((await gql(app, MeDocument, {}, { token: s.accessToken })).errors?.[0]?.extensions.code, 'UNAUTHENTICATED', `${name}: access token dead`)
+    t.equal((await gql(app, RefreshDocument, { refreshToken: s.refreshToken!, client: 'NATIVE' })).errors?.[0]?.extensions.code, 'UNAUTHENTICATED', `${name}: refresh token dead`)
+  }
+  t.equal((await gql(app, LoginDocument, { input: { email: victim, password: PASSWORD } })).errors?.[0]?.extensions.reason, 'INVALID_CREDENTIALS', 'the squatter\'s password is gone')
+  const viaMallory = await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: 'mallory@attacker.example' })).idToken })
+  t.not(viaMallory.data?.signInWithApple.user.id, squatter.user.id, 'the squatter\'s own Apple ID no longer reaches it')
+  t.equal(await app.prisma.emailToken.count({ where: { userId: squatter.user.id } }), 0, 'pending tokens void')
+
+  t.match(await app.prisma.securityEvent.findFirst({ where: { type: 'UNVERIFIED_ACCESS_REMOVED', userId: squatter.user.id } }), {
+    detail: { method: 'apple', passwordRemoved: true, appleUnlinked: true, googleUnlinked: false, sessionsRevoked: 2, tokensVoided: 1 }
+  })
+  t.match(await app.prisma.securityEvent.findFirst({ where: { type: 'ACCOUNT_CLAIMED_BY_VERIFIED_OWNER', userId: squatter.user.id } }), { detail: { method: 'apple' } })
+})
+
+test('pre-hijacking: a squatter\'s own Apple link dies when the owner claims the address another way (Google, a reset)', async (t) => {
+  const { app, mint } = await setup(t)
+  const squatter = await signUp(app, 'NATIVE', 'walter@example.com')
+  const mallory = await mint({ email: 'mallory2@attacker.example' })
+  await gql(app, LinkAppleDocument, { idToken: mallory.idToken }, { token: squatter.accessToken })
+  // The claim as a Google sign-in or a password reset makes it (those flows are tested end to end elsewhere).
+  const claimed = await app.unverifiedAccountClaim.claim({ email: 'walter@example.com', method: 'google', credentials: { googleSub: '100000000000000000777' }, meta: {} })
+  t.equal(claimed?.appleSub, null, 'the squatter\'s Apple sub is removed')
+  const viaMallory = await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: 'mallory2@attacker.example' })).idToken })
+  t.not(viaMallory.data?.signInWithApple.user.id, squatter.user.id, 'the squatter\'s Apple ID no longer reaches the account')
+})
+
+test('deleteAccount for an Apple-only account: a recent Apple sign-in is the step-up; the Apple ID is free again', async (t) => {
+  const clock = new ShiftedClock()
+  const { app, mint } = await setup(t, clock)
+  const apple = await mint({ email: 'olga@example.com', hide_email: true })
+  const first = (await gql(app, SignInWithAppleDocument, { idToken: apple.idToken })).data!.signInWithApple
+  const userId = first.user.id
+  t.match(await app.prisma.user.findUniqueOrThrow({ where: { id: userId } }), { passwordHash: null, googleSub: null, appleSub: apple.sub })
+
+  // Past REAUTH_MAX_AGE_SECONDS (300 s), within the access token's 900 s: the session is too old to delete with,
+  // and there is no password to offer instead.
+  clock.offsetMs = 400_000
+  t.match((await gql(app, DeleteAccountDocument, {}, { token: first.accessToken })).errors?.[0]?.extensions, { code: 'REAUTH_REQUIRED', reason: 'SIGN_IN_TOO_OLD' })
+  t.match((await gql(app, DeleteAccountDocument, { password: 'any password at all' }, { token: first.accessToken })).errors?.[0]?.extensions, { code: 'REAUTH_REQUIRED', reason: 'NO_PASSWORD' })
+  t.equal(await app.prisma.user.count({ where: { id: userId } }), 1, 'nothing deleted')
+
+  // Signing in with Apple again is the recent sign-in.
+  const again = (await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: 'olga@example.com', hide_email: true })).idToken })).data!.signInWithApple
+  t.equal(again.user.id, userId)
+  const res = await gql(app, DeleteAccountDocument, {}, { token: again.accessToken })
+  t.equal(res.data?.deleteAccount, true, JSON.stringify(res.errors))
+  t.equal(await app.prisma.user.count({ where: { id: userId } }), 0, 'the account is gone')
+  t.equal(await app.prisma.session.count({ where: { userId } }), 0, 'its sessions too')
+  t.equal((await gql(app, MeDocument, {}, { token: first.accessToken })).errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
+  const types = (await app.prisma.securityEvent.findMany({ where: { OR: [{ userId }, { detail: { path: ['userId'], equals: userId } }] } })).map((e) => e.type).sort()
+  t.same(types, ['ACCOUNT_DELETED', 'ACCOUNT_DELETION_REQUESTED'])
+
+  // The same Apple ID signs up afresh: a new account, nothing of the old one.
+  const fresh = await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: 'olga@example.com', hide_email: true })).idToken })
+  t.equal(fresh.errors, undefined, JSON.stringify(fresh.errors))
+  t.not(fresh.data?.signInWithApple.user.id, userId)
+})
+
+test('deletion pending: the Apple ID is unlinked at the first step, so it no longer reaches the account', async (t) => {
+  const { app, mint } = await setup(t)
+  const apple = await mint({ email: 'pete@example.com' })
+  const userId = (await gql(app, SignInWithAppleDocument, { idToken: apple.idToken })).data!.signInWithApple.user.id
+  t.equal(await app.accountDeletion.request(userId, 'user'), true)
+  t.match(await app.prisma.user.findUniqueOrThrow({ where: { id: userId } }), { appleSub: null })
+  const res = await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: 'pete@example.com' })).idToken })
+  // The address is still held until step 2 removes the row: no session anywhere, the account is not reached.
+  t.match(res.errors?.[0]?.extensions, { code: 'CONFLICT', reason: 'ACCOUNT_EXISTS' })
+  t.equal(await app.prisma.session.count({ where: { userId, revokedAt: null } }), 0)
+})
+
+test('Apple\'s rate limits are spent by the service: signInWithApple and linkApple per IP, linkApple per account, the web flow too', async (t) => {
+  const { app, mint } = await setup(t, new ShiftedClock(), { GOOGLE_OPS_PER_IP_PER_MINUTE: '3', GOOGLE_OPS_PER_USER_PER_MINUTE: '1' })
+  const codes: string[] = []
+  for (let i = 0; i < 4; i++) {
+    const res = await gql(app, SignInWithAppleDocument, { idToken: (await mint({ email: `rl${i}@example.com` })).idToken })
+    codes.push(res.errors?.[0]?.extensions.code as string ?? 'OK')
+  }
+  t.same(codes, ['OK', 'OK', 'OK', 'RATE_LIMITED'], 'appleOpsPerIp: GOOGLE_OPS_PER_IP_PER_MINUTE calls per IP')
+  t.equal(await app.prisma.rateLimit.count({ where: { key: { startsWith: 'google_ops' } } }), 0, 'Apple does not spend Google\'s counters')
+
+  // The same service bounds the browser's callback (it calls Apple's token endpoint): the IP's budget is spent.
+  const start = await app.inject({ method: 'GET', url: '/auth/apple' })
+  const cookie = start.cookies.find((c) => c.name === '__Host-inboxgate_apple_state')!.value
+  const state = new URL(start.headers.location as string).searchParams.get('state')!
+  const cb = await app.inject({ method: 'POST', url: '/auth/apple/callback', headers: { 'content-type': 'application/x-www-form-urlencoded' }, payload: new URLSearchParams({ state, code: 'any' }).toString(), cookies: { '__Host-inboxgate_apple_state': cookie } })
+  t.equal(cb.headers.location, '/auth/apple/done?auth_error=RATE_LIMITED')
+
+  // Per account: with the IP's counters cleared, one user's second link in the minute is refused.
+  await app.prisma.rateLimit.deleteMany({})
+  const user = await signUp(app, 'NATIVE')
+  const link = async () => (await gql(app, LinkAppleDocument, { idToken: (await mint({ email: 'other@example.com' })).idToken, password: PASSWORD }, { token: user.accessToken })).errors?.[0]?.extensions.code ?? 'OK'
+  t.equal(await link(), 'OK')
+  t.equal(await link(), 'RATE_LIMITED', 'appleOpsPerAccount: GOOGLE_OPS_PER_USER_PER_MINUTE per user')
 })
 
 test('server-to-server notifications: forged ones change nothing; genuine ones end the link and its sessions, once', async (t) => {
