@@ -8,6 +8,8 @@ import pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations } from './migrations.ts'
 import { lockDataDir } from './data-dir-lock.ts'
+import { initializeFreshDataDir } from './pglite-first-start.ts'
+import type { FirstStartOptions } from './pglite-first-start.ts'
 
 export type DatabaseKind = 'postgresql' | 'pglite'
 
@@ -27,7 +29,9 @@ export interface Database {
  * PostgreSQL when DATABASE_URL is a postgres URL (a `?schema=` parameter selects a schema, created if
  * missing: tests use one per app); otherwise PGlite — in DATA_DIR/pglite, or in memory for `memory://`.
  */
-export async function openDatabase (databaseUrl: string | undefined, dataDir: string, poolMax = 10): Promise<Database> {
+export async function openDatabase (
+  databaseUrl: string | undefined, dataDir: string, poolMax = 10, firstStart: FirstStartOptions = {}
+): Promise<Database> {
   if (databaseUrl?.startsWith('postgres') === true) {
     const url = new URL(databaseUrl)
     const schema = url.searchParams.get('schema') ?? undefined
@@ -57,6 +61,9 @@ export async function openDatabase (databaseUrl: string | undefined, dataDir: st
     unlock = lockDataDir(dir)
   }
   try {
+    // An empty directory is initialized (and migrated, when asked) in a child process first: initdb's memory
+    // peak leaves with it instead of staying in this process (src/db/pglite-first-start.ts).
+    if (dir != null) await initializeFreshDataDir(dir, firstStart)
     // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
     const { PGlite } = await import('@electric-sql/pglite')
     // One PGlite instance per data dir and process: migrations and queries share it.
@@ -84,10 +91,12 @@ declare module 'fastify' {
 export default fp(async (app, opts: { database?: Database }) => {
   const { DATABASE_URL, DATA_DIR, DB_MIGRATE_ON_START, DB_POOL_MAX } = app.config
   // A database opened by the caller (tests hand in a PGlite cloned from a migrated template) is closed here too.
-  const database = opts.database ?? await openDatabase(DATABASE_URL, DATA_DIR, DB_POOL_MAX)
+  const logger = { info: (m: string) => app.log.info(m) }
+  const database = opts.database ?? await openDatabase(DATABASE_URL, DATA_DIR, DB_POOL_MAX, { migrate: DB_MIGRATE_ON_START, logger })
   try {
     if (DB_MIGRATE_ON_START) {
-      await applyMigrations(database.migrationAdapter(), { logger: { info: (m: string) => app.log.info(m) } })
+      // After a first start migrated in its child process, one query finds the schema up to date.
+      await applyMigrations(database.migrationAdapter(), { logger })
     }
   } catch (err) {
     await database.close()

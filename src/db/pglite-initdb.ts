@@ -1,0 +1,30 @@
+// The child process of src/db/pglite-first-start.ts: `initdb` in a fresh directory (argv[2]) and, with --migrate,
+// the migrations; reports over IPC and exits, taking PGlite's grown WASM memory with it.
+import { PGlite } from '@electric-sql/pglite'
+import { applyMigrations } from './migrations.ts'
+import { PGliteAdapterFactory } from './pglite-adapter.ts'
+import type { InitdbMessage } from './pglite-first-start.ts'
+
+const [dir, flag] = process.argv.slice(2)
+
+function report (message: InitdbMessage): Promise<void> {
+  return new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve()) ?? resolve())
+}
+
+try {
+  if (dir == null) throw new Error('usage: pglite-initdb <dir> [--migrate]')
+  const db = await PGlite.create(dir)
+  try {
+    const applied = flag === '--migrate' ? await applyMigrations(new PGliteAdapterFactory(db)) : []
+    // A checkpoint on close: the parent opens a cleanly shut-down database (no WAL replay at its start).
+    await db.close()
+    await report({ applied })
+  } catch (err) {
+    await db.close().catch(() => {})
+    throw err
+  }
+} catch (err) {
+  await report({ error: (err as Error).message.split('\n')[0] ?? 'unknown error' })
+  process.exitCode = 1
+}
+process.disconnect?.()
