@@ -1,4 +1,5 @@
 import t from 'tap'
+import type { Test } from 'tap'
 import { startAppleEmulator } from '../../emulators/apple/app.ts'
 import { buildGmailApp } from '../gmail/helpers.ts'
 
@@ -20,6 +21,9 @@ function mulberry32 (seed: number): () => number {
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296
   }
 }
+
+/** Percent-encodes every byte (encodeURIComponent throws on a lone surrogate). */
+const pct = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => `%${b.toString(16).padStart(2, '0')}`).join('')
 
 type Format = 'oauth' | 'risc' | 'html' | 'json'
 interface Route { method: 'GET' | 'POST', path: string, format: Format }
@@ -63,7 +67,7 @@ class Fuzzer {
 
   form (): string {
     const names = ['client_id', 'client_secret', 'grant_type', 'subject_token', 'subject_token_type', 'requested_token_type', 'scope', 'token', 'password', 'state', 'code', 'id_token', 'user', 'payload', '__proto__', 'constructor', '']
-    return Array.from({ length: 1 + this.int(8) }, () => `${this.pick(names)}=${this.pick([encodeURIComponent(this.text(8)), this.text(8), '%00', '%FF%FE', 'x'.repeat(this.int(3) === 0 ? 5000 : 5)])}`).join('&')
+    return Array.from({ length: 1 + this.int(8) }, () => `${this.pick(names)}=${this.pick([pct(this.text(8)), this.text(8), '%00', '%FF%FE', 'x'.repeat(this.int(3) === 0 ? 5000 : 5)])}`).join('&')
   }
 
   json (): string {
@@ -106,7 +110,7 @@ class Fuzzer {
     const variants = [
       () => path,
       () => `${path}?${this.form()}`,
-      () => `${path}?token=%00&redirectTo=%2F%2Fevil.example&state=%FF&code=%C3%28&auth_error=${encodeURIComponent(this.text(10))}`,
+      () => `${path}?token=%00&redirectTo=%2F%2Fevil.example&state=%FF&code=%C3%28&auth_error=${pct(this.text(10))}`,
       () => `${path.slice(0, last)}/./${path.slice(last + 1)}`,
       () => `${path.slice(0, last)}/x/../${path.slice(last + 1)}`,
       () => `${path.slice(0, last)}%2F${path.slice(last + 1)}`,
@@ -131,13 +135,13 @@ class Fuzzer {
   }
 }
 
-function checkFormat (t: Tap.Test, route: Route, res: { statusCode: number, headers: Record<string, unknown>, body: string }, name: string) {
+function checkFormat (t: Test, route: Route, res: { statusCode: number, headers: Record<string, unknown>, body: string }, name: string) {
   const type = String(res.headers['content-type'] ?? '')
   if (res.statusCode >= 500) {
     t.fail(`${name}: ${res.statusCode} ${res.body.slice(0, 200)}`)
     return false
   }
-  if (res.statusCode < 400 || res.statusCode === 404 || res.statusCode === 405) return true
+  if (res.statusCode < 400 || res.statusCode === 404 || res.statusCode === 405 || res.body === '') return true
   let ok: boolean
   if (route.format === 'html') ok = type.startsWith('text/html')
   else {
@@ -151,8 +155,6 @@ function checkFormat (t: Tap.Test, route: Route, res: { statusCode: number, head
   return ok
 }
 
-namespace Tap { export type Test = Parameters<Parameters<typeof t.test>[1]>[0] }
-
 t.test(`every REST route, fuzzed (seed ${SEED}): never a 5xx, errors in the route's own format`, async (t) => {
   const apple = await startAppleEmulator({ clients: [{ id: 'com.example.inboxgate', redirectUris: [] }, { id: 'com.example.inboxgate.web', redirectUris: ['http://127.0.0.1:4000/auth/apple/callback'] }] })
   t.teardown(async () => { await apple.close() })
@@ -160,7 +162,7 @@ t.test(`every REST route, fuzzed (seed ${SEED}): never a 5xx, errors in the rout
     env: {
       METRICS_ENABLED: 'true',
       METRICS_TOKEN: 'm'.repeat(32),
-      GMAIL_PUSH_TOPIC: 'projects/p/topics/gmail',
+      GMAIL_PUSH_TOPIC: 'projects/inboxgate-test/topics/gmail-push',
       GMAIL_PUSH_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com',
       GMAIL_PUSH_AUDIENCE: 'https://inboxgate.example/google/pubsub',
       APPLE_CLIENT_IDS: 'com.example.inboxgate,com.example.inboxgate.web',
@@ -192,7 +194,10 @@ t.test(`every REST route, fuzzed (seed ${SEED}): never a 5xx, errors in the rout
         if (err instanceof TypeError || (err as { code?: string }).code === 'ERR_INVALID_URL') continue
         throw err
       }
-      if (!checkFormat(t, method === route.method ? route : { ...route, format: 'json' }, res, `${method} ${url.slice(0, 80)} [${contentType}] case ${i}`)) failures++
+      // A path variant that no route serves (encoded slashes; dot segments are resolved by the URL parser) is the
+      // server's 404, in Fastify's shape; so is a method the route does not take (HEAD is GET's).
+      const served = app.hasRoute({ method: method === 'HEAD' ? 'GET' : method, url: new URL(url.split('?')[0]!, 'http://fuzz.invalid').pathname }) && (method === route.method || (method === 'HEAD' && route.method === 'GET'))
+      if (!checkFormat(t, served ? route : { ...route, format: 'json' }, res, `${method} ${url.slice(0, 80)} [${contentType}] case ${i}`)) failures++
     }
   }
   t.equal(failures, 0, `no failing case (replay with FUZZ_SEED=${SEED})`)
