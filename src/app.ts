@@ -3,6 +3,7 @@ import fastifyCors from '@fastify/cors'
 import { LogController } from 'fastify'
 import type { FastifyInstance, FastifyReply, FastifyRequest, FastifyServerOptions } from 'fastify'
 import fp from 'fastify-plugin'
+import googleAccountBlocks from './account-protection/google-account-blocks.ts'
 import accounts from './accounts/plugin.ts'
 import unverifiedAccountClaim from './accounts/unverified-account-claim.ts'
 import apple from './apple/apple-gateway.ts'
@@ -164,6 +165,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(metrics)
   await fastify.register(prisma, { database: opts.database })
   await fastify.register(securityEvents)
+  await fastify.register(googleAccountBlocks)
   await fastify.register(passwords)
   await fastify.register(accessTokens)
   await fastify.register(rateLimits)

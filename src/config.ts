@@ -214,6 +214,10 @@ const envSchema = z.object({
   AUTH_STATE_TTL_SECONDS: z.coerce.number().int().min(60).max(3600).default(600),
   /** A service account's JSON key (RISC Configuration Admin role): `npm run admin -- google-risc-register <url>` uses it. */
   GOOGLE_RISC_SERVICE_ACCOUNT_FILE: z.string().min(1).optional(),
+  /** Security events older than this are deleted (a background job, every 6 hours and at start). */
+  SECURITY_EVENT_RETENTION_DAYS: z.coerce.number().int().min(1).max(36_500).default(365),
+  /** POST /google/risc refuses Security Event Tokens issued (`iat`) longer ago than this; default 7 days. */
+  RISC_MAX_EVENT_AGE_SECONDS: seconds(7 * 24 * 3600, 60),
   /**
    * Sign in with Apple: the bundle ids (native apps) and Services IDs (web) whose ID tokens we accept (`aud`).
    * Unset: signInWithApple, linkApple, GET /auth/apple and POST /apple/notifications answer APPLE_NOT_CONFIGURED.

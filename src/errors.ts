@@ -171,6 +171,8 @@ export const Errors = {
   passwordRequiredToUnlink: define(FORBIDDEN, 'Set a password first: without Google this account could not sign in', Reasons.PASSWORD_REQUIRED),
   googleAccountDisabled: define(FORBIDDEN, 'This account is disabled', Reasons.ACCOUNT_DISABLED),
   googleAccountBlocked: define(FORBIDDEN, 'Google has disabled this Google account: sign in another way', Reasons.GOOGLE_ACCOUNT_BLOCKED),
+  /** gmailProfile while Google holds the mailbox's (or the sign-in) Google account disabled for hijacking. */
+  gmailBlockedByGoogle: define(FORBIDDEN, 'Google has disabled this Google account (suspected hijacking): the mailbox is not used until Google enables it again', Reasons.GOOGLE_ACCOUNT_BLOCKED),
   appleEmailMissing: define(FORBIDDEN, 'Apple sent no email address: sign in again allowing the email scope', Reasons.APPLE_EMAIL_MISSING),
   appleEmailUnverified: define(FORBIDDEN, 'Your Apple account has no verified email address', Reasons.APPLE_EMAIL_MISSING),
   signInMethodRequiredToUnlinkApple: define(FORBIDDEN, 'Set a password (or link Google) first: without Apple this account could not sign in', Reasons.PASSWORD_REQUIRED),
@@ -355,6 +357,8 @@ export const OAuthErrors = {
   /** The user has not authorized this client (authorizeService), or revoked it. */
   serviceNotAuthorized: oauth(O.INVALID_GRANT, 400, 'The user has not authorized this client'),
   unknownUser: oauth(O.INVALID_GRANT, 400, 'No such user'),
+  /** Google disabled the user's Google account (RISC account-disabled, reason hijacking): until it enables it again. */
+  googleAccountHijacked: oauth(O.INVALID_GRANT, 400, 'Google has disabled this user\'s Google account (suspected hijacking): no Gmail token until Google enables it again'),
   gmailNotConnected: () => new OAuthError(O.INVALID_GRANT, 400, 'The user has not connected Gmail', { extra: { gmail_state: 'NOT_CONNECTED' } }),
   gmailReconnectRequired: () => new OAuthError(O.INVALID_GRANT, 400, 'The user must connect Gmail again', { extra: { gmail_state: 'RECONNECT_REQUIRED' } }),
   gmailScopeMissing: () => new OAuthError(O.INVALID_GRANT, 400, 'The user did not grant Gmail read access', { extra: { gmail_state: 'SCOPE_MISSING' } }),

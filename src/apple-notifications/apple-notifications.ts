@@ -1,7 +1,9 @@
+import type { FastifyError, FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { AppleRejectedError } from '../apple/apple-gateway.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
 import { AppError } from '../errors.ts'
+import { clientErrorStatus } from '../http/error-handler.ts'
 
 /*
  * POST /apple/notifications: Sign in with Apple's server-to-server notifications (the endpoint registered for the
@@ -24,7 +26,17 @@ const ENDING = new Map<string, 'APPLE_CONSENT_REVOKED' | 'APPLE_ACCOUNT_DELETED'
   ['account-deleted', 'APPLE_ACCOUNT_DELETED']
 ])
 
-export default fp(async (app) => {
+/** Encapsulated (not through fastify-plugin): the error handler below is this route's alone. */
+async function notificationRoutes (app: FastifyInstance): Promise<void> {
+  // Fastify's own refusals (a body over the limit, a content type or JSON it cannot parse) in this route's
+  // `{ error, error_description }`, not Fastify's shape; anything else unexpected is a 503 so that Apple retries.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    const status = clientErrorStatus(err)
+    if (status != null) return await reply.code(status).send({ error: 'invalid_request', error_description: err.message })
+    request.log.error({ err }, 'Apple notification could not be handled')
+    return await reply.code(503).header('retry-after', '60').send({ error: 'temporarily_unavailable', error_description: 'Try again later' })
+  })
+
   app.post<{ Body: { payload?: unknown } }>('/apple/notifications', {
     schema: { body: { type: 'object', properties: { payload: { type: 'string', maxLength: 16_384 } }, required: ['payload'] } },
     attachValidation: true
@@ -86,4 +98,8 @@ export default fp(async (app) => {
     await app.securityEvents.record('APPLE_NOTIFICATION', { userId: user.id, detail: { event: event.type, outcome, eventTime: event.eventTime?.toISOString() ?? null } })
     return outcome
   }
+}
+
+export default fp(async (app) => {
+  await app.register(notificationRoutes)
 }, { name: 'apple-notifications', dependencies: ['apple', 'prisma', 'sessions', 'security-events'] })

@@ -1,5 +1,6 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppError, ErrorCodes, Reasons } from '../errors.ts'
+import { clientErrorStatus } from '../http/error-handler.ts'
 import { VERIFY_PATH } from '../email-verification/email-verification.ts'
 import { RESET_PATH } from '../password-reset/password-reset.ts'
 
@@ -66,6 +67,12 @@ export default async function emailLinkRoutes (app: FastifyInstance): Promise<vo
     request.log.error({ err }, 'email link page failed')
     return send(reply, 503, title, '<p id="message">Something went wrong on our side. Try the link again in a moment.</p>')
   }
+
+  // Fastify's own refusals (a form over FORM_LIMIT_BYTES, a body without a content type) as a page too, not JSON.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    if (clientErrorStatus(err) != null) return send(reply, clientErrorStatus(err)!, 'Request refused', '<p id="message">This request could not be read. Open the link from the mail again.</p>')
+    return failed(reply, request, err, 'Something went wrong')
+  })
 
   const missing = (reply: FastifyReply) => send(reply, 400, 'Link incomplete', '<p id="message">This link is incomplete: open it from the mail again, or copy all of it.</p>')
 

@@ -1,6 +1,7 @@
-import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { AppError } from '../errors.ts'
 import { GoogleRejectedError } from '../google/google-gateway.ts'
+import { clientErrorStatus } from '../http/error-handler.ts'
 import type { MailboxEvents } from './mailbox-events.ts'
 
 // A Pub/Sub push body is a few hundred bytes; anything near this is not one.
@@ -22,6 +23,14 @@ const problem = (reply: FastifyReply, status: number, error: string, description
 export default async function pubsubRoutes (app: FastifyInstance, opts: { mailboxEvents: MailboxEvents }): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string', bodyLimit: MAX_PUSH_BYTES }, (_req, body, done) => { done(null, body) })
+  // Fastify's own refusals (a body over the limit, a body without a content type) in this route's shape, not
+  // Fastify's; anything unexpected is a 503 so that Pub/Sub delivers again.
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    const status = clientErrorStatus(err)
+    if (status != null) return await problem(reply, status, 'invalid_request', err.message)
+    request.log.error({ err }, 'Gmail push could not be handled')
+    return await problem(reply.header('retry-after', '10'), 503, 'temporarily_unavailable', 'Try again later')
+  })
   const google = app.google
   const { GMAIL_PUSH_AUDIENCE: audience, GMAIL_PUSH_SERVICE_ACCOUNT: serviceAccount } = app.config
 

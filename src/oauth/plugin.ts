@@ -28,7 +28,8 @@ export default fp(async (app) => {
     securityEvents: app.securityEvents,
     metrics: app.metrics,
     rateLimits: app.rateLimits,
-    authorizations
+    authorizations,
+    googleAccountBlocks: app.googleAccountBlocks
   }))
   await app.register(oauthRoutes)
-}, { name: 'oauth', dependencies: ['prisma', 'gmail', 'security-events', 'metrics', 'access-tokens', 'rate-limits'] })
+}, { name: 'oauth', dependencies: ['prisma', 'google-account-blocks', 'gmail', 'security-events', 'metrics', 'access-tokens', 'rate-limits'] })

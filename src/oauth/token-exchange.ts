@@ -1,3 +1,4 @@
+import type { GoogleAccountBlocks } from '../account-protection/google-account-blocks.ts'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { isDatabaseUnavailable } from '../db/prisma-errors.ts'
@@ -49,6 +50,7 @@ export interface TokenExchangeDeps {
   metrics: Pick<Metrics, 'tokenExchange'>
   rateLimits: Pick<RateLimits, 'consume'>
   authorizations: Pick<ServiceAuthorizations, 'requireForExchange'>
+  googleAccountBlocks: Pick<GoogleAccountBlocks, 'hijacked'>
 }
 
 /**
@@ -118,6 +120,9 @@ export class TokenExchange {
 
     // Consent, read at every exchange: a revoked authorization stops the next one.
     await this.#deps.authorizations.requireForExchange(client, userId)
+    // Google said the user's Google account is in someone else's hands (RISC account-disabled, hijacking): no token
+    // leaves custody until account-enabled (issue 21 item 6).
+    if (await this.#deps.googleAccountBlocks.hijacked(userId)) throw OAuthErrors.googleAccountHijacked()
     const status = await this.#deps.gmail.status(userId)
     if (status.state === 'NOT_CONNECTED') throw OAuthErrors.gmailNotConnected()
     // A Google token cannot be narrowed: `scope` is a check that the grant covers what the backend needs.

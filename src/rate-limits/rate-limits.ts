@@ -2,6 +2,7 @@ import fp from 'fastify-plugin'
 import { RateLimiterMemory, RateLimiterPrisma, RateLimiterRes } from 'rate-limiter-flexible'
 import type { RateLimiterAbstract } from 'rate-limiter-flexible'
 import type { Config } from '../config.ts'
+import { sha256Hex } from '../crypto/hashing.ts'
 import { Errors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import { clientIpKey } from '../http/client-ip.ts'
@@ -135,6 +136,16 @@ export class RateLimits {
       if (err instanceof RateLimiterRes) throw Errors.rateLimited({ retryAfterSeconds: Math.max(1, Math.ceil(err.msBeforeNext / 1000)) })
       throw err
     }
+  }
+
+  /**
+   * What `name` counts `subject` under, as a stable opaque string (SHA-256 of the limit and its key): one counted
+   * security-event row per throttled key and hour (issue 21 item 9) without writing the key (a device token's
+   * nonce, an address) into a unique column.
+   */
+  throttledKey (name: RateLimitName, subject: Subject): string {
+    const { rule } = this.#limiters.get(name)!
+    return `${name}:${sha256Hex(`${rule.prefix}:${keyOf(rule, subject)}`).slice(0, 32)}`
   }
 
   /** Forgets `subject`'s count (a success that proves the failures were the owner's own typos). */

@@ -67,12 +67,18 @@ export interface SecurityEventInput {
 }
 
 const HOUR_MS = 3_600_000
+const DAY_MS = 24 * HOUR_MS
+/** Rows per DELETE when pruning: each statement stays short on a table that may hold millions. */
+const PRUNE_BATCH_SIZE = 1000
+/** How often a server prunes events older than SECURITY_EVENT_RETENTION_DAYS (and once when it starts). */
+const PRUNE_INTERVAL_MS = 6 * HOUR_MS
 /** How long further occurrences of a counted event may wait in memory before their count is added to the row. */
 export const COUNTED_FLUSH_MS = 1000
 
 export class SecurityEvents {
   readonly #prisma: PrismaClient
   readonly #clock: Clock | null
+  readonly #retentionDays: number
   /** Counted events whose row this process has written, by aggregate key, with the start of their hour. */
   readonly #written = new Map<string, number>()
   /** Occurrences not yet added to their row, by aggregate key. */
@@ -80,22 +86,24 @@ export class SecurityEvents {
   #timer: NodeJS.Timeout | null = null
   #flushing: Promise<void> | null = null
 
-  constructor (prisma: PrismaClient, clock: Clock | null = null) {
+  constructor (prisma: PrismaClient, clock: Clock | null = null, retentionDays = 365) {
     this.#prisma = prisma
     this.#clock = clock
+    this.#retentionDays = retentionDays
   }
 
   /**
-   * An event that may happen many times a minute (a backend exchanging tokens for a user): one row per type, user,
-   * `group` (say, the client) and hour, with a count. The first occurrence in this process writes (or adds 1 to)
+   * An event that may happen many times a minute (a backend exchanging tokens for a user, an attacker hammering a
+   * rate-limited login): one row per type, user (if any), `group` (say, the client, or the limit and its key) and
+   * hour, with a count. The first occurrence in this process writes (or adds 1 to)
    * the row before returning, so the user's log shows the event at once; later ones are added in memory and
    * written within COUNTED_FLUSH_MS, one statement per row, and at close. A crash may lose at most that second's
    * count, never the event itself. The row keeps the first occurrence's ip, user agent and detail.
    */
-  async recordCounted (type: SecurityEventType, group: string, input: SecurityEventInput & { userId: string }): Promise<void> {
+  async recordCounted (type: SecurityEventType, group: string, input: SecurityEventInput): Promise<void> {
     const now = (this.#clock?.now() ?? new Date()).getTime()
     const hour = now - (now % HOUR_MS)
-    const key = `${type}:${input.userId}:${group}:${new Date(hour).toISOString()}`
+    const key = `${type}:${input.userId ?? '-'}:${group}:${new Date(hour).toISOString()}`
     if (!this.#written.has(key)) {
       await this.#add(key, 1, type, input)
       this.#written.set(key, hour)
@@ -143,6 +151,26 @@ export class SecurityEvents {
       ON CONFLICT (aggregate_key) DO UPDATE SET count = security_events.count + EXCLUDED.count`
   }
 
+  /**
+   * Deletes events created before `before`, `batchSize` rows per statement (a short lock each, however many rows a
+   * year of traffic left), until none is left. Returns how many were deleted.
+   */
+  /** Deletes the events older than SECURITY_EVENT_RETENTION_DAYS (by this service's clock): the background job's pass. */
+  async pruneExpired (): Promise<number> {
+    const now = (this.#clock?.now() ?? new Date()).getTime()
+    return await this.prune(new Date(now - this.#retentionDays * DAY_MS))
+  }
+
+  async prune (before: Date, batchSize = PRUNE_BATCH_SIZE): Promise<number> {
+    let total = 0
+    for (;;) {
+      const deleted = await this.#prisma.$executeRaw`
+        DELETE FROM security_events WHERE id IN (SELECT id FROM security_events WHERE created_at < ${before} LIMIT ${batchSize}::int)`
+      total += deleted
+      if (deleted < batchSize) return total
+    }
+  }
+
   async record (type: SecurityEventType, input: SecurityEventInput = {}): Promise<void> {
     await this.#prisma.securityEvent.create({
       data: {
@@ -164,8 +192,28 @@ declare module 'fastify' {
 }
 
 export default fp(async (app) => {
-  const events = new SecurityEvents(app.prisma, app.clock)
+  const events = new SecurityEvents(app.prisma, app.clock, app.config.SECURITY_EVENT_RETENTION_DAYS)
   app.decorate('securityEvents', events)
+
+  // Retention (issue 21 item 9): events older than SECURITY_EVENT_RETENTION_DAYS are deleted by a background job,
+  // one pass at a time, in batches. Every server runs it; concurrent passes delete disjoint or already-gone rows.
+  let running: Promise<unknown> | undefined
+  const pass = () => {
+    running ??= events.pruneExpired()
+      .then((n) => { if (n > 0) app.log.info({ deleted: n }, 'pruned old security events') })
+      .catch((err: unknown) => { app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'pruning old security events failed') })
+      .finally(() => { running = undefined })
+  }
+  let timer: NodeJS.Timeout | undefined
+  app.addHook('onReady', async () => {
+    if (!app.backgroundJobs) return
+    pass()
+    timer = setInterval(pass, PRUNE_INTERVAL_MS).unref()
+  })
+  app.addHook('preClose', async () => {
+    clearInterval(timer)
+    await running
+  })
   // Added after the prisma plugin's onClose, so it runs before it (last added, first run): counts are written.
   app.addHook('onClose', async () => { await events.flush() })
 }, { name: 'security-events', dependencies: ['prisma'] })

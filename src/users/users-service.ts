@@ -7,7 +7,7 @@ import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
-import type { RateLimits } from '../rate-limits/rate-limits.ts'
+import type { RateLimitName, RateLimits, Subject } from '../rate-limits/rate-limits.ts'
 import { DeviceTokens } from './device-tokens.ts'
 import type { PasswordHasher } from './password-hasher.ts'
 import { assertAcceptablePassword, PASSWORD_MAX_LENGTH } from './password-policy.ts'
@@ -93,21 +93,22 @@ export class UsersService {
     // A device that signed in to this account before is counted on its own (OWASP device cookies): a stranger
     // hammering the account, or sharing the owner's address, cannot lock it out.
     const device = this.#devices.verify(input.deviceToken, email)
-    try {
-      if (device != null) {
-        await this.#limits.consume('loginPerDevice', { device })
-      } else {
-        await this.#limits.consume('loginPerIp', { ip: meta.ip })
-        await this.#limits.consume('loginPerAccountAndAddress', { account: email, ip: meta.ip })
-        await this.#limits.consume('loginPerAccountUntrusted', { account: email })
+    const limits: Array<[RateLimitName, Subject]> = device != null
+      ? [['loginPerDevice', { device }]]
+      : [['loginPerIp', { ip: meta.ip }], ['loginPerAccountAndAddress', { account: email, ip: meta.ip }], ['loginPerAccountUntrusted', { account: email }]]
+    for (const [limit, subject] of limits) {
+      try {
+        await this.#limits.consume(limit, subject)
+      } catch (err) {
+        // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
+        if (isError(err, Errors.rateLimited)) {
+          this.#metrics?.login('rate_limited')
+          // Counted, not one row per attempt (issue 21 item 9): a flood of throttled attempts writes one row per
+          // limit, key and hour, whose count says how many; the row keeps the first attempt's address and agent.
+          await this.#events.recordCounted('LOGIN_RATE_LIMITED', this.#limits.throttledKey(limit, subject), { ...meta, detail: { email, limit } })
+        }
+        throw err
       }
-    } catch (err) {
-      // Only a limit reached is recorded as one; a failing counter store is an outage, not an attack.
-      if (isError(err, Errors.rateLimited)) {
-        this.#metrics?.login('rate_limited')
-        await this.#events.record('LOGIN_RATE_LIMITED', { ...meta, detail: { email } })
-      }
-      throw err
     }
     const user = await this.#prisma.user.findUnique({ where: { email } })
     const ok = await this.#passwords.verify(user?.passwordHash, input.password)

@@ -1,9 +1,10 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { AppleRejectedError } from '../../apple/apple-gateway.ts'
 import { sha256Hex } from '../../crypto/hashing.ts'
 import { sameSecret } from '../../crypto/secrets.ts'
 import { isRecordMissing } from '../../db/prisma-errors.ts'
 import { AppError, AUTH_ERROR_MESSAGES, AuthErrorCodes, isError, Errors, HttpStatus } from '../../errors.ts'
+import { clientErrorStatus } from '../../http/error-handler.ts'
 import { setRefreshCookie } from '../../sessions/refresh-cookie.ts'
 import { safeRedirectTarget } from '../google/redirect-destination.ts'
 
@@ -61,6 +62,14 @@ export default async function appleWebRoutes (app: FastifyInstance): Promise<voi
   const page = (reply: FastifyReply, status: number, code: string | null) => noStore(reply).code(status).type('text/html; charset=utf-8')
     .header('content-security-policy', "default-src 'none'; frame-ancestors 'none'").send(resultPage(code))
   const meta = (request: FastifyRequest) => ({ ip: request.ip, userAgent: request.headers['user-agent'] ?? null })
+  // A browser is on the other end: every failure of this scope is the result page, as for Google's flow (Fastify's
+  // own refusals of a body too large or of another content type were JSON before: issue 21 item 7's fuzz).
+  app.setErrorHandler(async (err: FastifyError, request, reply) => {
+    const status = clientErrorStatus(err)
+    if (status != null) return page(reply, status, AuthErrorCodes.BAD_REQUEST)
+    request.log.error({ err }, 'unexpected error in Sign in with Apple')
+    return page(reply, 500, AuthErrorCodes.INTERNAL)
+  })
   const back = (reply: FastifyReply, destination: string, params: Record<string, string>) => {
     const url = new URL(destination, config.PUBLIC_URL)
     for (const [k, v] of Object.entries(params)) url.searchParams.set(k, v)

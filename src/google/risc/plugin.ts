@@ -19,7 +19,7 @@ export default fp(async (app) => {
   const google = app.google
   if (google == null) return
   const keys = new RiscKeys({ baseUrl: app.config.GOOGLE_API_BASE_URL ?? 'https://accounts.google.com', timeoutMs: app.config.GOOGLE_TIMEOUT_MS, clock: app.clock })
-  app.decorate('riscVerifier', new RiscVerifier(keys, google.acceptedClientIds))
+  app.decorate('riscVerifier', new RiscVerifier(keys, google.acceptedClientIds, { clock: app.clock, maxEventAgeSeconds: app.config.RISC_MAX_EVENT_AGE_SECONDS }))
   app.decorate('riscEvents', new RiscEventHandler({
     prisma: app.prisma, gmail: app.gmail, sessions: app.sessions, securityEvents: app.securityEvents, metrics: app.metrics, log: app.log
   }))

@@ -1,4 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { advanceRiscOrder } from '../../account-protection/risc-event-order.ts'
+import type { RiscFamily } from '../../account-protection/risc-event-order.ts'
+import { HIJACKING } from '../../account-protection/google-account-blocks.ts'
 import { isUniqueViolation } from '../../db/prisma-errors.ts'
 import { Reasons } from '../../errors.ts'
 import type { PrismaClient } from '../../generated/prisma/client.ts'
@@ -25,6 +28,15 @@ export const RiscEventTypes = {
 export type RiscEventName = keyof typeof RiscEventTypes
 const NAME_OF = new Map<string, RiscEventName>(Object.entries(RiscEventTypes).map(([name, uri]) => [uri, name as RiscEventName]))
 
+/** Which events are ordered against each other, per Google account (issue 21 item 6; src/account-protection/). */
+const FAMILY_OF: Partial<Record<RiscEventName, RiscFamily>> = {
+  'sessions-revoked': 'sessions',
+  'tokens-revoked': 'tokens',
+  'account-disabled': 'account-status',
+  'account-enabled': 'account-status',
+  'account-credential-change-required': 'credential-change'
+}
+
 /** The Gmail connection's stateReason after Google revoked the grant (tokens-revoked / token-revoked). */
 export const REVOKED_BY_GOOGLE = Reasons.REVOKED_BY_GOOGLE
 
@@ -32,6 +44,8 @@ export const REVOKED_BY_GOOGLE = Reasons.REVOKED_BY_GOOGLE
 export type RiscOutcome =
   | 'grant_deleted' | 'no_grant' | 'sessions_ended' | 'sign_in_blocked' | 'sessions_ended_sign_in_blocked'
   | 'sign_in_unblocked' | 'recorded' | 'verified' | 'unknown_subject' | 'replayed' | 'ignored'
+  /** Older (`iat`) than the last event of its family applied for that Google account: changed nothing. */
+  | 'stale'
 
 export type RiscDelivery = 'accepted' | 'replayed'
 
@@ -68,7 +82,7 @@ export class RiscEventHandler {
       return 'replayed'
     }
     try {
-      for (const [type, body] of entries) await this.#apply(type, body)
+      for (const [type, body] of entries) await this.#apply(type, body, set)
     } catch (err) {
       await this.#d.prisma.receivedSecurityEvent.delete({ where: { jti: set.jti } }).catch(() => {})
       throw err
@@ -76,7 +90,7 @@ export class RiscEventHandler {
     return 'accepted'
   }
 
-  async #apply (type: string, body: Body): Promise<void> {
+  async #apply (type: string, body: Body, set: SecurityEventToken): Promise<void> {
     const name = NAME_OF.get(type)
     if (name == null) {
       // Google may add event types: acknowledge them (202) rather than make it retry something we ignore.
@@ -84,7 +98,7 @@ export class RiscEventHandler {
       this.#d.log.info({ riscEvent: type.slice(0, 200) }, 'ignored a Google RISC event of an unknown type')
       return
     }
-    const { outcome, userIds, googleSub } = await this.#effect(name, body)
+    const { outcome, userIds, googleSub } = await this.#effect(name, body, set)
     this.#d.metrics?.riscEvent(name, outcome)
     const reason = typeof body.reason === 'string' ? body.reason.slice(0, 64) : undefined
     const detail = { event: name, outcome, ...(reason != null ? { reason } : {}), ...(googleSub != null ? { googleSub } : {}) }
@@ -92,7 +106,7 @@ export class RiscEventHandler {
     for (const userId of userIds) await this.#d.securityEvents.record('GOOGLE_RISC_EVENT', { userId, detail })
   }
 
-  async #effect (name: RiscEventName, body: Body): Promise<{ outcome: RiscOutcome, userIds: string[], googleSub?: string }> {
+  async #effect (name: RiscEventName, body: Body, set: SecurityEventToken): Promise<{ outcome: RiscOutcome, userIds: string[], googleSub?: string }> {
     const { prisma, gmail, sessions } = this.#d
     if (name === 'verification') {
       this.#d.log.info({ state: typeof body.state === 'string' ? body.state.slice(0, 200) : null }, 'Google RISC verification event received')
@@ -105,6 +119,28 @@ export class RiscEventHandler {
     const linked = await prisma.user.findUnique({ where: { googleSub }, select: { id: true } })
     const connection = await prisma.gmailConnection.findUnique({ where: { googleSub }, select: { userId: true } })
     const userIds = [...new Set([linked?.id, connection?.userId].filter((id): id is string => id != null))]
+    // Event order (issue 21 item 6): Google retries, so an old event may arrive after a newer one of its family.
+    // The verifier guarantees a numeric iat. account-status events decide the block in the same transaction as the
+    // compare-and-set below; the other families only ever revoke, so a check before their effect is enough.
+    const order = { googleSub, family: FAMILY_OF[name]!, iat: new Date(set.iat * 1000), jti: set.jti }
+    if (name === 'account-disabled' || name === 'account-enabled') {
+      const reason = name === 'account-disabled' && body.reason === HIJACKING ? HIJACKING : null
+      const applied = await prisma.$transaction(async (tx) => {
+        if (!await advanceRiscOrder(tx, order)) return false
+        // Blocked by Google account, not by user: it holds also for an account nobody has linked yet.
+        if (name === 'account-disabled') await tx.googleAccountBlock.upsert({ where: { googleSub }, create: { googleSub, reason }, update: { reason } })
+        else await tx.googleAccountBlock.deleteMany({ where: { googleSub } })
+        return true
+      })
+      if (!applied) return { outcome: 'stale', userIds, googleSub }
+      if (name === 'account-enabled') return { outcome: 'sign_in_unblocked', userIds, googleSub }
+      if (reason === HIJACKING && linked != null) {
+        await sessions.revokeAll(linked.id, 'GOOGLE_ACCOUNT_HIJACKED')
+        return { outcome: 'sessions_ended_sign_in_blocked', userIds, googleSub }
+      }
+      return { outcome: 'sign_in_blocked', userIds, googleSub }
+    }
+    if (!await advanceRiscOrder(prisma, order)) return { outcome: 'stale', userIds, googleSub }
 
     switch (name) {
       case 'tokens-revoked': {
@@ -116,19 +152,6 @@ export class RiscEventHandler {
         if (linked == null) return { outcome: userIds.length === 0 ? 'unknown_subject' : 'recorded', userIds, googleSub }
         await sessions.revokeAll(linked.id, 'GOOGLE_SESSIONS_REVOKED')
         return { outcome: 'sessions_ended', userIds, googleSub }
-      case 'account-disabled': {
-        // Blocked by Google account, not by user: it holds also for an account nobody has linked yet.
-        const reason = body.reason === 'hijacking' ? 'hijacking' : null
-        await prisma.googleAccountBlock.upsert({ where: { googleSub }, create: { googleSub, reason }, update: { reason } })
-        if (reason === 'hijacking' && linked != null) {
-          await sessions.revokeAll(linked.id, 'GOOGLE_ACCOUNT_HIJACKED')
-          return { outcome: 'sessions_ended_sign_in_blocked', userIds, googleSub }
-        }
-        return { outcome: 'sign_in_blocked', userIds, googleSub }
-      }
-      case 'account-enabled':
-        await prisma.googleAccountBlock.deleteMany({ where: { googleSub } })
-        return { outcome: 'sign_in_unblocked', userIds, googleSub }
       case 'account-credential-change-required':
         return { outcome: userIds.length === 0 ? 'unknown_subject' : 'recorded', userIds, googleSub }
     }

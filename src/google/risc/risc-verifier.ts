@@ -1,4 +1,5 @@
 import { createDecoder, createVerifier, TokenError } from 'fast-jwt'
+import type { Clock } from '../../clock.ts'
 import type { RiscKeys } from './risc-keys.ts'
 
 /** RFC 8935 §2.4's error codes: the `err` of a 400 answer to a push delivery. */
@@ -19,11 +20,21 @@ export interface SecurityEventToken {
   jti: string
   iss: string
   aud: string | string[]
-  iat?: number
+  /** Seconds since the epoch; required (RFC 8417 §2.2), within RISC_MAX_EVENT_AGE_SECONDS, not in the future. */
+  iat: number
   events: Record<string, Record<string, unknown>>
 }
 
 const decode = createDecoder({ complete: true, checkTyp: undefined })
+
+/** How far ahead of our clock a SET's `iat` may be (clock skew between Google and us). */
+const MAX_FUTURE_SKEW_SECONDS = 300
+
+export interface RiscFreshness {
+  clock: Clock
+  /** RISC_MAX_EVENT_AGE_SECONDS: an older SET is refused (a replay from a leak, or a retry too late to matter). */
+  maxEventAgeSeconds: number
+}
 
 /**
  * Checks a pushed SET the way Google's Cross-Account Protection guide asks: RS256 with a key Google's RISC
@@ -34,12 +45,14 @@ const decode = createDecoder({ complete: true, checkTyp: undefined })
 export class RiscVerifier {
   readonly #keys: RiscKeys
   readonly #audiences: ReadonlySet<string>
+  readonly #freshness: RiscFreshness
   // One fast-jwt verifier per key: built once, its key fixed, RS256 only.
   readonly #verifiers = new Map<string, (token: string) => unknown>()
 
-  constructor (keys: RiscKeys, audiences: string[]) {
+  constructor (keys: RiscKeys, audiences: string[], freshness: RiscFreshness) {
     this.#keys = keys
     this.#audiences = new Set(audiences)
+    this.#freshness = freshness
   }
 
   /** Throws RiscRejection (answer 400) or RiscKeysUnavailableError (answer 503: Google retries). */
@@ -67,6 +80,13 @@ export class RiscVerifier {
     const aud = typeof claims.aud === 'string' ? [claims.aud] : Array.isArray(claims.aud) ? claims.aud : []
     if (!aud.some((a) => typeof a === 'string' && this.#audiences.has(a))) throw new RiscRejection('invalid_audience', 'The audience is not one of this server\'s client ids')
     if (typeof claims.jti !== 'string' || claims.jti === '' || claims.jti.length > 256) throw new RiscRejection('invalid_request', 'The token has no jti')
+    // Event order and freshness rest on iat (issue 21 item 6): without one a SET cannot be placed, so it is refused.
+    // A far-future iat would make every real event of its family look stale: refused beyond a small skew.
+    const iat = claims.iat
+    if (typeof iat !== 'number' || !Number.isFinite(iat)) throw new RiscRejection('invalid_request', 'The token has no iat')
+    const now = this.#freshness.clock.now().getTime() / 1000
+    if (iat < now - this.#freshness.maxEventAgeSeconds) throw new RiscRejection('invalid_request', 'The token is older than this receiver accepts (RISC_MAX_EVENT_AGE_SECONDS)')
+    if (iat > now + MAX_FUTURE_SKEW_SECONDS) throw new RiscRejection('invalid_request', 'The token is issued in the future')
     const events = claims.events
     if (events == null || typeof events !== 'object' || Array.isArray(events) || Object.keys(events).length === 0 ||
       Object.values(events).some((e) => e == null || typeof e !== 'object' || Array.isArray(e))) {

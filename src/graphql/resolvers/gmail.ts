@@ -1,3 +1,4 @@
+import { Errors } from '../../errors.ts'
 import type { Resolvers } from '../../generated/graphql.ts'
 
 const iso = (d: Date | null) => d?.toISOString() ?? null
@@ -7,6 +8,8 @@ export const gmailResolvers: Resolvers = {
     gmailStatus: async (_root, _args, ctx) => await ctx.app.gmail.status((await ctx.viewer()).sub),
     gmailProfile: async (_root, _args, ctx) => {
       const { sub } = await ctx.viewer()
+      // The grant is kept while Google holds the account disabled for hijacking, but not used (issue 21 item 6).
+      if (await ctx.app.googleAccountBlocks.hijacked(sub)) throw Errors.gmailBlockedByGoogle()
       return await ctx.app.gmail.profile(sub, ctx.meta)
     }
   },

@@ -11,12 +11,12 @@ interface Teardown { teardown (fn: () => unknown): void }
 export { RISC_EVENTS, RISC_ISSUER }
 
 /** The app listening on a real port (Google pushes over HTTP), the emulator registered to push to it. */
-export async function buildRiscApp (t: Teardown, opts: { listen?: boolean } = {}): Promise<GmailTestContext & { receiverUrl: string }> {
+export async function buildRiscApp (t: Teardown, opts: { listen?: boolean, env?: Record<string, string> } = {}): Promise<GmailTestContext & { receiverUrl: string }> {
   const clock = new ManualClock()
   // Short retries: the outage test waits through a few of them.
   const google = await startGoogleEmulator({ clients: [WEB, IOS, FOREIGN_IOS], users: [ALICE, BOB], clock, risc: { retryDelaysMs: [100, 200, 400, 800, 1600] } })
   t.teardown(() => google.close())
-  const ctx = await buildGmailApp(t, { google, clock })
+  const ctx = await buildGmailApp(t, { google, clock, ...(opts.env != null ? { env: opts.env } : {}) })
   let receiverUrl = 'http://127.0.0.1:1/google/risc'
   if (opts.listen !== false) {
     await ctx.app.listen({ host: '127.0.0.1', port: 0 })
