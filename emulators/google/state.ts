@@ -116,11 +116,13 @@ export class GoogleEmulatorState {
   /** Revoking any access or refresh token ends the whole grant, like Google. False when the token is unknown. */
   revokeToken (value: string): boolean { return this.tokens.revokeToken(value) }
   revokeGrant (sub: string, clientId: string): boolean { return this.tokens.revokeGrant(sub, clientId) }
+
   /** Every grant ended so far (by /revoke or the user), oldest first. */
   revocations (filter?: { user?: string, clientId?: string }): Revocation[] {
     const sub = filter?.user ? this.findUser(filter.user)?.sub : undefined
     return this.tokens.revocations.filter(r => (!filter?.user || r.sub === sub) && (!filter?.clientId || r.clientId === filter.clientId))
   }
+
   /** What the user does in their Google Account "third-party access" page: all clients unless one is named. */
   revokeUserAccess (userRef: string, clientId?: string): number {
     const user = this.findUser(userRef)

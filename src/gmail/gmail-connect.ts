@@ -164,7 +164,8 @@ export class GmailConnect {
       })
       steppedUp = true
     }
-    if (replacesHeld(await this.#prisma.gmailConnection.findUnique({ where: { userId } }), tokens)) await stepUp()
+    // (A grant without Gmail read access replaces nothing: it is refused as SCOPE_MISSING under the lock.)
+    if (grantsGmailRead(tokens.scope) && replacesHeld(await this.#prisma.gmailConnection.findUnique({ where: { userId } }), tokens)) await stepUp()
     // Google has validated the tokens already (outside the lock: those calls need none). From here on this is
     // the user's only grant writer, so a refresh of the previous grant still waiting on Google finishes (and
     // stores, or cleans up its own dead grant) before this one replaces it, never after.
