@@ -184,11 +184,8 @@ export class GmailConnect {
     if ('refused' in stored) {
       if (stored.refused === 'account_gone') {
         // The account was deleted (or is being deleted) while Google validated these tokens: nothing was stored, and
-        // the grant minted for it goes too (best effort: nobody is left to use it).
-        await google.revoke(handed.token).catch((err: unknown) => {
-          this.#log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'could not revoke a Gmail grant refused for a deleted account')
-        })
-        throw Errors.sessionRevoked()
+        // the grant minted for it goes too (best effort: nobody is left to use it), unless it is a grant held here.
+        return await this.#refuse(google, [handed], Errors.sessionRevoked())
       }
       if (stored.refused === 'in_use') {
         await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: 'GOOGLE_ACCOUNT_IN_USE' } })
