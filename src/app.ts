@@ -182,8 +182,8 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(googleSignIn)
   await fastify.register(apple)
   await fastify.register(appleSignIn)
-  await fastify.register(googleWebFlow)
   await fastify.register(accounts)
+  await fastify.register(googleWebFlow)
   await fastify.register(oauth)
 
   await fastify.register(googleRedirect)

@@ -4,6 +4,7 @@ import path from 'node:path'
 import { z } from 'zod'
 import { sha256Hex } from './crypto/hashing.ts'
 import { randomToken } from './crypto/secrets.ts'
+import { DEFAULT_GMAIL_SCOPES, isGmailScope, readsGmail } from './gmail/gmail-scopes.ts'
 
 /**
  * The one place that reads the environment. Everything else reads the Config object.
@@ -112,6 +113,14 @@ const originList = list.superRefine((values, ctx) => {
   }
 })
 
+/** GMAIL_SCOPES: Gmail scopes only (space- or comma-separated), at least one of which reads the mailbox. */
+const gmailScopes = z.string().transform((v) => v.split(/[\s,]+/).filter(Boolean)).superRefine((values, ctx) => {
+  for (const v of values) {
+    if (!isGmailScope(v)) ctx.addIssue({ code: 'custom', message: `${v} is not a Gmail scope (https://www.googleapis.com/auth/gmail.* or https://mail.google.com/)` })
+  }
+  if (!values.some(readsGmail)) ctx.addIssue({ code: 'custom', message: 'must include a scope that reads mail (https://www.googleapis.com/auth/gmail.readonly)' })
+})
+
 const envSchema = z.object({
   HOST: z.string().min(1).default('127.0.0.1'),
   PORT: z.coerce.number().int().min(0).max(65535).default(4000),
@@ -201,6 +210,8 @@ const envSchema = z.object({
   GOOGLE_OPS_PER_IP_PER_MINUTE: z.coerce.number().int().min(1).default(120),
   /** Refresh a Gmail access token when it expires within this many seconds. */
   GMAIL_REFRESH_MARGIN_SECONDS: z.coerce.number().int().min(0).max(3000).default(300),
+  /** The Gmail scopes a held grant may carry: a connect whose grant has any other Gmail scope is refused (SCOPE_TOO_BROAD). */
+  GMAIL_SCOPES: gmailScopes.default(DEFAULT_GMAIL_SCOPES),
   /** The origin browsers reach this server at; default http://127.0.0.1:PORT. Google's redirect comes back here. */
   PUBLIC_URL: origin.optional(),
   /** The redirect URI registered with Google for the web client; default PUBLIC_URL + /auth/google/callback. */

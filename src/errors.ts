@@ -112,7 +112,9 @@ export const Reasons = {
   /** verifyEmail, resetPassword: the link/code has expired: ask for a new one. */
   EMAIL_TOKEN_EXPIRED: 'EMAIL_TOKEN_EXPIRED',
   /** serviceToken: the signed-in user has not authorized this service client (authorizeService). */
-  SERVICE_NOT_AUTHORIZED: 'SERVICE_NOT_AUTHORIZED'
+  SERVICE_NOT_AUTHORIZED: 'SERVICE_NOT_AUTHORIZED',
+  /** connectGmail: the grant carries Gmail scopes beyond GMAIL_SCOPES; refused and revoked at Google. */
+  SCOPE_TOO_BROAD: 'SCOPE_TOO_BROAD'
 } as const
 
 export type Reason = (typeof Reasons)[keyof typeof Reasons]
@@ -204,6 +206,8 @@ export const Errors = {
   /** Unknown or revoked service client (the same answer for both). */
   serviceClientNotFound: define(NOT_FOUND, 'No such service client'),
   serviceNotAuthorized: define(FORBIDDEN, 'Authorize this app first (authorizeService)', Reasons.SERVICE_NOT_AUTHORIZED),
+  /** details: `{ extraScopes, allowedScopes }`. */
+  scopeTooBroad: define(FORBIDDEN, 'This grant gives more Gmail access than this server keeps: connect again allowing only the access asked for', Reasons.SCOPE_TOO_BROAD),
 
   emailTaken: define(CONFLICT, 'An account with this email already exists'),
   googleAccountExists: define(CONFLICT, 'An account with this email already exists: log in with your password, then link Google', Reasons.ACCOUNT_EXISTS),
@@ -291,7 +295,9 @@ const AUTH_ERROR_TEXT = {
   UNAUTHENTICATED: 'You are not signed in (or your session has ended). Sign in, then connect Gmail.',
   SESSION_MISMATCH: 'Connecting Gmail was started by another sign-in than the one in this browser now. Start again.',
   CONFLICT: 'This Google account is already connected to another user.',
-  SCOPE_MISSING: 'Gmail read access was not granted. Connect again and allow "Read your email".'
+  SCOPE_MISSING: 'Gmail read access was not granted. Connect again and allow "Read your email".',
+  REAUTH_REQUIRED: 'Connecting another Google account than the one connected needs a recent sign-in. Sign in again, then connect Gmail.',
+  SCOPE_TOO_BROAD: 'Google granted more Gmail access than this server keeps (such as changing or sending mail). Connect again allowing only "Read your email".'
 } as const
 
 export type AuthErrorCode = keyof typeof AUTH_ERROR_TEXT

@@ -125,6 +125,11 @@ export const registerControlRoutes = (app: FastifyInstance, state: GoogleEmulato
     return state.grantsOf({ user, clientId })
   })
 
+  app.get(`${p}/revocations`, async request => {
+    const { user, client_id: clientId } = parse(z.object({ user: z.string().optional(), client_id: z.string().optional() }), request.query)
+    return state.revocations({ user, clientId })
+  })
+
   app.get(`${p}/clock`, async () => clock())
   app.post(`${p}/clock/advance`, async request => {
     const { ms, seconds } = parse(advanceSchema, request.body)

@@ -6,7 +6,7 @@ import { Faults, type Endpoint, type Fault, type FaultInput, type Stats } from '
 import { SigningKeys } from './keys.ts'
 import { GmailPush, type PushOptions } from './push.ts'
 import { RISC_ISSUER, RiscTransmitter, type RiscEventName, type RiscOptions } from './risc.ts'
-import { ACCESS_TOKEN_TTL_SECONDS, TokenStore, type AccessToken, type GrantView, type TokenResponse } from './tokens.ts'
+import { ACCESS_TOKEN_TTL_SECONDS, TokenStore, type AccessToken, type GrantView, type Revocation, type TokenResponse } from './tokens.ts'
 
 // The emulator's whole state, composed from its parts: clients and users (directory.ts), authorization
 // requests and codes (authorization.ts), grants and tokens (tokens.ts), signing keys and ID tokens (keys.ts),
@@ -116,6 +116,13 @@ export class GoogleEmulatorState {
   /** Revoking any access or refresh token ends the whole grant, like Google. False when the token is unknown. */
   revokeToken (value: string): boolean { return this.tokens.revokeToken(value) }
   revokeGrant (sub: string, clientId: string): boolean { return this.tokens.revokeGrant(sub, clientId) }
+
+  /** Every grant ended so far (by /revoke or the user), oldest first. */
+  revocations (filter?: { user?: string, clientId?: string }): Revocation[] {
+    const sub = filter?.user ? this.findUser(filter.user)?.sub : undefined
+    return this.tokens.revocations.filter(r => (!filter?.user || r.sub === sub) && (!filter?.clientId || r.clientId === filter.clientId))
+  }
+
   /** What the user does in their Google Account "third-party access" page: all clients unless one is named. */
   revokeUserAccess (userRef: string, clientId?: string): number {
     const user = this.findUser(userRef)

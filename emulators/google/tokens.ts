@@ -40,6 +40,17 @@ interface RefreshToken {
   lastUsedAt: number
 }
 
+/** A grant ended at Google, kept in order for tests to see (a stored grant's revocation is otherwise invisible). */
+export interface Revocation {
+  sub: string
+  email?: string
+  clientId: string
+  scopes: string[]
+  /** `token`: someone called /revoke with one of its tokens; `user`: the user removed the app (control API). */
+  by: 'token' | 'user'
+  at: number
+}
+
 export interface TokenResponse {
   access_token: string
   expires_in: number
@@ -86,6 +97,8 @@ export class TokenStore {
   private readonly grants = new Map<string, Grant>()
   private readonly accessTokens = new Map<string, AccessToken>()
   private readonly refreshTokens = new Map<string, RefreshToken>()
+  /** Every grant ended, oldest first (GET /__emulator/revocations). */
+  readonly revocations: Revocation[] = []
   private readonly directory: Directory
   private readonly keys: SigningKeys
   private readonly now: () => number
@@ -251,7 +264,9 @@ export class TokenStore {
     return true
   }
 
-  revokeGrant (sub: string, clientId: string): boolean {
+  revokeGrant (sub: string, clientId: string, by: Revocation['by'] = 'token'): boolean {
+    const grant = this.grants.get(grantKey(sub, clientId))
+    if (grant) this.revocations.push({ sub, email: this.directory.users.get(sub)?.email, clientId, scopes: [...grant.scopes], by, at: this.now() })
     const existed = this.grants.delete(grantKey(sub, clientId))
     const ours = (t: { sub: string, clientId: string }) => t.sub === sub && t.clientId === clientId
     this.dropRefreshTokens(ours)
@@ -264,7 +279,7 @@ export class TokenStore {
   revokeUserAccess (userRef: string, clientId?: string): number {
     const user = this.directory.requireUser(userRef)
     const clients = [...this.grants.values()].filter(g => g.sub === user.sub && (!clientId || g.clientId === clientId)).map(g => g.clientId)
-    for (const id of clients) this.revokeGrant(user.sub, id)
+    for (const id of clients) this.revokeGrant(user.sub, id, 'user')
     return clients.length
   }
 
@@ -292,6 +307,7 @@ export class TokenStore {
   }
 
   clear (): void {
+    this.revocations.length = 0
     this.grants.clear()
     this.accessTokens.clear()
     this.refreshTokens.clear()

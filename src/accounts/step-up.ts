@@ -7,13 +7,16 @@ import type { RequestMeta } from '../sessions/sessions-service.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
 
-export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'linkApple' | 'unlinkApple' | 'deleteAccount' | 'authorizeService'
+export type StepUpOperation = 'linkGoogle' | 'unlinkGoogle' | 'linkApple' | 'unlinkApple' | 'deleteAccount' | 'authorizeService' | 'connectGmail'
 
 /**
  * Recent authentication for operations that change how one signs in or that destroy data. An access token
  * proves a session, not the person: one stolen within its lifetime must not be enough to add a way in or to
  * delete the account. The last primary sign-in (`auth_time`) must be recent, or the current password given.
  */
+/** Who is asking: the session and its primary sign-in (an access token's claims, or a session row's for the browser flow). */
+export type StepUpSubject = Pick<Viewer, 'sub' | 'sid' | 'auth_time'>
+
 export class StepUp {
   readonly #prisma: PrismaClient
   readonly #passwords: PasswordHasher
@@ -31,7 +34,7 @@ export class StepUp {
     this.#maxAgeSeconds = deps.maxAgeSeconds
   }
 
-  async require (viewer: Viewer, password: string | null | undefined, operation: StepUpOperation, meta: RequestMeta & { ip: string }): Promise<void> {
+  async require (viewer: StepUpSubject, password: string | null | undefined, operation: StepUpOperation, meta: RequestMeta): Promise<void> {
     if (password != null) return await this.#checkPassword(viewer, password, operation, meta)
     // Tokens minted before `auth_time` existed count as old sign-ins.
     const age = this.#clock.now().getTime() / 1000 - (viewer.auth_time ?? 0)
@@ -39,7 +42,7 @@ export class StepUp {
     await this.#fail(viewer, operation, Errors.reauthSignInTooOld, meta)
   }
 
-  async #checkPassword (viewer: Viewer, password: string, operation: StepUpOperation, meta: RequestMeta & { ip: string }): Promise<void> {
+  async #checkPassword (viewer: StepUpSubject, password: string, operation: StepUpOperation, meta: RequestMeta): Promise<void> {
     const row = await this.#prisma.user.findUnique({ where: { id: viewer.sub }, select: { passwordHash: true } })
     if (row?.passwordHash == null) return await this.#fail(viewer, operation, Errors.reauthNoPassword, meta)
     // The same per-IP and per-account limits as login: a stolen token must not become a password oracle.
@@ -50,7 +53,7 @@ export class StepUp {
     }
   }
 
-  async #fail (viewer: Viewer, operation: StepUpOperation, error: typeof Errors.reauthSignInTooOld, meta: RequestMeta): Promise<never> {
+  async #fail (viewer: StepUpSubject, operation: StepUpOperation, error: typeof Errors.reauthSignInTooOld, meta: RequestMeta): Promise<never> {
     await this.#events.record('REAUTH_FAILED', { userId: viewer.sub, sessionId: viewer.sid, ...meta, detail: { operation, reason: error.reason } })
     throw error({ maxAgeSeconds: this.#maxAgeSeconds })
   }

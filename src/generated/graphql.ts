@@ -58,6 +58,11 @@ export type ConnectGmailInput = {
   accessToken?: InputMaybe<Scalars['String']['input']>;
   expiresIn?: InputMaybe<Scalars['Int']['input']>;
   idToken?: InputMaybe<Scalars['String']['input']>;
+  /**
+   * The current password, for replacing a connected Google account with another one when the last sign-in is older
+   * than REAUTH_MAX_AGE_SECONDS (otherwise REAUTH_REQUIRED). Not needed for a first connect or the same account.
+   */
+  password?: InputMaybe<Scalars['String']['input']>;
   refreshToken?: InputMaybe<Scalars['String']['input']>;
   scope?: InputMaybe<Scalars['String']['input']>;
   serverAuthCode?: InputMaybe<Scalars['String']['input']>;
@@ -117,6 +122,11 @@ export type Mutation = {
   authorizeService: ServiceAuthorization;
   /** Changes the password, ends every session of the user and starts a new one for this client. */
   changePassword: AuthPayload;
+  /**
+   * Takes custody of a Gmail grant. Replacing the connected Google account with another needs a recent sign-in or
+   * `password` (REAUTH_REQUIRED). A grant with Gmail scopes beyond GMAIL_SCOPES is refused (FORBIDDEN, reason
+   * SCOPE_TOO_BROAD). Every refused grant is revoked at Google, unless it is the one held.
+   */
   connectGmail: ConnectGmailPayload;
   /**
    * Deletes the account: revokes the Gmail grant at Google, deletes the vault secret, ends every session and deletes

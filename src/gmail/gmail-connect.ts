@@ -2,13 +2,14 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Clock } from '../clock.ts'
 import { isUniqueViolation } from '../db/prisma-errors.ts'
 import { googleTokenIdentifiers } from '../crypto/hashing.ts'
-import { Errors } from '../errors.ts'
+import { AppError, Errors, Reasons } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleInvalidGrantError, GoogleRejectedError, grantsGmailRead } from '../google/google-gateway.ts'
 import type { SecurityEvents } from '../security-events/security-events.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import type { GmailAccessTokens } from './gmail-access-tokens.ts'
+import { gmailScopesBeyond } from './gmail-scopes.ts'
 import { grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
 import type { GrantLease } from './grant-lock.ts'
 
@@ -35,6 +36,20 @@ export type ConnectMeta = { ip?: string | null, userAgent?: string | null }
 
 export interface Connected { status: GmailStatusView, warnings: Warning[] }
 
+/**
+ * The step-up the caller requires before a connect replaces the held grant with another Google account's (a
+ * recent sign-in or the password: accounts/step-up.ts); throws REAUTH_REQUIRED. Run only when a switch is seen.
+ */
+export type SwitchCheck = () => Promise<void>
+
+/** A grant we were handed, as far as Google identified it: what to revoke if the connect is refused. */
+interface Handed {
+  token: string
+  sub: string
+  clientId: string
+  refreshToken: string | null
+}
+
 function refusal (err: unknown): unknown {
   if (err instanceof GoogleInvalidGrantError) return Errors.googleRejectedGrant()
   if (err instanceof GoogleRejectedError) return Errors.googleRejectedCredentials()
@@ -42,12 +57,13 @@ function refusal (err: unknown): unknown {
 }
 
 type Stored =
-  | { refused: 'in_use' | 'scope_missing' | 'account_gone' }
+  | { refused: 'in_use' | 'scope_missing' | 'account_gone' | 'switch_needs_step_up' }
   | { row: GmailConnection, previous: GmailConnection | null, oldBundle: GmailTokenBundle | null }
 
 interface ValidatedTokens extends GoogleTokens {
   expiryDate: number
-  refreshToken: string
+  /** Null only for a grant without Gmail read access from the browser flow (refused as SCOPE_MISSING). */
+  refreshToken: string | null
   clientId: string
   sub: string
   email: string | null
@@ -66,8 +82,9 @@ export class GmailConnect {
   readonly #clock: Clock
   readonly #log: FastifyBaseLogger
   readonly #tokens: GmailAccessTokens
+  readonly #gmailScopes: readonly string[]
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, tokens: GmailAccessTokens }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, tokens: GmailAccessTokens, gmailScopes: readonly string[] }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
@@ -75,6 +92,7 @@ export class GmailConnect {
     this.#clock = deps.clock
     this.#log = deps.log
     this.#tokens = deps.tokens
+    this.#gmailScopes = deps.gmailScopes
   }
 
   #requireGoogle (): GoogleGateway {
@@ -82,48 +100,99 @@ export class GmailConnect {
     return this.#google
   }
 
-  async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta = {}): Promise<Connected> {
+  async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta, mayReplace: SwitchCheck): Promise<Connected> {
     const google = this.#requireGoogle()
-    return await this.#store(google, userId, await this.#obtainTokens(google, input), meta)
+    return await this.#store(google, userId, await this.#obtainTokens(google, input), meta, mayReplace)
   }
 
   /**
    * Takes custody of tokens the web client just obtained in the redirect flow (GET /auth/google/callback with
    * gmail=1): same checks and the same outcomes as `connect`.
    */
-  async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta = {}): Promise<Connected> {
+  async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta, mayReplace: SwitchCheck): Promise<Connected> {
     const google = this.#requireGoogle()
     if (exchanged.refreshToken == null && grantsGmailRead(exchanged.scope)) {
       throw Errors.exchangeWithoutRefreshToken()
     }
     const tokens = await this.#validate(google, exchanged, google.config.clientId).catch((err: unknown) => { throw refusal(err) })
-    return await this.#store(google, userId, tokens, meta)
+    return await this.#store(google, userId, tokens, meta, mayReplace)
   }
 
-  async #store (google: GoogleGateway, userId: string, tokens: ValidatedTokens, meta: ConnectMeta): Promise<Connected> {
+  /**
+   * Refuses a connect after Google identified the grant handed in: revokes it at Google first (nobody would track a
+   * grant we do not keep), unless it is a grant we hold. Google revokes a whole grant (one Google account, one
+   * client) whichever of its tokens is named, so a token of the same account through the same client as a held
+   * grant is that grant: revoking it would end the connection the refusal meant to leave alone. Best effort: a
+   * revocation Google does not take is logged, and the refusal stands.
+   */
+  async #refuse (google: GoogleGateway, handed: Handed[], err: AppError): Promise<never> {
+    for (const grant of handed) {
+      if (await this.#isHeld(grant)) continue
+      await google.revoke(grant.token).catch((revokeErr: unknown) => {
+        this.#log.warn({ err: { name: (revokeErr as Error).name, message: (revokeErr as Error).message }, refused: err.reason ?? err.code }, 'could not revoke a Gmail grant refused at connect')
+      })
+    }
+    throw err
+  }
+
+  async #isHeld (grant: Handed): Promise<boolean> {
+    const row = await this.#prisma.gmailConnection.findUnique({ where: { googleSub: grant.sub }, select: { state: true, clientId: true, grantHash: true } })
+    if (row == null || row.state !== 'ACTIVE') return false
+    return row.clientId === grant.clientId || (grant.refreshToken != null && row.grantHash === grantHashOf(grant.refreshToken))
+  }
+
+  async #store (google: GoogleGateway, userId: string, tokens: ValidatedTokens, meta: ConnectMeta, mayReplace: SwitchCheck): Promise<Connected> {
+    const handed: Handed = { token: tokens.refreshToken ?? tokens.accessToken, refreshToken: tokens.refreshToken, sub: tokens.sub, clientId: tokens.clientId }
+    // Least privilege: a grant that could change, send or delete mail is not kept to be handed out as "read".
+    const extraScopes = gmailScopesBeyond(tokens.scope, this.#gmailScopes)
+    if (extraScopes.length > 0) {
+      await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: Reasons.SCOPE_TOO_BROAD, extraScopes } })
+      return await this.#refuse(google, [handed], Errors.scopeTooBroad({ extraScopes, allowedScopes: [...this.#gmailScopes] }))
+    }
+    // Replacing the held grant with another Google account's is a step-up (issue 21 item 4): an access token proves a
+    // session, not the person, and a stolen one must not swap the mailbox (the old grant is revoked). Only Google's
+    // answer says which account this grant is for, so it is judged here; the step-up (a password hash, a security
+    // event) runs before the lock, and the lock re-checks: nothing is written and the held grant stays unless it passed.
+    let steppedUp = false
+    const stepUp = async () => {
+      await mayReplace().catch(async (err: unknown) => {
+        if (err instanceof AppError) {
+          await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: err.code } })
+          return await this.#refuse(google, [handed], err)
+        }
+        throw err
+      })
+      steppedUp = true
+    }
+    // (A grant without Gmail read access replaces nothing: it is refused as SCOPE_MISSING under the lock.)
+    if (grantsGmailRead(tokens.scope) && replacesHeld(await this.#prisma.gmailConnection.findUnique({ where: { userId } }), tokens)) await stepUp()
     // Google has validated the tokens already (outside the lock: those calls need none). From here on this is
     // the user's only grant writer, so a refresh of the previous grant still waiting on Google finishes (and
     // stores, or cleans up its own dead grant) before this one replaces it, never after.
-    const stored = await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (lease) => await this.#storeLocked(lease, userId, tokens))
+    const attempt = async () => await withGrantLock(this.#prisma, userId, grantLockHoldMs(google.config.timeoutMs), async (lease) => await this.#storeLocked(lease, userId, tokens, steppedUp))
       .catch((err: unknown): Stored => {
         // Another user took this Google account for a row without the scope at the same moment: nothing to keep.
         if (isUniqueViolation(err) && !grantsGmailRead(tokens.scope)) return { refused: 'scope_missing' }
         throw err
       })
+    let stored = await attempt()
+    if ('refused' in stored && stored.refused === 'switch_needs_step_up') {
+      // Another connect stored a grant between the look above and the lock: the switch is judged again, once.
+      await stepUp()
+      stored = await attempt()
+    }
     if ('refused' in stored) {
       if (stored.refused === 'account_gone') {
         // The account was deleted (or is being deleted) while Google validated these tokens: nothing was stored, and
-        // the grant minted for it goes too (best effort: nobody is left to use it).
-        await google.revoke(tokens.refreshToken).catch((err: unknown) => {
-          this.#log.warn({ err: { name: (err as Error).name, message: (err as Error).message }, userId }, 'could not revoke a Gmail grant refused for a deleted account')
-        })
-        throw Errors.sessionRevoked()
+        // the grant minted for it goes too (best effort: nobody is left to use it), unless it is a grant held here.
+        return await this.#refuse(google, [handed], Errors.sessionRevoked())
       }
       if (stored.refused === 'in_use') {
         await this.#events.record('GMAIL_CONNECT_REFUSED', { userId, ...meta, detail: { reason: 'GOOGLE_ACCOUNT_IN_USE' } })
-        throw Errors.gmailConnectedToAnother()
+        return await this.#refuse(google, [handed], Errors.gmailConnectedToAnother())
       }
-      throw Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] })
+      if (stored.refused === 'switch_needs_step_up') throw Errors.internal()
+      return await this.#refuse(google, [handed], Errors.scopeMissing({ missingScopes: [GMAIL_READONLY] }))
     }
     this.#tokens.forget(userId)
     const { row, previous, oldBundle } = stored
@@ -145,7 +214,7 @@ export class GmailConnect {
     return { status: row, warnings }
   }
 
-  async #storeLocked (lease: GrantLease, userId: string, tokens: ValidatedTokens): Promise<Stored> {
+  async #storeLocked (lease: GrantLease, userId: string, tokens: ValidatedTokens, steppedUp: boolean): Promise<Stored> {
     // Re-checked under the lease account deletion also takes: a connect that passed authentication before the
     // deletion must not store a secret after it (the row would cascade away, the secret would stay, live).
     const db = this.#prisma
@@ -170,6 +239,10 @@ export class GmailConnect {
       })
     }
 
+    // Before anything is written: a switch the step-up did not clear leaves the held grant as it is.
+    const previous = await db.gmailConnection.findUnique({ where: { userId } })
+    if (!steppedUp && replacesHeld(previous, tokens)) return { refused: 'switch_needs_step_up' }
+
     const owner = await db.gmailConnection.findUnique({ where: { googleSub: tokens.sub } })
     if (owner != null && owner.userId !== userId) {
       if (owner.state === 'ACTIVE') return { refused: 'in_use' }
@@ -179,13 +252,15 @@ export class GmailConnect {
       if (freed.count === 0) return { refused: 'in_use' }
     }
 
-    const previous = await db.gmailConnection.findUnique({ where: { userId } })
+    // Both ways in guarantee it for a grant that reads Gmail (connectExchanged, #obtainTokens).
+    if (tokens.refreshToken == null) throw Errors.exchangeWithoutRefreshToken()
+    const refreshToken = tokens.refreshToken
     const oldBundle = previous != null && previous.googleSub !== tokens.sub ? await this.#vault.get(userId) : null
 
     const bundle: GmailTokenBundle = {
       version: 1,
       accessToken: tokens.accessToken,
-      refreshToken: tokens.refreshToken,
+      refreshToken,
       expiryDate: tokens.expiryDate,
       scope: tokens.scope,
       clientId: tokens.clientId,
@@ -197,11 +272,11 @@ export class GmailConnect {
     // next connect overwrites; never an ACTIVE row without its secret.
     await lease.renew()
     await this.#vault.put(userId, bundle)
-    const grantHash = grantHashOf(tokens.refreshToken)
+    const grantHash = grantHashOf(refreshToken)
     const row = await lease.write(async (tx) => await tx.gmailConnection.upsert({
       where: { userId },
-      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) },
-      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash, ...googleTokenIdentifiers(tokens.refreshToken) }
+      create: { userId, ...this.#rowFor(tokens, 'ACTIVE'), vaultVersion: 1, grantHash, ...googleTokenIdentifiers(refreshToken) },
+      update: { ...this.#rowFor(tokens, 'ACTIVE'), connectedAt: this.#clock.now(), vaultVersion: { increment: 1 }, grantHash, ...googleTokenIdentifiers(refreshToken) }
     }))
     return { row, previous, oldBundle }
   }
@@ -252,9 +327,15 @@ export class GmailConnect {
         clientId = presented.azp
         // Refreshing now proves the refresh token works with that client before we take custody of it.
         const refreshed = await google.refresh(input.refreshToken, clientId)
-        tokens = { ...refreshed, refreshToken: refreshed.refreshToken ?? input.refreshToken }
+        const refreshToken = refreshed.refreshToken ?? input.refreshToken
+        tokens = { ...refreshed, refreshToken }
         const fresh = await google.tokenInfo(tokens.accessToken)
-        if (fresh.sub !== presented.sub) throw Errors.tokensOfTwoAccounts()
+        if (fresh.sub !== presented.sub) {
+          return await this.#refuse(google, [
+            { token: refreshToken, refreshToken, sub: fresh.sub, clientId },
+            { token: input.accessToken, refreshToken: null, sub: presented.sub, clientId: presented.azp }
+          ], Errors.tokensOfTwoAccounts())
+        }
       }
       return await this.#validate(google, tokens, clientId, input.idToken)
     } catch (err) {
@@ -268,11 +349,13 @@ export class GmailConnect {
     if (!google.acceptedClientIds.includes(info.aud)) throw Errors.tokensOfAnotherApp()
     if (idToken != null && idToken !== '') {
       const identity = await google.verifyIdToken(idToken)
-      if (identity.sub !== info.sub) throw Errors.idTokenOfAnotherAccount({ field: 'idToken' })
+      if (identity.sub !== info.sub) {
+        const refreshToken = tokens.refreshToken
+        return await this.#refuse(google, [{ token: refreshToken ?? tokens.accessToken, refreshToken, sub: info.sub, clientId }], Errors.idTokenOfAnotherAccount({ field: 'idToken' }))
+      }
     }
     return {
       ...tokens,
-      refreshToken: tokens.refreshToken!,
       expiryDate: this.#clock.now().getTime() + tokens.expiresIn * 1000,
       clientId,
       sub: info.sub,
@@ -280,4 +363,9 @@ export class GmailConnect {
       scope: info.scope.length > 0 ? info.scope : tokens.scope
     }
   }
+}
+
+/** Whether storing `tokens` would replace a held grant (an ACTIVE connection) with another Google account's. */
+function replacesHeld (held: GmailConnection | null, tokens: { sub: string }): boolean {
+  return held != null && held.state === 'ACTIVE' && held.googleSub !== tokens.sub
 }

@@ -13,9 +13,9 @@ import type { RevokedGrant } from './gmail-access-tokens.ts'
 import { GmailConnect } from './gmail-connect.ts'
 import { grantLockHoldMs, withGrantLock } from './grant-lock.ts'
 import type { GrantLease, GrantTx } from './grant-lock.ts'
-import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView } from './gmail-connect.ts'
+import type { ConnectGmailInput, ConnectMeta, Connected, GmailStatusView, SwitchCheck } from './gmail-connect.ts'
 
-export type { ConnectGmailInput, GmailStatusView } from './gmail-connect.ts'
+export type { ConnectGmailInput, GmailStatusView, SwitchCheck } from './gmail-connect.ts'
 
 const NOT_CONNECTED: GmailStatusView = {
   state: 'NOT_CONNECTED', googleEmail: null, grantedScopes: [], missingScopes: [], accessTokenExpiresAt: null, connectedAt: null, lastRefreshedAt: null
@@ -36,7 +36,7 @@ export class GmailConnections {
   readonly #beforeRevoke: Array<(userId: string, accessToken: string) => Promise<void>> = []
   readonly #limits: RateLimits | undefined
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'>, rateLimits?: RateLimits }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, gmailScopes: readonly string[], metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'>, rateLimits?: RateLimits }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
@@ -76,14 +76,15 @@ export class GmailConnections {
     return (await this.#prisma.gmailConnection.findUnique({ where: { userId } })) ?? NOT_CONNECTED
   }
 
-  async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta = {}): Promise<Connected> {
+  /** `mayReplace`: the step-up required to replace the held grant with another Google account's (see SwitchCheck). */
+  async connect (userId: string, input: ConnectGmailInput, meta: ConnectMeta, mayReplace: SwitchCheck): Promise<Connected> {
     await this.#googleOp(userId, meta)
-    return await this.#connect.connect(userId, input, meta)
+    return await this.#connect.connect(userId, input, meta, mayReplace)
   }
 
   /** Takes custody of tokens the web redirect flow obtained (gmail=1): same checks and outcomes as `connect`. */
-  async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta = {}): Promise<Connected> {
-    return await this.#connect.connectExchanged(userId, exchanged, meta)
+  async connectExchanged (userId: string, exchanged: GoogleTokens, meta: ConnectMeta, mayReplace: SwitchCheck): Promise<Connected> {
+    return await this.#connect.connectExchanged(userId, exchanged, meta, mayReplace)
   }
 
   /** An access token valid for at least the refresh margin. Every Gmail call goes through here. */

@@ -16,6 +16,7 @@ export default fp(async (app) => {
     clock: app.clock,
     log: app.log,
     refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
+    gmailScopes: app.config.GMAIL_SCOPES,
     metrics: app.metrics,
     rateLimits: app.rateLimits
   }))

@@ -258,7 +258,8 @@ test('after another instance refreshed, 50 callers with a stale token cache shar
     securityEvents: app.securityEvents,
     clock: app.clock,
     log: app.log,
-    refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS
+    refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
+    gmailScopes: app.config.GMAIL_SCOPES
   })
   ctx.clock.advance(NEAR_EXPIRY_MS)
   const refreshed = await other.getGmailAccessToken(ctx.user.id)

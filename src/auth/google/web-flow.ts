@@ -1,10 +1,11 @@
 import fp from 'fastify-plugin'
+import type { StepUp } from '../../accounts/step-up.ts'
 import type { Clock } from '../../clock.ts'
 import type { Config } from '../../config.ts'
 import { sha256Hex } from '../../crypto/hashing.ts'
 import { randomToken, sameSecret } from '../../crypto/secrets.ts'
 import { isRecordMissing } from '../../db/prisma-errors.ts'
-import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError } from '../../errors.ts'
+import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError, Reasons } from '../../errors.ts'
 import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
 import type { OAuthState, PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
@@ -63,7 +64,7 @@ export interface CallbackInput {
   refreshToken?: string | undefined
 }
 
-type GmailErrorCode = AuthErrorCode | ErrorCode
+type GmailErrorCode = AuthErrorCode | ErrorCode | typeof Reasons.SCOPE_TOO_BROAD
 
 /** The outcome of the callback after the state was verified, as `auth_error` codes for the destination. */
 function authErrorCode (err: unknown): AuthErrorCode | ErrorCode | Reason {
@@ -72,9 +73,13 @@ function authErrorCode (err: unknown): AuthErrorCode | ErrorCode | Reason {
   return AuthErrorCodes.INTERNAL
 }
 
-/** The `gmail_error` of a failed connect: the catalogue's codes, as the sign-in flow's Gmail opt-in reports them. */
+/**
+ * The `gmail_error` of a failed connect: the catalogue's codes, as the sign-in flow's Gmail opt-in reports them;
+ * SCOPE_TOO_BROAD by its reason (FORBIDDEN alone would not tell the person what to do).
+ */
 function gmailErrorCode (err: unknown): GmailErrorCode {
   if (err instanceof GoogleInvalidGrantError || err instanceof GoogleRejectedError) return AuthErrorCodes.GOOGLE_REJECTED
+  if (err instanceof AppError && err.reason === Reasons.SCOPE_TOO_BROAD) return err.reason
   return err instanceof AppError ? err.code : ErrorCodes.INTERNAL
 }
 
@@ -88,16 +93,18 @@ export class GoogleWebFlow {
   readonly #gmail: GmailConnections
   readonly #sessions: SessionsService
   readonly #limits: RateLimits
+  readonly #stepUp: StepUp
   readonly #clock: Clock
   readonly #config: Config
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, sessions: SessionsService, rateLimits: RateLimits, clock: Clock, config: Config }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, googleSignIn: GoogleSignIn, gmail: GmailConnections, sessions: SessionsService, rateLimits: RateLimits, stepUp: StepUp, clock: Clock, config: Config }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#signIn = deps.googleSignIn
     this.#gmail = deps.gmail
     this.#sessions = deps.sessions
     this.#limits = deps.rateLimits
+    this.#stepUp = deps.stepUp
     this.#clock = deps.clock
     this.#config = deps.config
   }
@@ -176,6 +183,17 @@ export class GoogleWebFlow {
     }
   }
 
+  /**
+   * Replacing the held Gmail grant with another Google account's needs a recent sign-in (issue 21 item 4), judged
+   * by the StepUp rule on the session that started the flow. A browser has no password field here: an older
+   * sign-in gets `gmail_error=REAUTH_REQUIRED` (sign in again, or connect with the password through connectGmail).
+   */
+  async #recentSignIn (pending: OAuthState, meta: RequestMeta): Promise<void> {
+    const session = await this.#prisma.session.findUnique({ where: { id: pending.sessionId! }, select: { authTime: true } })
+    const authTime = session == null ? 0 : Math.floor(session.authTime.getTime() / 1000)
+    await this.#stepUp.require({ sub: pending.userId!, sid: pending.sessionId!, auth_time: authTime }, null, 'connectGmail', meta)
+  }
+
   /** The callback of a `connect_gmail` flow, its state verified: connects Gmail to the bound user, never signs in. */
   async #connectCallback (google: GoogleGateway, pending: OAuthState, input: CallbackInput, meta: RequestMeta, onUnexpected: (err: unknown, what: string) => void): Promise<BackOutcome> {
     const back = (params: Record<string, string>): BackOutcome => ({ back: pending.redirectTo, params })
@@ -188,7 +206,7 @@ export class GoogleWebFlow {
       // PKCE binds the code to this flow. Identity and scopes come from Google's tokeninfo in the connect path,
       // as for every other way of connecting; the ID token is not needed for that.
       const tokens = await google.exchangeCode(input.code, { redirectUri: this.#config.GOOGLE_REDIRECT_URI, codeVerifier: pending.codeVerifier })
-      const { warnings } = await this.#gmail.connectExchanged(pending.userId!, tokens, meta)
+      const { warnings } = await this.#gmail.connectExchanged(pending.userId!, tokens, meta, async () => { await this.#recentSignIn(pending, meta) })
       const params: Record<string, string> = { gmail: 'connected' }
       if (warnings.length > 0) params.gmail_warning = warnings.map((w) => w.code).join(',')
       return back(params)
@@ -253,12 +271,13 @@ export class GoogleWebFlow {
       if (pending.gmail) {
         // The sign-in stands whatever happens to Gmail: its outcome is reported next to it.
         try {
-          const { warnings } = await this.#gmail.connectExchanged(user.id, tokens, meta)
+          // This sign-in with Google is the recent authentication a switch of mailbox asks for.
+          const { warnings } = await this.#gmail.connectExchanged(user.id, tokens, meta, async () => {})
           params.gmail = 'connected'
           if (warnings.length > 0) params.gmail_warning = warnings.map((w) => w.code).join(',')
         } catch (err) {
           if (!(err instanceof AppError)) onUnexpected(err, 'Google sign-in: could not connect Gmail')
-          params.gmail_error = err instanceof AppError ? err.code : ErrorCodes.INTERNAL
+          params.gmail_error = err instanceof AppError ? gmailErrorCode(err) : ErrorCodes.INTERNAL
         }
       }
       return back(params, await this.#signIn.startSession(user, 'WEB', meta))
@@ -284,7 +303,8 @@ export default fp(async (app) => {
     gmail: app.gmail,
     sessions: app.sessions,
     rateLimits: app.rateLimits,
+    stepUp: app.stepUp,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'sessions', 'rate-limits'] })
+}, { name: 'google-web-flow', dependencies: ['prisma', 'google', 'google-sign-in', 'gmail', 'sessions', 'rate-limits', 'accounts'] })

@@ -15,8 +15,9 @@ export const gmailResolvers: Resolvers = {
   },
   Mutation: {
     connectGmail: async (_root, { input }, ctx) => {
-      const { sub } = await ctx.viewer()
-      return await ctx.app.gmail.connect(sub, input, ctx.meta)
+      const viewer = await ctx.viewer()
+      // Checked only if the grant turns out to be another Google account's than the held one (issue 21 item 4).
+      return await ctx.app.gmail.connect(viewer.sub, input, ctx.meta, async () => { await ctx.app.stepUp.require(viewer, input.password, 'connectGmail', ctx.meta) })
     },
     disconnectGmail: async (_root, _args, ctx) => await ctx.app.gmail.disconnect((await ctx.viewer()).sub, ctx.meta)
   },

@@ -1,7 +1,7 @@
 import { test } from 'tap'
 import type { LightMyRequestResponse } from 'fastify'
 import { STATE_COOKIE } from '../../../src/auth/google/routes.ts'
-import { ALICE, BOB, buildGmailApp, connectWithTokens, GMAIL_READONLY } from '../../gmail/helpers.ts'
+import { ALICE, BOB, buildGmailApp, connectWithTokens, GMAIL_READONLY, IOS, WEB } from '../../gmail/helpers.ts'
 import type { GmailTestContext } from '../../gmail/helpers.ts'
 import { COOKIE, gql, PASSWORD, refreshCookie, signUp } from '../../helper.ts'
 import { LoginDocument, RefreshDocument } from '../../support/generated/graphql.ts'
@@ -248,4 +248,56 @@ test('outcomes: CONFLICT for a Google account held by another user, SCOPE_MISSIN
   const failed = await ctx.app.inject({ url: '/auth/google/done?gmail_error=CONFLICT' })
   t.match(failed.body, /Connecting Gmail failed/)
   t.match(failed.body, /already connected to another user/)
+})
+
+test('attack: a stale browser session cannot switch the connected mailbox (gmail_error=REAUTH_REQUIRED); the same account and a first connect need no step-up', async (t) => {
+  // docs/security.md item 61. REAUTH_MAX_AGE_SECONDS is 60, as in test/accounts/step-up.test.ts.
+  const ctx = await buildGmailApp(t, { env: { ...ENV, REAUTH_MAX_AGE_SECONDS: '60' } })
+  const me = await webUser(ctx)
+  const s1 = await started(ctx, me.cookie)
+  let res = await callback(ctx, consent(ctx, s1, { user: ALICE.sub }), { state: s1.stateCookie })
+  t.equal(res.headers.location, `${APP_ORIGIN}/?gmail=connected`)
+  const held = (await ctx.app.vault.get(me.id))!
+  ctx.clock.advance(61_000)
+
+  // Whoever holds this browser's session now (a stolen cookie, an unlocked laptop) picks another Google account.
+  const s2 = await started(ctx, me.cookie)
+  res = await callback(ctx, consent(ctx, s2, { user: BOB.sub }), { state: s2.stateCookie })
+  t.equal(res.headers.location, `${APP_ORIGIN}/?gmail_error=REAUTH_REQUIRED`)
+  t.same(await ctx.app.vault.get(me.id), held, 'the held grant stays in the vault')
+  t.match(await gmailOf(ctx, me.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.ok(ctx.google.state.grantsOf({ user: ALICE.email, clientId: WEB.id }).some((g) => g.refreshTokens.includes(held.refreshToken)), 'and alive at Google')
+  t.match(ctx.google.state.revocations({ user: BOB.email }), [{ clientId: WEB.id, by: 'token' }], 'the grant handed in is revoked')
+  t.same(ctx.google.state.revocations({ user: ALICE.email }), [])
+  const page = await ctx.app.inject({ url: '/auth/google/done?gmail_error=REAUTH_REQUIRED' })
+  t.match(page.body, /needs a recent sign-in/)
+
+  // The same Google account again: connected, no step-up.
+  const s3 = await started(ctx, me.cookie)
+  res = await callback(ctx, consent(ctx, s3, { user: ALICE.sub }), { state: s3.stateCookie })
+  t.equal(res.headers.location, `${APP_ORIGIN}/?gmail=connected`)
+
+  // A first connect from a stale session: nothing held, nothing to step up for.
+  const you = await webUser(ctx)
+  ctx.clock.advance(61_000)
+  const s4 = await started(ctx, you.cookie)
+  res = await callback(ctx, consent(ctx, s4, { user: BOB.sub }), { state: s4.stateCookie })
+  t.equal(res.headers.location, `${APP_ORIGIN}/?gmail=connected`)
+  t.match(await gmailOf(ctx, you.id), { state: 'ACTIVE', googleEmail: BOB.email })
+})
+
+test('a grant broader than GMAIL_SCOPES from the browser: gmail_error=SCOPE_TOO_BROAD, revoked, nothing stored', async (t) => {
+  // docs/security.md item 62. Bob granted gmail.modify to our web client before (through an iOS sign-in with the
+  // server client id); include_granted_scopes hands the union back.
+  const ctx = await buildGmailApp(t, { env: ENV })
+  ctx.google.state.nativeSignIn({ clientId: IOS.id, user: BOB.email, scopes: ['https://www.googleapis.com/auth/gmail.modify'], serverClientId: WEB.id })
+  const me = await webUser(ctx)
+  const s = await started(ctx, me.cookie)
+  const res = await callback(ctx, consent(ctx, s, { user: BOB.sub }), { state: s.stateCookie })
+  t.equal(res.headers.location, `${APP_ORIGIN}/?gmail_error=SCOPE_TOO_BROAD`)
+  t.match(await gmailOf(ctx, me.id), { state: 'NOT_CONNECTED' })
+  t.equal(await ctx.app.vault.get(me.id), null)
+  t.match(ctx.google.state.revocations({ user: BOB.email, clientId: WEB.id }), [{ by: 'token' }], 'revoked at Google')
+  const page = await ctx.app.inject({ url: '/auth/google/done?gmail_error=SCOPE_TOO_BROAD' })
+  t.match(page.body, /more Gmail access than this server keeps/)
 })

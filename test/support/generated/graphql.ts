@@ -26,6 +26,11 @@ export type ConnectGmailInput = {
   accessToken?: string | null | undefined;
   expiresIn?: number | null | undefined;
   idToken?: string | null | undefined;
+  /**
+   * The current password, for replacing a connected Google account with another one when the last sign-in is older
+   * than REAUTH_MAX_AGE_SECONDS (otherwise REAUTH_REQUIRED). Not needed for a first connect or the same account.
+   */
+  password?: string | null | undefined;
   refreshToken?: string | null | undefined;
   scope?: string | null | undefined;
   serverAuthCode?: string | null | undefined;
