@@ -215,7 +215,7 @@ export default fp(async (app: FastifyInstance) => {
   app.decorate('metrics', metrics)
   app.addHook('onReady', async () => {
     metrics.observeVault(() => (app.hasDecorator('vault') ? app.vault : undefined))
-    if (app.hasDecorator('google') && app.google != null) metrics.observeGoogle(app.google)
+    if (app.hasDecorator('google')) metrics.observeGoogle(app.google)
   })
 
   const { METRICS_ENABLED, METRICS_TOKEN } = app.config
