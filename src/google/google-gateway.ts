@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
 import { jwtVerify } from 'jose'
 import type { JWTPayload } from 'jose'
-import { AppError, Errors } from '../errors.ts'
+import { AppError, Errors, isError } from '../errors.ts'
 import { KeysUnavailableError, RemoteKeySet } from '../jwks/remote-key-set.ts'
 
 /**
@@ -32,6 +32,12 @@ export interface GoogleConfig {
   /** How far in the future an ID token's `iat` may be (our clock and Google's disagree a little). */
   clockSkewSeconds?: number
 }
+
+/** The calls to Google that are counted (the `operation` label of inboxgate_google_calls_total). */
+export type GoogleOperation = 'token_exchange' | 'token_refresh' | 'tokeninfo' | 'id_token_verify' | 'revoke' | 'gmail_profile'
+export type GoogleCallOutcome = 'ok' | 'invalid_grant' | 'rejected' | 'unavailable' | 'error'
+/** Told of every counted call's outcome (the metrics plugin's counter, injected: nothing rewrites our methods). */
+export type GoogleCallObserver = (operation: GoogleOperation, outcome: GoogleCallOutcome) => void
 
 export interface GoogleTokens {
   accessToken: string
@@ -127,6 +133,13 @@ export function googleEndpointsAt (base: string) {
   }
 }
 
+function callOutcome (err: unknown): GoogleCallOutcome {
+  if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
+  if (err instanceof GoogleRejectedError) return 'rejected'
+  if (isError(err, Errors.googleUnavailable)) return 'unavailable'
+  return 'error'
+}
+
 // google-auth-library turns Google's `expires_in` into an absolute `expiry_date` on the wall clock; turn it back.
 function expiresIn (expiryDate: number | null | undefined): number {
   return expiryDate == null ? 3599 : Math.max(0, Math.round((expiryDate - Date.now()) / 1000))
@@ -138,9 +151,11 @@ export class GoogleGateway {
   readonly #rootUrl: string | undefined
   /** Google's ID-token (and Pub/Sub push token) signing keys: fetched once, shared by every check. */
   readonly #keys: RemoteKeySet
+  readonly #observe: GoogleCallObserver | undefined
 
-  constructor (config: GoogleConfig) {
+  constructor (config: GoogleConfig, observe?: GoogleCallObserver) {
     this.config = config
+    this.#observe = observe
     const base = config.baseUrl?.replace(/\/+$/, '')
     this.#rootUrl = base != null ? `${base}/` : undefined
     this.#endpoints = base != null ? googleEndpointsAt(base) : undefined
@@ -149,6 +164,17 @@ export class GoogleGateway {
       timeoutMs: config.timeoutMs,
       unknownKidCooldownMs: UNKNOWN_KID_REFETCH_INTERVAL_MS
     })
+  }
+
+  async #counted<T> (operation: GoogleOperation, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call()
+      this.#observe?.(operation, 'ok')
+      return result
+    } catch (err) {
+      this.#observe?.(operation, callOutcome(err))
+      throw err
+    }
   }
 
   /** Every client id whose tokens we accept: the web (server) client and the public iOS clients. */
@@ -197,6 +223,10 @@ export class GoogleGateway {
 
   /** Exchanges an authorization code with the web client (a server auth code from iOS has no redirect_uri). */
   async exchangeCode (code: string, opts: { redirectUri?: string, codeVerifier?: string } = {}): Promise<GoogleTokens> {
+    return await this.#counted('token_exchange', async () => await this.#exchangeCode(code, opts))
+  }
+
+  async #exchangeCode (code: string, opts: { redirectUri?: string, codeVerifier?: string } = {}): Promise<GoogleTokens> {
     try {
       const { tokens } = await this.client(this.config.clientId, opts.redirectUri ?? '').getToken({
         code, codeVerifier: opts.codeVerifier, redirect_uri: opts.redirectUri ?? ''
@@ -216,6 +246,10 @@ export class GoogleGateway {
 
   /** Refreshes with the client that minted the refresh token. The response normally has no refresh_token. */
   async refresh (refreshToken: string, clientId: string): Promise<GoogleTokens> {
+    return await this.#counted('token_refresh', async () => await this.#refresh(refreshToken, clientId))
+  }
+
+  async #refresh (refreshToken: string, clientId: string): Promise<GoogleTokens> {
     try {
       const client = this.client(clientId)
       client.setCredentials({ refresh_token: refreshToken })
@@ -236,6 +270,10 @@ export class GoogleGateway {
   }
 
   async tokenInfo (accessToken: string): Promise<GoogleTokenInfo> {
+    return await this.#counted('tokeninfo', async () => await this.#tokenInfo(accessToken))
+  }
+
+  async #tokenInfo (accessToken: string): Promise<GoogleTokenInfo> {
     try {
       const info = await this.client().getTokenInfo(accessToken)
       const raw = info as unknown as { azp?: string, aud: string, sub?: string, email?: string, email_verified?: boolean | string, scopes: string[], expiry_date: number }
@@ -275,6 +313,10 @@ export class GoogleGateway {
   }
 
   async verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
+    return await this.#counted('id_token_verify', async () => await this.#verifyIdToken(idToken, audience, nonce))
+  }
+
+  async #verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
     const payload = await this.#verifyGoogleJwt(idToken, audience, { error: 'invalid_id_token', status: 400, what: 'Google ID token' })
     if (typeof payload.sub !== 'string') throw new GoogleRejectedError('invalid_id_token', 'The Google ID token has no subject', 400)
     if (nonce != null && payload.nonce !== nonce) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token nonce does not match', 400)
@@ -298,6 +340,10 @@ export class GoogleGateway {
 
   /** Revokes the whole grant (Google revokes access and refresh tokens of the user+client together). */
   async revoke (token: string): Promise<void> {
+    return await this.#counted('revoke', async () => await this.#revoke(token))
+  }
+
+  async #revoke (token: string): Promise<void> {
     try {
       await this.client().revokeToken(token)
     } catch (err) {
@@ -373,6 +419,10 @@ export class GoogleGateway {
   }
 
   async gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
+    return await this.#counted('gmail_profile', async () => await this.#gmailProfile(accessToken))
+  }
+
+  async #gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
     // The token goes in the header ourselves, with no auth client: google-auth-library would otherwise try
     // to refresh a token it thinks is near expiry; our custody layer is the only place that refreshes.
     try {
@@ -416,5 +466,5 @@ export default fp(async (app) => {
     baseUrl: c.GOOGLE_API_BASE_URL,
     timeoutMs: c.GOOGLE_TIMEOUT_MS,
     clockSkewSeconds: c.JWT_CLOCK_SKEW_SECONDS
-  }))
-}, { name: 'google', dependencies: ['config'] })
+  }, (operation, outcome) => { app.metrics.googleCall(operation, outcome) }))
+}, { name: 'google', dependencies: ['config', 'metrics'] })
