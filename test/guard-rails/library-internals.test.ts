@@ -12,6 +12,11 @@ import { test } from 'tap'
 // removes one, instead of migrations failing in production with "x is not a function".
 
 const require = createRequire(import.meta.url)
+// The ES2023 lib without DOM does not declare the WebAssembly global.
+declare const WebAssembly: {
+  compile: (bytes: Uint8Array) => Promise<object>
+  Module: { exports: (module: object) => Array<{ name: string, kind: string }> }
+}
 function installed (pkg: string): string {
   let dir = path.dirname(require.resolve(pkg))
   for (;;) {
@@ -44,7 +49,7 @@ test('pglite-prisma-adapter: adapters have the private onError', async (t) => {
 
 test('@prisma/adapter-pg: adapters have the private onError and underlyingDriver()', async (t) => {
   // The pool connects lazily: nothing listens on port 1 and nothing is queried.
-  const adapter = await new PrismaPg({ connectionString: 'postgresql://nobody@127.0.0.1:1/none' }).connect() as SqlDriverAdapter & { onError?: unknown, underlyingDriver?: unknown }
+  const adapter = await new PrismaPg({ connectionString: 'postgresql://nobody@127.0.0.1:1/none' }).connect() as unknown as SqlDriverAdapter & { onError?: unknown, underlyingDriver?: unknown }
   t.teardown(async () => { await adapter.dispose() })
   t.equal(typeof adapter.onError, 'function', gone('@prisma/adapter-pg', 'the adapter method onError', 'adapterErrorTranslator (src/db/prisma-internals.ts)'))
   t.equal(typeof adapter.underlyingDriver, 'function', gone('@prisma/adapter-pg', 'the adapter method underlyingDriver', 'queryPgDriver (src/db/prisma-internals.ts)'))
