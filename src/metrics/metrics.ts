@@ -162,7 +162,6 @@ export class Metrics implements ServiceMetrics {
   }
 }
 
-
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
