@@ -187,10 +187,11 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   await fastify.register(oauth)
 
   await fastify.register(googleRedirect)
-  await fastify.register(googleRisc)
+  // Only with Google configured: these plugins exist for Google alone, so their code never meets a missing gateway.
+  if (fastify.hasDecorator('google')) await fastify.register(googleRisc)
   await fastify.register(emailLinkRoutes)
   await fastify.register(webhooks)
-  await fastify.register(gmailPush)
+  if (fastify.hasDecorator('google')) await fastify.register(gmailPush)
   await fastify.register(eventRetention)
   await fastify.register(appleWebRoutes)
   await fastify.register(appleNotifications)

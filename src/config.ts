@@ -431,7 +431,7 @@ export function decodeKey (name: string, value: string): Buffer {
 }
 
 /** A key id that names the key without revealing it (a prefix of its SHA-256). */
-function kidOf (key: Buffer): string {
+function keyIdOf (key: Buffer): string {
   return sha256Hex(key).slice(0, 16)
 }
 
@@ -468,11 +468,11 @@ export async function loadConfig (env: Record<string, string | undefined> = proc
     previous: LOCAL_VAULT_PREVIOUS_KEYS.map((k, i) => vaultKey(`LOCAL_VAULT_PREVIOUS_KEYS[${i}]`, k))
   }
   const currentKey = decodeKey('JWT_SECRET', JWT_SECRET ?? await loadOrCreateSecret(parsed.DATA_DIR, 'jwt-secret'))
-  const current = { kid: kidOf(currentKey), key: currentKey }
+  const current = { kid: keyIdOf(currentKey), key: currentKey }
   const accepted = new Map<string, Buffer>([[current.kid, currentKey]])
   JWT_PREVIOUS_SECRETS.forEach((s, i) => {
     const k = decodeKey(`JWT_PREVIOUS_SECRETS[${i}]`, s)
-    accepted.set(kidOf(k), k)
+    accepted.set(keyIdOf(k), k)
   })
   const host = ['0.0.0.0', '::', ''].includes(parsed.HOST) ? '127.0.0.1' : parsed.HOST
   const publicUrl = parsed.PUBLIC_URL ?? new URL(`http://${host.includes(':') ? `[${host}]` : host}:${parsed.PORT}`).origin

@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import { readServiceAccountKey, registerRiscReceiver, RiscRegistrationError } from '../google/risc/risc-registration.ts'
+import { configuredGoogle } from '../google/google-gateway.ts'
 import { reconcileVault } from '../gmail/vault-reconciliation.ts'
 import { MigratingTokenVault } from '../vault/migrating-token-vault.ts'
 import { migrateVault } from '../vault-migration/migrate-vault.ts'
@@ -192,7 +193,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[], pro
     case 'google-risc-register': return await riscRegister(app, arg)
     case 'rotate-signing-key': return await app.signingKeys.rotate()
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
-    case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: app.google, gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
+    case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: configuredGoogle(app), gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
     default: {
       const answer = await runWebhookCommand(app, command, argv.slice(1))
       if (answer === undefined) throw new AdminUsageError(`unknown command ${JSON.stringify(command ?? '')}`)

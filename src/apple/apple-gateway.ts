@@ -1,17 +1,18 @@
 import { createHash, createPrivateKey } from 'node:crypto'
 import fp from 'fastify-plugin'
-import { createRemoteJWKSet, errors as joseErrors, jwtVerify, SignJWT } from 'jose'
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose'
 import type { JWTPayload } from 'jose'
 import type { Clock } from '../clock.ts'
 import type { Config } from '../config.ts'
 import { Errors } from '../errors.ts'
+import { KeysUnavailableError, RemoteKeySet } from '../jwks/remote-key-set.ts'
 
 /*
  * Everything that talks to Apple (Sign in with Apple): its keys, ID tokens, server-to-server notifications, the
  * authorize URL and the token endpoint. Nothing here finds users or ends sessions (src/auth/apple/ and
  * src/apple-notifications/ do).
  *
- * Apple's keys are read through jose's createRemoteJWKSet (cached; fetched again, at most every 30 s, when a token
+ * Apple's keys are read through the one key cache (src/jwks/: cached; fetched again, at most every 30 s, when a token
  * names a kid it does not hold: Apple rotates keys without notice). Only RS256 is accepted.
  */
 
@@ -43,13 +44,13 @@ export const appleNonceHash = (nonce: string) => createHash('sha256').update(non
 export class AppleGateway {
   readonly #config: Config
   readonly #clock: Clock
-  readonly #keys: ReturnType<typeof createRemoteJWKSet>
+  readonly #keys: RemoteKeySet
   #secret: { value: string, until: number } | undefined
 
   constructor (config: Config, clock: Clock) {
     this.#config = config
     this.#clock = clock
-    this.#keys = createRemoteJWKSet(new URL('/auth/keys', config.APPLE_API_BASE_URL), { timeoutDuration: config.GOOGLE_TIMEOUT_MS })
+    this.#keys = new RemoteKeySet({ url: new URL('/auth/keys', config.APPLE_API_BASE_URL), timeoutMs: config.GOOGLE_TIMEOUT_MS })
   }
 
   get clientIds (): string[] {
@@ -59,7 +60,7 @@ export class AppleGateway {
   /** A JWS of Apple's (ID token or notification), checked: RS256 with Apple's keys, iss, aud ∈ audiences, exp. */
   async #verify (jws: string, audiences: string[], kind: 'id-token' | 'notification'): Promise<JWTPayload> {
     try {
-      const { payload } = await jwtVerify(jws, this.#keys, {
+      const { payload } = await jwtVerify(jws, this.#keys.getKey, {
         algorithms: ['RS256'],
         issuer: APPLE_ISSUER,
         audience: audiences,
@@ -71,7 +72,7 @@ export class AppleGateway {
       return payload
     } catch (err) {
       // Apple unreachable (timeout, network, a 5xx for its keys) is not the token's fault: retry later.
-      if (err instanceof joseErrors.JWKSTimeout || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC') {
+      if (err instanceof KeysUnavailableError || !(err instanceof joseErrors.JOSEError) || err.code === 'ERR_JOSE_GENERIC') {
         throw Errors.appleUnavailable({}, { cause: err })
       }
       throw new AppleRejectedError(err.code)

@@ -8,6 +8,7 @@ import { bindMigrationAwareSqlAdapterFactory } from '@prisma/driver-adapter-util
 import type { ErrorRegistry, SqlDriverAdapter, SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapter-utils'
 import type { MigrationList, SchemaEngine } from '@prisma/schema-engine-wasm'
 import { repoRoot } from '../paths.ts'
+import { adapterErrorTranslator, queryPgDriver, startSchemaEngineGlue } from './prisma-internals.ts'
 
 export interface MigrationLogger {
   info: (message: string) => void
@@ -48,8 +49,7 @@ function loadEngine (): Promise<typeof SchemaEngine> {
     ;(globalThis as { PRISMA_WASM_PANIC_REGISTRY?: unknown }).PRISMA_WASM_PANIC_REGISTRY ??= {
       set_message: (message: string) => { throw new Error(`Prisma schema engine panicked: ${message}`) }
     }
-    glue.__wbg_set_wasm(instance.exports)
-    ;(instance.exports.__wbindgen_start as () => void)()
+    startSchemaEngineGlue(glue, instance.exports)
     return glue.SchemaEngine
   })()
   return engineModule
@@ -234,15 +234,12 @@ function trackAdapters (factory: SqlMigrationAwareDriverAdapterFactory) {
 // left half-applied, and a ';' inside a string or a function body breaks it. Send it whole, as Prisma's
 // native engine does: one simple query, which PostgreSQL runs as a single implicit transaction.
 function sendScriptsWhole (adapter: SqlDriverAdapter): void {
-  const pg = adapter as unknown as {
-    underlyingDriver: () => { query: (sql: string) => Promise<unknown> }
-    onError: (error: unknown) => never
-  }
+  const translate = adapterErrorTranslator(adapter)
   adapter.executeScript = async (script) => {
     try {
-      await pg.underlyingDriver().query(script)
+      await queryPgDriver(adapter, script)
     } catch (error) {
-      pg.onError.call(adapter, error)
+      translate(error)
     }
   }
 }

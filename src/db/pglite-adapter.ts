@@ -1,6 +1,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import type { SqlDriverAdapter } from '@prisma/driver-adapter-utils'
 import { PrismaPGlite } from 'pglite-prisma-adapter'
+import { adapterErrorTranslator } from './prisma-internals.ts'
 
 // pglite-prisma-adapter 0.7.2's executeScript calls `client.exec(script)` without awaiting it, so a
 // migration whose SQL fails resolves anyway and the schema engine records it as applied. This factory
@@ -27,13 +28,13 @@ export class PGliteAdapterFactory extends PrismaPGlite {
 }
 
 function awaitScripts (adapter: SqlDriverAdapter, db: PGlite): SqlDriverAdapter {
-  // onError is the adapter's own translation of PGlite errors into Prisma's DriverAdapterError.
-  const { onError } = adapter as unknown as { onError: (error: unknown) => never }
+  // The adapter's own translation of PGlite errors into Prisma's DriverAdapterError.
+  const translate = adapterErrorTranslator(adapter)
   adapter.executeScript = async (script) => {
     try {
       await db.exec(script)
     } catch (error) {
-      onError.call(adapter, error)
+      translate(error)
     }
   }
   return adapter

@@ -3,14 +3,13 @@ import { MailboxEvents } from './mailbox-events.ts'
 import pubsubRoutes from './pubsub-routes.ts'
 
 /**
- * Gmail push in (only with GMAIL_PUSH_TOPIC and Google configured): the watch renewal job and `POST /google/pubsub`.
+ * Gmail push in (registered only with Google configured, src/app.ts; and only with GMAIL_PUSH_TOPIC): the watch renewal job and `POST /google/pubsub`.
  * New messages become `gmail.message.added` events in the webhooks outbox (src/webhooks/).
  */
 export default fp(async (app) => {
   const topic = app.config.GMAIL_PUSH_TOPIC
-  const google = app.google
-  if (topic == null || google == null) return
-  const mailboxEvents = new MailboxEvents({ prisma: app.prisma, google, gmail: app.gmail, topic, clock: app.clock, log: app.log.child({ component: 'gmail-push' }) })
+  if (topic == null) return
+  const mailboxEvents = new MailboxEvents({ prisma: app.prisma, google: app.google, gmail: app.gmail, topic, clock: app.clock, log: app.log.child({ component: 'gmail-push' }) })
   // users.stop before a grant is revoked (disconnect, account deletion): best effort.
   app.gmail.beforeRevoke(async (userId, accessToken) => { await mailboxEvents.stop(userId, accessToken) })
 

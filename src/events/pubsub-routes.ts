@@ -36,7 +36,7 @@ export default async function pubsubRoutes (app: FastifyInstance, opts: { mailbo
 
   app.post('/google/pubsub', async (request, reply) => {
     const token = /^Bearer\s+([A-Za-z0-9_.-]+)$/i.exec(request.headers.authorization ?? '')?.[1]
-    if (token == null || google == null) return problem(reply.header('www-authenticate', 'Bearer'), 401, 'invalid_token', 'A Google-signed OIDC token is required')
+    if (token == null) return problem(reply.header('www-authenticate', 'Bearer'), 401, 'invalid_token', 'A Google-signed OIDC token is required')
     let identity
     try {
       identity = await google.verifyPushToken(token, audience)

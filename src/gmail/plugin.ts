@@ -1,4 +1,5 @@
 import fp from 'fastify-plugin'
+import { configuredGoogle } from '../google/google-gateway.ts'
 import { GmailConnections } from './gmail-connections.ts'
 
 declare module 'fastify' {
@@ -11,7 +12,7 @@ export default fp(async (app) => {
   app.decorate('gmail', new GmailConnections({
     prisma: app.prisma,
     vault: app.vault,
-    google: app.google,
+    google: configuredGoogle(app),
     securityEvents: app.securityEvents,
     clock: app.clock,
     log: app.log,

@@ -1,7 +1,10 @@
+import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { CodeChallengeMethod, OAuth2Client } from 'google-auth-library'
-import { AppError, Errors } from '../errors.ts'
-import { SigningCerts } from './signing-certs.ts'
+import { jwtVerify } from 'jose'
+import type { JWTPayload } from 'jose'
+import { AppError, Errors, isError } from '../errors.ts'
+import { KeysUnavailableError, RemoteKeySet } from '../jwks/remote-key-set.ts'
 
 /**
  * The one module that talks to Google (google-auth-library and googleapis). Everything else sees plain
@@ -29,6 +32,12 @@ export interface GoogleConfig {
   /** How far in the future an ID token's `iat` may be (our clock and Google's disagree a little). */
   clockSkewSeconds?: number
 }
+
+/** The calls to Google that are counted (the `operation` label of inboxgate_google_calls_total). */
+export type GoogleOperation = 'token_exchange' | 'token_refresh' | 'tokeninfo' | 'id_token_verify' | 'revoke' | 'gmail_profile'
+export type GoogleCallOutcome = 'ok' | 'invalid_grant' | 'rejected' | 'unavailable' | 'error'
+/** Told of every counted call's outcome (the metrics plugin's counter, injected: nothing rewrites our methods). */
+export type GoogleCallObserver = (operation: GoogleOperation, outcome: GoogleCallOutcome) => void
 
 export interface GoogleTokens {
   accessToken: string
@@ -101,6 +110,16 @@ export function translateGoogleError (err: unknown, what: string): Error {
 }
 
 const ISSUERS = ['https://accounts.google.com', 'accounts.google.com']
+/** Google's ID tokens live an hour; google-auth-library refused any whose `exp` lay more than a day after `iat`. */
+const MAX_ID_TOKEN_LIFETIME_S = 86_400
+/** What google-auth-library allowed on `exp` and `nbf`; a future `iat` is bounded by our own clock skew below. */
+const EXP_SKEW_S = 300
+/**
+ * A token signed with a key we do not hold makes us refetch Google's keys (Google publishes a new key before
+ * signing with it, but our copy may predate it), at most once per this interval: otherwise junk tokens with
+ * made-up `kid`s would each cost a request to Google.
+ */
+const UNKNOWN_KID_REFETCH_INTERVAL_MS = 60_000
 
 /** google-auth-library's endpoints when one origin serves Google's paths (GOOGLE_API_BASE_URL, the emulator). */
 export function googleEndpointsAt (base: string) {
@@ -114,6 +133,13 @@ export function googleEndpointsAt (base: string) {
   }
 }
 
+function callOutcome (err: unknown): GoogleCallOutcome {
+  if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
+  if (err instanceof GoogleRejectedError) return 'rejected'
+  if (isError(err, Errors.googleUnavailable)) return 'unavailable'
+  return 'error'
+}
+
 // google-auth-library turns Google's `expires_in` into an absolute `expiry_date` on the wall clock; turn it back.
 function expiresIn (expiryDate: number | null | undefined): number {
   return expiryDate == null ? 3599 : Math.max(0, Math.round((expiryDate - Date.now()) / 1000))
@@ -123,15 +149,32 @@ export class GoogleGateway {
   readonly config: GoogleConfig
   readonly #endpoints: Record<string, string> | undefined
   readonly #rootUrl: string | undefined
-  /** Google's signing certificates, kept for their Cache-Control max-age by one long-lived client. */
-  readonly #certs: SigningCerts
+  /** Google's ID-token (and Pub/Sub push token) signing keys: fetched once, shared by every check. */
+  readonly #keys: RemoteKeySet
+  readonly #observe: GoogleCallObserver | undefined
 
-  constructor (config: GoogleConfig) {
+  constructor (config: GoogleConfig, observe?: GoogleCallObserver) {
     this.config = config
+    this.#observe = observe
     const base = config.baseUrl?.replace(/\/+$/, '')
     this.#rootUrl = base != null ? `${base}/` : undefined
     this.#endpoints = base != null ? googleEndpointsAt(base) : undefined
-    this.#certs = new SigningCerts(() => this.client())
+    this.#keys = new RemoteKeySet({
+      url: new URL('/oauth2/v3/certs', base ?? 'https://www.googleapis.com'),
+      timeoutMs: config.timeoutMs,
+      unknownKidCooldownMs: UNKNOWN_KID_REFETCH_INTERVAL_MS
+    })
+  }
+
+  async #counted<T> (operation: GoogleOperation, call: () => Promise<T>): Promise<T> {
+    try {
+      const result = await call()
+      this.#observe?.(operation, 'ok')
+      return result
+    } catch (err) {
+      this.#observe?.(operation, callOutcome(err))
+      throw err
+    }
   }
 
   /** Every client id whose tokens we accept: the web (server) client and the public iOS clients. */
@@ -180,6 +223,10 @@ export class GoogleGateway {
 
   /** Exchanges an authorization code with the web client (a server auth code from iOS has no redirect_uri). */
   async exchangeCode (code: string, opts: { redirectUri?: string, codeVerifier?: string } = {}): Promise<GoogleTokens> {
+    return await this.#counted('token_exchange', async () => await this.#exchangeCode(code, opts))
+  }
+
+  async #exchangeCode (code: string, opts: { redirectUri?: string, codeVerifier?: string } = {}): Promise<GoogleTokens> {
     try {
       const { tokens } = await this.client(this.config.clientId, opts.redirectUri ?? '').getToken({
         code, codeVerifier: opts.codeVerifier, redirect_uri: opts.redirectUri ?? ''
@@ -199,6 +246,10 @@ export class GoogleGateway {
 
   /** Refreshes with the client that minted the refresh token. The response normally has no refresh_token. */
   async refresh (refreshToken: string, clientId: string): Promise<GoogleTokens> {
+    return await this.#counted('token_refresh', async () => await this.#refresh(refreshToken, clientId))
+  }
+
+  async #refresh (refreshToken: string, clientId: string): Promise<GoogleTokens> {
     try {
       const client = this.client(clientId)
       client.setCredentials({ refresh_token: refreshToken })
@@ -219,6 +270,10 @@ export class GoogleGateway {
   }
 
   async tokenInfo (accessToken: string): Promise<GoogleTokenInfo> {
+    return await this.#counted('tokeninfo', async () => await this.#tokenInfo(accessToken))
+  }
+
+  async #tokenInfo (accessToken: string): Promise<GoogleTokenInfo> {
     try {
       const info = await this.client().getTokenInfo(accessToken)
       const raw = info as unknown as { azp?: string, aud: string, sub?: string, email?: string, email_verified?: boolean | string, scopes: string[], expiry_date: number }
@@ -238,40 +293,57 @@ export class GoogleGateway {
     }
   }
 
-  async verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
-    let payload
+  /**
+   * A Google-signed JWT: RS256 with Google's published keys, `iss` Google, `aud` one of `audience`, `iat` and `exp`
+   * present (the checks google-auth-library made, on the wall clock as it did). Throws GOOGLE_UNAVAILABLE when the
+   * keys cannot be fetched, GoogleRejectedError(`rejection`) for anything wrong with the token.
+   */
+  async #verifyGoogleJwt (token: string, audience: string[], rejection: { error: string, status: number, what: string }): Promise<JWTPayload> {
     try {
-      const { verifier, certs } = await this.#certs.for(idToken)
-      payload = (await verifier.verifySignedJwtWithCertsAsync(idToken, certs, audience, ISSUERS)).getPayload()
+      const { payload } = await jwtVerify(token, this.#keys.getKey, {
+        algorithms: ['RS256'], issuer: ISSUERS, audience, requiredClaims: ['iat', 'exp'], clockTolerance: EXP_SKEW_S
+      })
+      if (payload.exp! - payload.iat! > MAX_ID_TOKEN_LIFETIME_S) throw new Error('lifetime')
+      return payload
     } catch (err) {
-      // Fetching the certificates failed (an HTTP or network error): Google is down. Anything else
-      // (signature, audience, issuer, expiry, "used too early"): the token itself is bad.
-      const e = err as GaxiosLikeError
-      if (e.response != null || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code))) throw translateGoogleError(err, 'ID token certificates')
-      throw new GoogleRejectedError('invalid_id_token', 'The Google ID token is invalid', 400)
+      // The keys could not be fetched: Google is down. Anything else (signature, audience, issuer, expiry): the token is bad.
+      if (err instanceof KeysUnavailableError) throw Errors.googleUnavailable({}, { cause: new Error(`${rejection.what} keys: ${err.message}`) })
+      throw new GoogleRejectedError(rejection.error, `The ${rejection.what} is invalid`, rejection.status)
     }
-    if (payload == null || payload.sub == null) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token has no subject', 400)
+  }
+
+  async verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
+    return await this.#counted('id_token_verify', async () => await this.#verifyIdToken(idToken, audience, nonce))
+  }
+
+  async #verifyIdToken (idToken: string, audience: string[] = this.acceptedClientIds, nonce?: string): Promise<GoogleIdentity> {
+    const payload = await this.#verifyGoogleJwt(idToken, audience, { error: 'invalid_id_token', status: 400, what: 'Google ID token' })
+    if (typeof payload.sub !== 'string') throw new GoogleRejectedError('invalid_id_token', 'The Google ID token has no subject', 400)
     if (nonce != null && payload.nonce !== nonce) throw new GoogleRejectedError('invalid_id_token', 'The Google ID token nonce does not match', 400)
     // `azp` is the client the token was issued to when it differs from `aud` (an iOS app with GIDServerClientID):
     // the library checks only `aud`, so a token another app obtained for our audience would pass.
-    if (payload.azp != null && !this.acceptedClientIds.includes(payload.azp)) {
+    if (payload.azp != null && (typeof payload.azp !== 'string' || !this.acceptedClientIds.includes(payload.azp))) {
       throw new GoogleRejectedError('invalid_id_token', 'The Google ID token was issued to another client (azp)', 400)
     }
-    // The library allows `iat` 300 s ahead; we allow our own clock skew (on the wall clock, as the library's checks).
-    if (payload.iat > Date.now() / 1000 + (this.config.clockSkewSeconds ?? 300)) {
+    // At most our own clock skew ahead (and never more than the 300 s google-auth-library allowed), on the wall clock.
+    if (payload.iat! > Date.now() / 1000 + Math.min(this.config.clockSkewSeconds ?? EXP_SKEW_S, EXP_SKEW_S)) {
       throw new GoogleRejectedError('invalid_id_token', 'The Google ID token was issued in the future (iat)', 400)
     }
     return {
       sub: payload.sub,
-      email: payload.email ?? null,
+      email: typeof payload.email === 'string' ? payload.email : null,
       emailVerified: payload.email_verified === true,
-      name: payload.name ?? null,
+      name: typeof payload.name === 'string' ? payload.name : null,
       audience: String(payload.aud)
     }
   }
 
   /** Revokes the whole grant (Google revokes access and refresh tokens of the user+client together). */
   async revoke (token: string): Promise<void> {
+    return await this.#counted('revoke', async () => await this.#revoke(token))
+  }
+
+  async #revoke (token: string): Promise<void> {
     try {
       await this.client().revokeToken(token)
     } catch (err) {
@@ -288,15 +360,13 @@ export class GoogleGateway {
    * a bad token, GOOGLE_UNAVAILABLE when the keys cannot be fetched.
    */
   async verifyPushToken (token: string, audience: string): Promise<{ email: string | null, emailVerified: boolean }> {
-    try {
-      const { verifier, certs } = await this.#certs.for(token)
-      const payload = (await verifier.verifySignedJwtWithCertsAsync(token, certs, [audience], ISSUERS)).getPayload()
-      return { email: payload?.email ?? null, emailVerified: payload?.email_verified === true }
-    } catch (err) {
-      const e = err as GaxiosLikeError
-      if (e.response != null || (typeof e.code === 'string' && /^E[A-Z]+$/.test(e.code))) throw translateGoogleError(err, 'push token certificates')
-      throw new GoogleRejectedError('invalid_push_token', 'The Pub/Sub push token is invalid', 401)
-    }
+    const payload = await this.#verifyGoogleJwt(token, [audience], { error: 'invalid_push_token', status: 401, what: 'Pub/Sub push token' })
+    return { email: typeof payload.email === 'string' ? payload.email : null, emailVerified: payload.email_verified === true }
+  }
+
+  /** Readiness: Google's keys can be fetched now (the cache is refreshed as a side effect). */
+  async checkReachable (): Promise<void> {
+    await this.#keys.reload()
   }
 
   async #gmail () {
@@ -349,6 +419,10 @@ export class GoogleGateway {
   }
 
   async gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
+    return await this.#counted('gmail_profile', async () => await this.#gmailProfile(accessToken))
+  }
+
+  async #gmailProfile (accessToken: string): Promise<{ emailAddress: string, messagesTotal: number, threadsTotal: number, historyId: string }> {
     // The token goes in the header ourselves, with no auth client: google-auth-library would otherwise try
     // to refresh a token it thinks is near expiry; our custody layer is the only place that refreshes.
     try {
@@ -368,21 +442,29 @@ export class GoogleGateway {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Null when Google is not configured (GOOGLE_CLIENT_ID unset): Gmail features answer GOOGLE_NOT_CONFIGURED. */
-    google: GoogleGateway | null
+    /**
+     * Decorated only when Google is configured (GOOGLE_CLIENT_ID set): the plugins that exist only for Google (RISC,
+     * Gmail push) are then not registered at all (src/app.ts), so their code never meets a missing gateway. Code that
+     * also runs without Google (Gmail status, sign-in, readiness) reads it through `configuredGoogle`.
+     */
+    google: GoogleGateway
   }
+}
+
+/** The gateway, or null when Google is not configured: Gmail features then answer GOOGLE_NOT_CONFIGURED. */
+export function configuredGoogle (app: FastifyInstance): GoogleGateway | null {
+  return app.hasDecorator('google') ? app.google : null
 }
 
 export default fp(async (app) => {
   const c = app.config
-  app.decorate('google', c.GOOGLE_CLIENT_ID == null
-    ? null
-    : new GoogleGateway({
-      clientId: c.GOOGLE_CLIENT_ID,
-      clientSecret: c.GOOGLE_CLIENT_SECRET ?? '',
-      iosClientIds: c.GOOGLE_IOS_CLIENT_IDS,
-      baseUrl: c.GOOGLE_API_BASE_URL,
-      timeoutMs: c.GOOGLE_TIMEOUT_MS,
-      clockSkewSeconds: c.JWT_CLOCK_SKEW_SECONDS
-    }))
-}, { name: 'google', dependencies: ['config'] })
+  if (c.GOOGLE_CLIENT_ID == null) return
+  app.decorate('google', new GoogleGateway({
+    clientId: c.GOOGLE_CLIENT_ID,
+    clientSecret: c.GOOGLE_CLIENT_SECRET ?? '',
+    iosClientIds: c.GOOGLE_IOS_CLIENT_IDS,
+    baseUrl: c.GOOGLE_API_BASE_URL,
+    timeoutMs: c.GOOGLE_TIMEOUT_MS,
+    clockSkewSeconds: c.JWT_CLOCK_SKEW_SECONDS
+  }, (operation, outcome) => { app.metrics.googleCall(operation, outcome) }))
+}, { name: 'google', dependencies: ['config', 'metrics'] })

@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
-import type { Config } from '../config.ts'
+import { configuredGoogle } from '../google/google-gateway.ts'
 
 /**
  * GET /health is liveness: the process answers (restart it if not). GET /health/ready is readiness: the database,
@@ -18,8 +18,6 @@ const CHECK_TIMEOUT_MS = 4000
  * probes share one run, and a result is reused for this long.
  */
 const CACHE_MS = 2000
-// Google's JWKS for ID tokens: public, cacheable, and what sign-in needs first.
-const GOOGLE_CERTS_PATH = '/oauth2/v3/certs'
 
 async function withTimeout (check: () => Promise<unknown>): Promise<void> {
   let timer: NodeJS.Timeout | undefined
@@ -32,21 +30,16 @@ async function withTimeout (check: () => Promise<unknown>): Promise<void> {
   }
 }
 
-async function googleReachable (config: Config): Promise<void> {
-  const base = config.GOOGLE_API_BASE_URL?.replace(/\/+$/, '') ?? 'https://www.googleapis.com'
-  const res = await fetch(`${base}${GOOGLE_CERTS_PATH}`, { signal: AbortSignal.timeout(Math.min(config.GOOGLE_TIMEOUT_MS, CHECK_TIMEOUT_MS)) })
-  await res.body?.cancel()
-  if (!res.ok) throw new Error(`${GOOGLE_CERTS_PATH} answered HTTP ${res.status}`)
-}
-
 /** The causes are logged (at warn, never a token: none of these calls carries one); the response names checks only. */
 async function checkAll (app: FastifyInstance): Promise<Readiness> {
+  const google = configuredGoogle(app)
   const checks: Array<[string, (() => Promise<unknown>) | null]> = [
     ['database', async () => await app.prisma.$queryRaw`SELECT 1`],
     ['vault', async () => await app.vault.checkReachable()],
     // TOKEN_VAULT=kms (or a migration from it): KMS named on its own, so the operator sees which half is down.
     ...(app.vault.checkKms == null ? [] : [['kms', async () => await app.vault.checkKms?.()] as [string, () => Promise<unknown>]]),
-    ['google', app.google == null ? null : async () => await googleReachable(app.config)]
+    // Google's ID-token keys, fetched through the key cache sign-in uses (public, and what sign-in needs first).
+    ['google', google == null ? null : async () => { await google.checkReachable() }]
   ]
   const results = await Promise.all(checks.map(async ([name, check]): Promise<[string, CheckStatus]> => {
     if (check == null) return [name, 'not_configured']

@@ -2,9 +2,7 @@ import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { collectDefaultMetrics, Counter, Registry } from 'prom-client'
 import { sameSecretHashed } from '../crypto/secrets.ts'
-import { Errors, isError } from '../errors.ts'
-import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
-import type { GoogleGateway } from '../google/google-gateway.ts'
+import type { GoogleCallOutcome, GoogleOperation } from '../google/google-gateway.ts'
 import type { TokenVault, TokenVaultStats } from '../vault/index.ts'
 
 /**
@@ -21,17 +19,6 @@ export type GmailTokenRefreshOutcome = 'refreshed' | 'already_fresh' | 'invalid_
 const REFRESH_OUTCOMES: RefreshOutcome[] = ['rotated', 'grace_replay', 'reuse_detected', 'invalid', 'session_ended', 'error']
 const LOGIN_OUTCOMES: LoginOutcome[] = ['succeeded', 'failed', 'rate_limited', 'disabled']
 const GMAIL_OUTCOMES: GmailTokenRefreshOutcome[] = ['refreshed', 'already_fresh', 'invalid_grant', 'vault_secret_missing']
-
-/** Gateway methods that reach Google, by the operation name they are counted under. */
-const GOOGLE_OPERATIONS = {
-  exchangeCode: 'token_exchange',
-  refresh: 'token_refresh',
-  tokenInfo: 'tokeninfo',
-  // Reaches Google only for its signing certificates, when google-auth-library's cache of them is cold.
-  verifyIdToken: 'id_token_verify',
-  revoke: 'revoke',
-  gmailProfile: 'gmail_profile'
-} as const satisfies Partial<Record<keyof GoogleGateway, string>>
 
 /** What the services count into (they take it as an optional dependency). */
 export interface ServiceMetrics {
@@ -156,26 +143,9 @@ export class Metrics implements ServiceMetrics {
     this.#vault = vault
   }
 
-  /** Counts every call the gateway makes to Google, wrapping its methods in place (callers keep their reference). */
-  observeGoogle (gateway: GoogleGateway): void {
-    for (const [method, operation] of Object.entries(GOOGLE_OPERATIONS)) {
-      const original = (gateway as unknown as Record<string, (...args: unknown[]) => Promise<unknown>>)[method]!
-      const counter = this.#googleCalls
-      Object.defineProperty(gateway, method, {
-        configurable: true,
-        writable: true,
-        value: async function counted (...args: unknown[]): Promise<unknown> {
-          try {
-            const result = await original.apply(gateway, args)
-            counter.inc({ operation, outcome: 'ok' })
-            return result
-          } catch (err) {
-            counter.inc({ operation, outcome: googleOutcome(err) })
-            throw err
-          }
-        }
-      })
-    }
+  /** One call to Google and its outcome (the gateway calls this: src/google/google-gateway.ts). */
+  googleCall (operation: GoogleOperation, outcome: GoogleCallOutcome): void {
+    this.#googleCalls.inc({ operation, outcome })
   }
 
   #syncVault (): void {
@@ -192,13 +162,6 @@ export class Metrics implements ServiceMetrics {
   }
 }
 
-function googleOutcome (err: unknown): string {
-  if (err instanceof GoogleInvalidGrantError) return 'invalid_grant'
-  if (err instanceof GoogleRejectedError) return 'rejected'
-  if (isError(err, Errors.googleUnavailable)) return 'unavailable'
-  return 'error'
-}
-
 declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
@@ -206,7 +169,8 @@ declare module 'fastify' {
 }
 
 /**
- * Registered before the services (they count into `app.metrics`); the vault and Google are registered later, so
+ * Registered before the services (they count into `app.metrics`; the Google gateway is handed `googleCall`); the
+ * vault is registered later, so
  * they are attached once the app is ready. The counters always count (a few increments); only METRICS_ENABLED
  * adds the process metrics (RSS, event-loop delay, GC) and the route.
  */
@@ -215,7 +179,6 @@ export default fp(async (app: FastifyInstance) => {
   app.decorate('metrics', metrics)
   app.addHook('onReady', async () => {
     metrics.observeVault(() => (app.hasDecorator('vault') ? app.vault : undefined))
-    if (app.hasDecorator('google') && app.google != null) metrics.observeGoogle(app.google)
   })
 
   const { METRICS_ENABLED, METRICS_TOKEN } = app.config

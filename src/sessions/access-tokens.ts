@@ -5,6 +5,7 @@ import type { FastifyBaseLogger, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Clock } from '../clock.ts'
 import { Errors, FrameworkCodes } from '../errors.ts'
+import { kidOf } from '../jwks/remote-key-set.ts'
 import { KEY_RELOAD_MS, SIGNING_ALG, SigningKeys } from '../signing-keys/signing-keys.ts'
 import type { KeySnapshot, PublicJwk } from '../signing-keys/signing-keys.ts'
 
@@ -31,18 +32,6 @@ const ACCESS_TOKEN_TYPE = 'at+jwt'
 
 /** Verifies a token's signature and claims; throws fast-jwt's TokenError (its `code` says why). */
 export type TokenVerifier = (token: string) => AccessClaims
-
-/** The `kid` of a compact JWS's header, without verifying anything (it only picks the key to verify with). */
-function kidOf (token: string): string | undefined {
-  const dot = token.indexOf('.')
-  if (dot <= 0) return undefined
-  try {
-    const kid = (JSON.parse(Buffer.from(token.slice(0, dot), 'base64url').toString('utf8')) as { kid?: unknown }).kid
-    return typeof kid === 'string' ? kid : undefined
-  } catch {
-    return undefined
-  }
-}
 
 /** A service token's lifetime: long enough for an app to hand it to its backend, short if it leaks (issue 21 item 1). */
 export const SERVICE_TOKEN_TTL_SECONDS = 300

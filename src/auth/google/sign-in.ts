@@ -4,7 +4,7 @@ import { Errors } from '../../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
 import type { UnverifiedAccountClaim } from '../../accounts/unverified-account-claim.ts'
 import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
-import { GoogleRejectedError } from '../../google/google-gateway.ts'
+import { configuredGoogle, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import type { SecurityEvents } from '../../security-events/security-events.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
@@ -138,6 +138,6 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   app.decorate('googleSignIn', new GoogleSignIn({
-    prisma: app.prisma, google: app.google, sessions: app.sessions, securityEvents: app.securityEvents, rateLimits: app.rateLimits, unverifiedAccountClaim: app.unverifiedAccountClaim
+    prisma: app.prisma, google: configuredGoogle(app), sessions: app.sessions, securityEvents: app.securityEvents, rateLimits: app.rateLimits, unverifiedAccountClaim: app.unverifiedAccountClaim
   }))
 }, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'rate-limits', 'unverified-account-claim'] })

@@ -9,7 +9,7 @@ import { AppError, AuthErrorCodes, ErrorCodes, Errors, HttpStatus, isError, Reas
 import type { AuthErrorCode, ErrorCode, Reason } from '../../errors.ts'
 import type { OAuthState, PrismaClient } from '../../generated/prisma/client.ts'
 import type { GoogleGateway } from '../../google/google-gateway.ts'
-import { GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
+import { configuredGoogle, GoogleInvalidGrantError, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
 import type { RateLimits } from '../../rate-limits/rate-limits.ts'
 import { requireLiveSession } from '../../sessions/live-session.ts'
@@ -298,7 +298,7 @@ declare module 'fastify' {
 export default fp(async (app) => {
   app.decorate('googleWebFlow', new GoogleWebFlow({
     prisma: app.prisma,
-    google: app.google,
+    google: configuredGoogle(app),
     googleSignIn: app.googleSignIn,
     gmail: app.gmail,
     sessions: app.sessions,

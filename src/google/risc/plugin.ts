@@ -13,11 +13,11 @@ declare module 'fastify' {
 
 /**
  * Google's Cross-Account Protection (RISC) receiver: revocations, sign-outs and hijackings pushed by Google instead
- * of discovered at the next failing Gmail call. Only with Google configured (the audiences are our client ids).
+ * of discovered at the next failing Gmail call. Registered only with Google configured (src/app.ts): the audiences
+ * are our client ids.
  */
 export default fp(async (app) => {
   const google = app.google
-  if (google == null) return
   const keys = new RiscKeys({ baseUrl: app.config.GOOGLE_API_BASE_URL ?? 'https://accounts.google.com', timeoutMs: app.config.GOOGLE_TIMEOUT_MS, clock: app.clock })
   app.decorate('riscVerifier', new RiscVerifier(keys, google.acceptedClientIds, { clock: app.clock, maxEventAgeSeconds: app.config.RISC_MAX_EVENT_AGE_SECONDS }))
   app.decorate('riscEvents', new RiscEventHandler({

@@ -1,6 +1,6 @@
-import { createPublicKey } from 'node:crypto'
-import type { JsonWebKey } from 'node:crypto'
+import { KeyObject } from 'node:crypto'
 import type { Clock } from '../../clock.ts'
+import { KeysUnavailableError, RemoteKeySet } from '../../jwks/remote-key-set.ts'
 
 /** Google's RISC discovery document, as far as the receiver needs it. */
 export interface RiscConfiguration {
@@ -13,33 +13,22 @@ export class RiscKeysUnavailableError extends Error {
   override name = 'RiscKeysUnavailableError'
 }
 
-const DEFAULT_MAX_AGE_S = 300
+/** Google serves the discovery document with max-age=3600; its issuer and jwks_uri have never changed. */
+const CONFIGURATION_MAX_AGE_MS = 60 * 60_000
 // A flood of tokens naming made-up kids must not turn into a flood of requests to Google.
 const UNKNOWN_KID_REFETCH_COOLDOWN_MS = 30_000
 
-/** Seconds from `Cache-Control: max-age=N` (no-store / no-cache / none: 0, i.e. refetch when next needed). */
-export function maxAgeOf (cacheControl: string | null): number {
-  if (cacheControl == null) return DEFAULT_MAX_AGE_S
-  if (/(^|,)\s*(no-store|no-cache)\b/i.test(cacheControl)) return 0
-  const m = /(^|,)\s*max-age\s*=\s*"?(\d+)"?/i.exec(cacheControl)
-  return m == null ? DEFAULT_MAX_AGE_S : Number(m[2])
-}
-
-interface Cached<T> { value: T, expiresAt: number }
-
 /**
- * The RISC configuration (`/.well-known/risc-configuration`) and the keys of its `jwks_uri`, cached as long as
- * Google's Cache-Control allows. A token naming a kid we do not hold refetches the keys (Google rotates them),
- * at most once per cooldown. Concurrent deliveries share one fetch.
+ * The RISC configuration (`/.well-known/risc-configuration`) and the keys of its `jwks_uri`, through the one key
+ * cache (src/jwks/): a token naming a kid we do not hold refetches the keys (Google rotates them), at most once per
+ * cooldown; concurrent deliveries share one fetch.
  */
 export class RiscKeys {
   readonly #configurationUrl: string
   readonly #timeoutMs: number
   readonly #clock: Clock
-  #configuration: Cached<RiscConfiguration> | undefined
-  #keys: Cached<Map<string, string>> | undefined
-  #lastUnknownKidRefetch = -Infinity
-  #inflight: Promise<Cached<Map<string, string>>> | undefined
+  #configuration: { value: RiscConfiguration, expiresAt: number } | undefined
+  #keys: RemoteKeySet | undefined
 
   constructor (opts: { baseUrl: string, timeoutMs: number, clock: Clock }) {
     this.#configurationUrl = new URL('/.well-known/risc-configuration', opts.baseUrl).toString()
@@ -49,45 +38,37 @@ export class RiscKeys {
 
   async configuration (): Promise<RiscConfiguration> {
     if (this.#configuration != null && this.#configuration.expiresAt > this.#now()) return this.#configuration.value
-    const { body, maxAge } = await this.#fetchJson(this.#configurationUrl)
-    const doc = body as Partial<RiscConfiguration>
+    const doc = await this.#fetchConfiguration()
     if (typeof doc.issuer !== 'string' || typeof doc.jwks_uri !== 'string') throw new RiscKeysUnavailableError('RISC configuration without issuer or jwks_uri')
-    this.#configuration = { value: { issuer: doc.issuer, jwks_uri: doc.jwks_uri }, expiresAt: this.#now() + maxAge * 1000 }
+    let jwksUri: URL
+    try {
+      jwksUri = new URL(doc.jwks_uri)
+    } catch {
+      throw new RiscKeysUnavailableError('RISC configuration with an invalid jwks_uri')
+    }
+    this.#configuration = { value: { issuer: doc.issuer, jwks_uri: jwksUri.href }, expiresAt: this.#now() + CONFIGURATION_MAX_AGE_MS }
     return this.#configuration.value
   }
 
-  /** The PEM public key for `kid`; undefined when Google does not publish it (after one refetch). */
+  /** The PEM public key for `kid` (RS256 only); undefined when Google does not publish it (after one refetch). */
   async key (kid: string): Promise<string | undefined> {
-    const cached = this.#keys != null && this.#keys.expiresAt > this.#now() ? this.#keys : undefined
-    let keys = cached ?? await this.#refetch()
-    if (!keys.value.has(kid) && cached != null && this.#now() - this.#lastUnknownKidRefetch >= UNKNOWN_KID_REFETCH_COOLDOWN_MS) {
-      this.#lastUnknownKidRefetch = this.#now()
-      keys = await this.#refetch()
-    }
-    return keys.value.get(kid)
-  }
-
-  #refetch (): Promise<Cached<Map<string, string>>> {
-    this.#inflight ??= this.#fetchKeys().finally(() => { this.#inflight = undefined })
-    return this.#inflight
-  }
-
-  async #fetchKeys (): Promise<Cached<Map<string, string>>> {
     const { jwks_uri: uri } = await this.configuration()
-    const { body, maxAge } = await this.#fetchJson(uri)
-    const keys = new Map<string, string>()
-    for (const jwk of (body as { keys?: unknown }).keys instanceof Array ? (body as { keys: JsonWebKey[] }).keys : []) {
-      // Only RSA signing keys: RS256 is the one algorithm accepted, so no other key type can ever be used.
-      if (jwk.kty !== 'RSA' || typeof jwk.kid !== 'string' || (jwk.use != null && jwk.use !== 'sig')) continue
-      try {
-        keys.set(jwk.kid, createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString())
-      } catch {}
+    if (this.#keys?.url !== uri) {
+      this.#keys = new RemoteKeySet({ url: new URL(uri), timeoutMs: this.#timeoutMs, unknownKidCooldownMs: UNKNOWN_KID_REFETCH_COOLDOWN_MS, now: () => this.#now() })
     }
-    this.#keys = { value: keys, expiresAt: this.#now() + maxAge * 1000 }
-    return this.#keys
+    try {
+      // Only RSA signing keys: RS256 is the one algorithm accepted, so no other key type can ever be used.
+      const key = await this.#keys.key(kid, 'RS256')
+      return key == null ? undefined : KeyObject.from(key).export({ type: 'spki', format: 'pem' }).toString()
+    } catch (err) {
+      if (err instanceof KeysUnavailableError) throw new RiscKeysUnavailableError(err.message)
+      // A published key jose cannot import (malformed JWK): as if Google did not publish it.
+      return undefined
+    }
   }
 
-  async #fetchJson (url: string): Promise<{ body: unknown, maxAge: number }> {
+  async #fetchConfiguration (): Promise<Partial<RiscConfiguration>> {
+    const url = this.#configurationUrl
     let res: Response
     try {
       res = await fetch(url, { signal: AbortSignal.timeout(this.#timeoutMs), headers: { accept: 'application/json' } })
@@ -96,7 +77,7 @@ export class RiscKeys {
     }
     if (!res.ok) throw new RiscKeysUnavailableError(`GET ${url} answered ${res.status}`)
     try {
-      return { body: await res.json(), maxAge: maxAgeOf(res.headers.get('cache-control')) }
+      return await res.json() as Partial<RiscConfiguration>
     } catch {
       throw new RiscKeysUnavailableError(`GET ${url} answered something other than JSON`)
     }
