@@ -44,7 +44,11 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const A = await startProcess(`server A (${node.label})`, node.bin, server, env, { readyPath: '/health' })
   const rss = new RssSampler(A.pid)
   onCleanup(async () => rss.stop())
-  const L = await startProcess(`lean reference (${node.label})`, node.bin, leanScript, env, { readyPath: '/constant' })
+  // The lean reference verifies the server's ES256 tokens as an outside verifier would: the issuer from discovery,
+  // the keys from the JWKS.
+  const discovery = await (await fetch(`${A.url}/.well-known/openid-configuration`)).json() as { issuer: string }
+  const leanEnv = { ...env, JWT_ISSUER: discovery.issuer, JWKS_URL: `${A.url}/.well-known/jwks.json` }
+  const L = await startProcess(`lean reference (${node.label})`, node.bin, leanScript, leanEnv, { readyPath: '/constant' })
   const url = new URL(env.DATABASE_URL!)
   const db = new pg.Client({ connectionString: url.toString().replace(/[?&]schema=[^&]*/, ''), options: `-c search_path=${url.searchParams.get('schema')!}` })
   await db.connect()

@@ -4,8 +4,9 @@
  * pinned to the same CPU as the server under test, on the same database.
  *
  * It does the same work as the product's hot paths with nothing around them, to give the ratio of issue 15 a
- * denominator: a bare Fastify route (logger off, no hooks, no plugins), fast-jwt HS256 with the verifier and signer
- * built once, and node-postgres prepared statements on a pool of the same size (DB_POOL_MAX). It keeps the
+ * denominator: a bare Fastify route (logger off, no hooks, no plugins), fast-jwt ES256 with the verifiers (one per
+ * key of the server's published JWKS, as an outside verifier would hold them) and a signer (a P-256 key of its own:
+ * the same signing cost) built once, and node-postgres prepared statements on a pool of the same size (DB_POOL_MAX). It keeps the
  * product's semantics where they decide what the database must do:
  * - GET /me: the same checks as src/sessions/live-session.ts (signature, iss, aud, typ, exp; the session row joined
  *   to its user in one statement; a revoked, expired or idle session, a disabled or departing user is refused);
@@ -17,24 +18,38 @@
  *   current one is answered 401 (the bench never sends one).
  * - GET /constant: a constant JSON of the same size as the `me` answer, the ceiling of any Fastify route here.
  *
- * Environment: PORT, HOST, DATABASE_URL (with ?schema=), JWT_SECRET (hex or base64url), JWT_ISSUER, JWT_AUDIENCE,
+ * Environment: PORT, HOST, DATABASE_URL (with ?schema=), JWKS_URL (the server's /.well-known/jwks.json), JWT_ISSUER, JWT_AUDIENCE,
  * ACCESS_TOKEN_TTL_SECONDS, REFRESH_TOKEN_IDLE_SECONDS, DB_POOL_MAX. Prints `READY <port>`.
  */
-import { createCipheriv, createHash, hkdfSync, randomBytes } from 'node:crypto'
+import { createCipheriv, createHash, createPublicKey, generateKeyPairSync, hkdfSync, randomBytes } from 'node:crypto'
+import type { JsonWebKey } from 'node:crypto'
 import { createSigner, createVerifier } from 'fast-jwt'
 import Fastify from 'fastify'
 import pg from 'pg'
 
 const env = process.env
-const secretText = (env.JWT_SECRET ?? '').trim()
-const key = /^[0-9a-fA-F]+$/.test(secretText) && secretText.length % 2 === 0 ? Buffer.from(secretText, 'hex') : Buffer.from(secretText, 'base64url')
-const kid = createHash('sha256').update(key).digest('hex').slice(0, 16)
 const issuer = env.JWT_ISSUER ?? 'inboxgate'
 const audience = env.JWT_AUDIENCE ?? 'inboxgate-api'
 const idleMs = Number(env.REFRESH_TOKEN_IDLE_SECONDS ?? 30 * 86400) * 1000
 
-const verify = createVerifier({ key, algorithms: ['HS256'], allowedIss: issuer, allowedAud: audience, checkTyp: 'at+jwt', requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud'] })
-const sign = createSigner({ key, algorithm: 'HS256', kid, iss: issuer, aud: audience, expiresIn: Number(env.ACCESS_TOKEN_TTL_SECONDS ?? 900) * 1000, header: { alg: 'HS256', typ: 'at+jwt' } })
+// The server's public keys, fetched once: one verifier per kid.
+const jwks = await (await fetch(env.JWKS_URL!)).json() as { keys: Array<JsonWebKey & { kid: string }> }
+const verifiers = new Map(jwks.keys.map((jwk) => [jwk.kid, createVerifier({
+  key: createPublicKey({ key: jwk, format: 'jwk' }).export({ type: 'spki', format: 'pem' }).toString(),
+  algorithms: ['ES256'],
+  allowedIss: issuer,
+  allowedAud: audience,
+  checkTyp: 'at+jwt',
+  requiredClaims: ['sub', 'sid', 'iat', 'exp', 'iss', 'aud']
+})]))
+const verify = (token: string): { sub: string, sid: string } => {
+  const kid = (JSON.parse(Buffer.from(token.slice(0, token.indexOf('.')), 'base64url').toString()) as { kid?: unknown }).kid
+  const verifier = typeof kid === 'string' ? verifiers.get(kid) : undefined
+  if (verifier == null) throw new Error('unknown kid')
+  return verifier(token) as { sub: string, sid: string }
+}
+const signingKey = generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ type: 'pkcs8', format: 'pem' }).toString()
+const sign = createSigner({ key: signingKey, algorithm: 'ES256', kid: 'lean', iss: issuer, aud: audience, expiresIn: Number(env.ACCESS_TOKEN_TTL_SECONDS ?? 900) * 1000, header: { alg: 'ES256', typ: 'at+jwt' } })
 
 const url = new URL(env.DATABASE_URL!)
 const schema = url.searchParams.get('schema')

@@ -50,7 +50,8 @@ export function formatError (error: GraphQLError, log: Log, opts: { hideSuggesti
     const reason = original.reason != null ? { reason: original.reason } : {}
     return [{ ...base, message: original.message, extensions: { ...original.details, ...reason, code: original.code } }]
   }
-  // Mercurius wraps schema-validation failures in one MER_ERR_GQL_VALIDATION error carrying the list.
+  // Mercurius wraps schema-validation failures in one MER_ERR_GQL_VALIDATION error carrying the list (its documented
+  // shape); our NotADocumentError (graphql/index.ts) carries its parse error the same way.
   if (original != null && Array.isArray(original.errors)) {
     return original.errors.flatMap((e) => formatError(e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message ?? e)), log, opts))
   }

@@ -23,6 +23,19 @@ import { serviceAuthorizationResolvers } from './resolvers/service-authorization
 const UNSTORABLE = /\u0000|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/
 const unstorableText = () => Errors.unstorableText()
 
+/**
+ * A query that is not a document graphql-js parsed. Our own error, not an imitation of Mercurius's: the formatter
+ * (error-formatter.ts) answers each of `errors` as a parse error, with `statusCode` (400) for the response.
+ */
+class NotADocumentError extends Error {
+  readonly statusCode = 400
+  readonly errors = [new GraphQLError('Syntax Error: the query is not a GraphQL document')]
+  constructor () {
+    super('the query is not a GraphQL document')
+    this.name = 'NotADocumentError'
+  }
+}
+
 /** Any string in the variables (walked without recursion: nesting depth is the client's to choose). */
 function hasUnstorableText (variables: unknown): boolean {
   const stack = [variables]
@@ -85,9 +98,7 @@ export default async function graphql (app: FastifyInstance): Promise<void> {
   // cached once validated.
   app.graphql.addHook('preValidation', async (_schema, document) => {
     if (!((document as { loc?: unknown } | null)?.loc instanceof Location)) {
-      throw Object.assign(new Error('Graphql validation error'), {
-        statusCode: 400, errors: [new GraphQLError('Syntax Error: the query is not a GraphQL document')]
-      })
+      throw new NotADocumentError()
     }
     if (hasUnstorableLiteral(document)) throw unstorableText()
   })
