@@ -99,6 +99,8 @@ export interface BuildOptions {
   vault?: ClosableTokenVault
   /** On PostgreSQL: join the schema of another test app (two server instances on one database). */
   pgSchema?: string
+  /** false: as an admin command's app, no background job runs (workers are driven by the test). */
+  backgroundJobs?: boolean
 }
 
 export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promise<TestApp & { pgSchema: string }> {
@@ -122,7 +124,7 @@ export async function buildTestApp (t: Teardown, opts: BuildOptions = {}): Promi
   const stream = new Writable({ write (chunk, _enc, cb) { logs.push(String(chunk)); cb() } })
   const server = Fastify(serverOptions(config, { level: 'debug', stream }))
   const usePg = pgUrl != null && pgUrl !== ''
-  await server.register(app, { config, clock: opts.clock, vault: opts.vault, database: usePg ? undefined : await testDatabase() })
+  await server.register(app, { config, clock: opts.clock, vault: opts.vault, backgroundJobs: opts.backgroundJobs, database: usePg ? undefined : await testDatabase() })
   await server.ready()
   t.teardown(async () => {
     await server.close()

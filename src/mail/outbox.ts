@@ -36,6 +36,7 @@ export class MailOutbox {
   #timer: NodeJS.Timeout | undefined
   #draining: Promise<number> | undefined
   #stopped = false
+  #started = false
 
   constructor (deps: { prisma: PrismaClient, clock: Clock, transport: MailTransport | null, log: FastifyBaseLogger }) {
     this.#prisma = deps.prisma
@@ -65,9 +66,12 @@ export class MailOutbox {
     this.kick()
   }
 
-  /** Sends what is due soon, without making the caller wait. */
+  /**
+   * Sends what is due soon, without making the caller wait. Only in a started outbox (a server's, not an admin
+   * command's: `backgroundJobs`); `drain` sends regardless.
+   */
   kick (): void {
-    if (this.#transport == null || this.#stopped) return
+    if (this.#transport == null || !this.#started || this.#stopped) return
     setImmediate(() => { this.drain().catch((err) => this.#log.error({ err }, 'mail outbox drain failed')) })
   }
 
@@ -141,6 +145,7 @@ export class MailOutbox {
   /** Polls for due rows (retries, and rows other processes queued) every few seconds. */
   start (): void {
     if (this.#transport == null) return
+    this.#started = true
     const tick = (): void => {
       this.#timer = setTimeout(() => {
         this.drain().catch((err) => this.#log.error({ err }, 'mail outbox drain failed')).finally(() => { if (!this.#stopped) tick() })
