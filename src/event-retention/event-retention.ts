@@ -1,3 +1,4 @@
+import { schedulePeriodicJob } from '../background-jobs/periodic-job.ts'
 import type { FastifyBaseLogger } from 'fastify'
 import fp from 'fastify-plugin'
 import type { Clock } from '../clock.ts'
@@ -91,23 +92,10 @@ declare module 'fastify' {
 export default fp(async (app) => {
   const retention = new EventRetention({ prisma: app.prisma, clock: app.clock, webhookRetentionDays: app.config.WEBHOOK_RETENTION_DAYS, log: app.log.child({ component: 'event-retention' }) })
   app.decorate('eventRetention', retention)
-  let running: Promise<unknown> | undefined
-  const pass = () => {
-    running ??= retention.prune()
-      .catch((err: unknown) => { app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'event retention pass failed; retrying at the next one') })
-      .finally(() => { running = undefined })
-  }
-  let first: NodeJS.Timeout | undefined
-  let every: NodeJS.Timeout | undefined
-  app.addHook('onReady', async () => {
-    if (!app.backgroundJobs) return
-    first = setTimeout(pass, FIRST_PASS_AFTER_MS).unref()
-    every = setInterval(pass, PASS_EVERY_MS).unref()
-  })
-  // preClose: before the database plugin's onClose.
-  app.addHook('preClose', async () => {
-    clearTimeout(first)
-    clearInterval(every)
-    await running
+  schedulePeriodicJob(app, {
+    run: async () => await retention.prune(),
+    firstAfterMs: FIRST_PASS_AFTER_MS,
+    everyMs: PASS_EVERY_MS,
+    failure: 'event retention pass failed; retrying at the next one'
   })
 }, { name: 'event-retention', dependencies: ['prisma'] })

@@ -1,3 +1,4 @@
+import { schedulePeriodicJob } from '../background-jobs/periodic-job.ts'
 import fp from 'fastify-plugin'
 import { MailboxEvents } from './mailbox-events.ts'
 import pubsubRoutes from './pubsub-routes.ts'
@@ -14,21 +15,10 @@ export default fp(async (app) => {
   app.gmail.beforeRevoke(async (userId, accessToken) => { await mailboxEvents.stop(userId, accessToken) })
 
   // New connections (watchRenewAt null) are watched at the next pass, every watch renewed daily; one pass at a time.
-  let running: Promise<unknown> | undefined
-  const pass = () => {
-    running ??= mailboxEvents.renewDue()
-      .catch((err: unknown) => { app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'gmail watch renewal pass failed') })
-      .finally(() => { running = undefined })
-  }
-  let timer: NodeJS.Timeout | undefined
-  app.addHook('onReady', async () => {
-    if (!app.backgroundJobs) return
-    timer = setInterval(pass, app.config.WEBHOOK_POLL_INTERVAL_MS)
-    timer.unref()
-  })
-  app.addHook('preClose', async () => {
-    clearInterval(timer)
-    await running
+  schedulePeriodicJob(app, {
+    run: async () => await mailboxEvents.renewDue(),
+    everyMs: app.config.WEBHOOK_POLL_INTERVAL_MS,
+    failure: 'gmail watch renewal pass failed'
   })
   await app.register(pubsubRoutes, { mailboxEvents })
 }, { name: 'gmail-push', dependencies: ['prisma', 'google', 'gmail', 'webhooks'] })

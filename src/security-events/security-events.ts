@@ -1,3 +1,4 @@
+import { schedulePeriodicJob } from '../background-jobs/periodic-job.ts'
 import fp from 'fastify-plugin'
 import type { Clock } from '../clock.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
@@ -197,22 +198,14 @@ export default fp(async (app) => {
 
   // Retention (issue 21 item 9): events older than SECURITY_EVENT_RETENTION_DAYS are deleted by a background job,
   // one pass at a time, in batches. Every server runs it; concurrent passes delete disjoint or already-gone rows.
-  let running: Promise<unknown> | undefined
-  const pass = () => {
-    running ??= events.pruneExpired()
-      .then((n) => { if (n > 0) app.log.info({ deleted: n }, 'pruned old security events') })
-      .catch((err: unknown) => { app.log.warn({ err: { name: (err as Error).name, message: (err as Error).message } }, 'pruning old security events failed') })
-      .finally(() => { running = undefined })
-  }
-  let timer: NodeJS.Timeout | undefined
-  app.addHook('onReady', async () => {
-    if (!app.backgroundJobs) return
-    pass()
-    timer = setInterval(pass, PRUNE_INTERVAL_MS).unref()
-  })
-  app.addHook('preClose', async () => {
-    clearInterval(timer)
-    await running
+  schedulePeriodicJob(app, {
+    run: async () => {
+      const n = await events.pruneExpired()
+      if (n > 0) app.log.info({ deleted: n }, 'pruned old security events')
+    },
+    firstAfterMs: 0,
+    everyMs: PRUNE_INTERVAL_MS,
+    failure: 'pruning old security events failed'
   })
   // Added after the prisma plugin's onClose, so it runs before it (last added, first run): counts are written.
   app.addHook('onClose', async () => { await events.flush() })
