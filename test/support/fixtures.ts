@@ -1,4 +1,6 @@
+import { randomBytes } from 'node:crypto'
 import type { ClientInput, UserInput } from '../../emulators/google/state.ts'
+import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
 
 /**
  * The Google clients, accounts and scopes every test uses: one home, one set of values (the emulator's own tests and
@@ -53,3 +55,20 @@ export const ALICE = {
 } satisfies UserInput
 
 export const BOB = { sub: '100000000000000000002', email: 'bob@gmail.example', name: 'Bob' } satisfies UserInput
+
+/** A Gmail grant as the vaults store it, with fresh random tokens (the vault tests' one sample). */
+export function gmailBundle (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle {
+  const now = Date.now()
+  return {
+    version: 1,
+    accessToken: `ya29.${randomBytes(24).toString('base64url')}`,
+    refreshToken: `1//${randomBytes(24).toString('base64url')}`,
+    expiryDate: now + 3_599_000,
+    scope: [GMAIL_READONLY],
+    clientId: 'web-client.apps.googleusercontent.com',
+    googleSub: '1098765432109876543210',
+    email: 'alice@example.com',
+    obtainedAt: now,
+    ...overrides
+  }
+}

@@ -19,6 +19,7 @@ import { AwsSecretsManagerVault, createSecretsManagerClient } from '../../src/va
 import { createTokenVault } from '../../src/vault/index.ts'
 import { VAULT_UNAVAILABLE_MESSAGE } from '../../src/vault/token-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
+import { gmailBundle } from '../support/fixtures.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
 
 // A real moto_server, reached the way production reaches AWS: through the SDK's own AWS_ENDPOINT_URL support.
@@ -32,21 +33,8 @@ useMotoEnv(t, moto)
 const admin = new SecretsManagerClient({})
 t.teardown(() => admin.destroy())
 
-function makeBundle (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle {
-  const now = Date.now()
-  return {
-    version: 1,
-    accessToken: `ya29.${randomBytes(24).toString('base64url')}`,
-    refreshToken: `1//${randomBytes(24).toString('base64url')}`,
-    expiryDate: now + 3_599_000,
-    scope: ['https://www.googleapis.com/auth/gmail.readonly', 'openid'],
-    clientId: 'web-client.apps.googleusercontent.com',
-    googleSub: '1098765432109876543210',
-    email: 'alice@example.com',
-    obtainedAt: now,
-    ...overrides
-  }
-}
+// This file's sample differs from the shared one only in scope.
+const makeBundle = (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle => gmailBundle({ scope: ['https://www.googleapis.com/auth/gmail.readonly', 'openid'], ...overrides })
 
 function makeVault (t: Test, options: ConstructorParameters<typeof AwsSecretsManagerVault>[0] = {}) {
   const vault = new AwsSecretsManagerVault(options)

@@ -8,7 +8,7 @@ import { DataKeyCache } from '../../src/vault/data-key-cache.ts'
 import { KmsEnvelopeVault } from '../../src/vault/kms-envelope-vault.ts'
 import type { KmsEnvelopeVaultOptions } from '../../src/vault/kms-envelope-vault.ts'
 import { VAULT_UNAVAILABLE_MESSAGE } from '../../src/vault/token-vault.ts'
-import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
+import { gmailBundle } from '../support/fixtures.ts'
 import { buildTestApp } from '../helper.ts'
 import { createKmsKey } from '../support/kms.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
@@ -20,22 +20,6 @@ const moto = await startMoto()
 t.teardown(() => moto.stop())
 useMotoEnv(t, moto)
 const keyArn = await createKmsKey(moto.endpoint, 'inboxgate-test')
-
-function makeBundle (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle {
-  const now = Date.now()
-  return {
-    version: 1,
-    accessToken: `ya29.${randomBytes(24).toString('base64url')}`,
-    refreshToken: `1//${randomBytes(24).toString('base64url')}`,
-    expiryDate: now + 3_599_000,
-    scope: ['https://www.googleapis.com/auth/gmail.readonly'],
-    clientId: 'web-client.apps.googleusercontent.com',
-    googleSub: '1098765432109876543210',
-    email: 'alice@example.com',
-    obtainedAt: now,
-    ...overrides
-  }
-}
 
 /** The app configured with TOKEN_VAULT=kms (the real configuration path), and its vault. */
 async function kmsApp (t: Test, env: Record<string, string> = {}): Promise<{ app: FastifyInstance, vault: KmsEnvelopeVault }> {
@@ -62,7 +46,7 @@ function assertOpaque (t: Test, err: unknown, secrets: string[]) {
 test('round trip: sealed in vault_envelopes, nothing readable in the database, one GenerateDataKey', async (t) => {
   const { app, vault } = await kmsApp(t)
   const userId = randomUUID()
-  const bundle = makeBundle()
+  const bundle = gmailBundle()
   t.equal(await vault.get(userId), null)
   await vault.put(userId, bundle)
   t.same(await vault.get(userId), bundle)
@@ -87,7 +71,7 @@ test('round trip: sealed in vault_envelopes, nothing readable in the database, o
 test('counted KMS calls: a cold read is one Decrypt, a refresh (read then write) at most one, warm reads none', async (t) => {
   const { app, vault } = await kmsApp(t)
   const userId = randomUUID()
-  await vault.put(userId, makeBundle())
+  await vault.put(userId, gmailBundle())
   const other = sibling(t, app)
   await other.get(userId)
   t.equal(other.kmsStats().decrypt, 1, 'a cold instance decrypts the data key once')
@@ -106,9 +90,9 @@ test('a ciphertext moved to another user\'s row does not open, cached key or not
   const { app, vault } = await kmsApp(t)
   const alice = randomUUID()
   const mallory = randomUUID()
-  const aliceBundle = makeBundle()
+  const aliceBundle = gmailBundle()
   await vault.put(alice, aliceBundle)
-  await vault.put(mallory, makeBundle({ email: 'mallory@example.com' }))
+  await vault.put(mallory, gmailBundle({ email: 'mallory@example.com' }))
   const aliceRow = await app.prisma.vaultEnvelope.findUniqueOrThrow({ where: { name: `gmail/user/${alice}` } })
   const { name: _n, updatedAt: _u, ...columns } = aliceRow
   await app.prisma.vaultEnvelope.update({ where: { name: `gmail/user/${mallory}` }, data: columns })
@@ -128,7 +112,7 @@ test('a ciphertext moved to another user\'s row does not open, cached key or not
 test('a tampered ciphertext, IV or tag is refused', async (t) => {
   const { app, vault } = await kmsApp(t)
   const userId = randomUUID()
-  await vault.put(userId, makeBundle())
+  await vault.put(userId, gmailBundle())
   const name = `gmail/user/${userId}`
   const row = await app.prisma.vaultEnvelope.findUniqueOrThrow({ where: { name } })
   for (const field of ['ciphertext', 'iv', 'tag'] as const) {
@@ -144,7 +128,7 @@ test('a tampered ciphertext, IV or tag is refused', async (t) => {
 test('KMS down: VAULT_UNAVAILABLE within the timeouts, nothing deleted or overwritten; it recovers', async (t) => {
   const { app } = await kmsApp(t)
   const userId = randomUUID()
-  const bundle = makeBundle()
+  const bundle = gmailBundle()
   const writer = sibling(t, app)
   await writer.put(userId, bundle)
   const before = await app.prisma.vaultEnvelope.findUniqueOrThrow({ where: { name: `gmail/user/${userId}` } })
@@ -156,7 +140,7 @@ test('KMS down: VAULT_UNAVAILABLE within the timeouts, nothing deleted or overwr
   t.ok(performance.now() - start < 3000, 'bounded by the timeouts')
   assertOpaque(t, read, [bundle.accessToken, bundle.refreshToken])
   t.equal((read as Error).message, VAULT_UNAVAILABLE_MESSAGE)
-  await t.rejects(vault.put(randomUUID(), makeBundle()), { code: ErrorCodes.VAULT_UNAVAILABLE }, 'a new data key cannot be had either')
+  await t.rejects(vault.put(randomUUID(), gmailBundle()), { code: ErrorCodes.VAULT_UNAVAILABLE }, 'a new data key cannot be had either')
   await t.rejects(vault.checkReachable(), { code: ErrorCodes.VAULT_UNAVAILABLE }, 'readiness fails')
   const after = await app.prisma.vaultEnvelope.findUniqueOrThrow({ where: { name: `gmail/user/${userId}` } })
   t.same(after, before, 'the record is untouched')
@@ -169,7 +153,7 @@ test('the data-key cache is bounded in uses, age and entries', async (t) => {
   const { app } = await kmsApp(t)
   const userId = randomUUID()
   const writer = sibling(t, app)
-  await writer.put(userId, makeBundle())
+  await writer.put(userId, gmailBundle())
   const twoUses = sibling(t, app, { dataKeyMaxUses: 2 })
   for (let i = 0; i < 4; i++) await twoUses.get(userId)
   t.equal(twoUses.kmsStats().decrypt, 2, 'two uses per key: four reads, two Decrypts')
@@ -186,8 +170,8 @@ test('the data-key cache is bounded in uses, age and entries', async (t) => {
   t.equal(uncached.cachedDataKeys, 0)
   const one = sibling(t, app, { dataKeyCacheEntries: 1 })
   const second = randomUUID()
-  await one.put(userId, makeBundle())
-  await one.put(second, makeBundle())
+  await one.put(userId, gmailBundle())
+  await one.put(second, gmailBundle())
   t.equal(one.cachedDataKeys, 1, 'least recently used dropped')
 })
 
@@ -219,7 +203,7 @@ test('rewrap-vault: data keys move to the new KMS key, ciphertexts untouched; ol
   const { app, vault } = await kmsApp(t, { TOKEN_VAULT_PREFIX: `r${randomUUID().slice(0, 8)}/` })
   const prefix = app.config.TOKEN_VAULT_PREFIX
   const users = [randomUUID(), randomUUID(), randomUUID()]
-  const bundles = users.map(() => makeBundle())
+  const bundles = users.map(() => gmailBundle())
   for (const [i, u] of users.entries()) await vault.put(u, bundles[i]!)
   const before = await app.prisma.vaultEnvelope.findMany({ orderBy: { name: 'asc' } })
 
@@ -245,11 +229,11 @@ test('rewrap-vault: data keys move to the new KMS key, ciphertexts untouched; ol
 test('list, prefix, invalid input, readiness names KMS', async (t) => {
   const { app, vault } = await kmsApp(t, { TOKEN_VAULT_PREFIX: 'tenant-a/gmail/' })
   const users = [randomUUID(), randomUUID()].sort()
-  for (const u of users) await vault.put(u, makeBundle())
+  for (const u of users) await vault.put(u, gmailBundle())
   await app.prisma.vaultEnvelope.create({ data: { name: 'tenant-a/gmail/not-a-user', kmsKeyArn: keyArn, wrappedKey: new Uint8Array(1), iv: new Uint8Array(12), ciphertext: new Uint8Array(1), tag: new Uint8Array(16) } })
   t.same(await vault.list(), { userIds: users, unidentified: 1 })
   await t.rejects(vault.get('Not-A-Uuid'), TypeError)
-  await t.rejects(vault.put(users[0]!, { ...makeBundle(), refreshToken: '' }), TypeError)
+  await t.rejects(vault.put(users[0]!, { ...gmailBundle(), refreshToken: '' }), TypeError)
   const res = await app.inject({ method: 'GET', url: '/health/ready' })
   t.equal(res.statusCode, 200)
   t.match(res.json(), { status: 'ready', checks: { database: 'ok', vault: 'ok', kms: 'ok' } })

@@ -10,22 +10,10 @@ import { createTokenVault } from '../../src/vault/index.ts'
 import { LocalTokenVault, loadOrCreateLocalVaultKey } from '../../src/vault/local-token-vault.ts'
 import { DEFAULT_SECRET_PREFIX, secretName } from '../../src/vault/token-vault.ts'
 import type { GmailTokenBundle } from '../../src/vault/token-vault.ts'
+import { gmailBundle } from '../support/fixtures.ts'
 
-function makeBundle (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle {
-  const now = Date.now()
-  return {
-    version: 1,
-    accessToken: `ya29.${randomBytes(24).toString('base64url')}`,
-    refreshToken: `1//${randomBytes(24).toString('base64url')}`,
-    expiryDate: now + 3_599_000,
-    scope: ['https://www.googleapis.com/auth/gmail.readonly'],
-    clientId: 'ios-client.apps.googleusercontent.com',
-    googleSub: '1098765432109876543210',
-    email: 'alice@example.com',
-    obtainedAt: now,
-    ...overrides
-  }
-}
+// This file's sample differs from the shared one only in clientId.
+const makeBundle = (overrides: Partial<GmailTokenBundle> = {}): GmailTokenBundle => gmailBundle({ clientId: 'ios-client.apps.googleusercontent.com', ...overrides })
 
 function makeVault (t: Test, key = randomBytes(32)) {
   const dir = path.join(t.testdir(), 'vault')
