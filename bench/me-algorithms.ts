@@ -25,7 +25,7 @@ import { createSigner, createVerifier } from 'fast-jwt'
 import pg from 'pg'
 import { fmt, gql, load, median, mr } from './load.ts'
 import type { Load } from './load.ts'
-import { cleanup, LOADGEN_CPU, log, onCleanup, pinned, pinPostgres, ROOT, sleep, startProcess } from './processes.ts'
+import { LOADGEN_CPU, log, onCleanup, pinned, pinPostgres, ROOT, runBench, sleep, startProcess } from './processes.ts'
 import { ME, PASSWORD, REFRESH, SIGN_UP } from './operations.ts'
 
 const num = (name: string, d: number) => { const v = Number(process.env[name] ?? d); return Number.isFinite(v) && v > 0 ? v : d }
@@ -190,12 +190,4 @@ async function main (): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n')
 }
 
-try {
-  await main()
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanup()
-}
-process.exit(process.exitCode ?? 0)
+await runBench(main)

@@ -32,6 +32,22 @@ export async function cleanup (): Promise<void> {
   for (const fn of cleanups.splice(0).reverse()) await fn().catch(() => {})
 }
 
+/**
+ * A bench script's entry: runs `main`, reports a failure on stderr with exit code 1, stops every child and cleanup,
+ * then exits (any handle left open, a keep-alive socket of fetch say, must not keep `npm run bench` waiting).
+ */
+export async function runBench (main: () => Promise<void>): Promise<never> {
+  try {
+    await main()
+  } catch (err) {
+    process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
+    process.exitCode = 1
+  } finally {
+    await cleanup()
+  }
+  process.exit(process.exitCode ?? 0)
+}
+
 /** SIGTERM (the server's graceful stop), SIGKILL after `graceMs`; resolves once the process has exited. */
 export async function stopChild (child: ChildProcess, graceMs = 10_000): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return

@@ -31,7 +31,7 @@ import { fmt } from './load.ts'
 import { renderMailboxEvents, runMailboxEvents } from './mailbox-events.ts'
 import { markdown } from './report.ts'
 import type { NodeReport, Report } from './report.ts'
-import { buildLean, cleanup, CPUS, LOADGEN_CPU, log, nodeBinaries, onCleanup, pinned, pinPostgres, ROOT, SERVER_CPU } from './processes.ts'
+import { buildLean, cleanup, CPUS, LOADGEN_CPU, log, nodeBinaries, onCleanup, pinned, pinPostgres, ROOT, runBench, SERVER_CPU } from './processes.ts'
 import { runSections } from './sections.ts'
 import { runSoak } from './soak.ts'
 import { measureStartup } from './startup.ts'
@@ -180,13 +180,4 @@ async function main (): Promise<void> {
   log(`written ${path.relative(ROOT, S.output)} in ${fmt((report.finished.getTime() - report.started.getTime()) / 60_000, 1)} min`)
 }
 
-try {
-  await main()
-} catch (err) {
-  process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`)
-  process.exitCode = 1
-} finally {
-  await cleanup()
-}
-// Any handle left open (a keep-alive socket of fetch, say) must not keep `npm run bench` waiting.
-process.exit(process.exitCode ?? 0)
+await runBench(main)
