@@ -36,7 +36,7 @@ import metrics from './metrics/metrics.ts'
 import oauth from './oauth/plugin.ts'
 import passwordReset from './password-reset/password-reset.ts'
 import rateLimits from './rate-limits/rate-limits.ts'
-import securityEvents from './security-events/security-events.ts'
+import auditLog from './audit-log/audit-log.ts'
 import accessTokens from './sessions/access-tokens.ts'
 import sessions from './sessions/sessions-service.ts'
 import wellKnown from './signing-keys/well-known.ts'
@@ -164,7 +164,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // Before the services that count into it; it attaches to the vault and Google once the app is ready.
   await fastify.register(metrics)
   await fastify.register(prisma, { database: opts.database })
-  await fastify.register(securityEvents)
+  await fastify.register(auditLog)
   await fastify.register(googleAccountBlocks)
   await fastify.register(passwords)
   await fastify.register(accessTokens)
@@ -188,10 +188,10 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
 
   await fastify.register(googleRedirect)
   // Only with Google configured: these plugins exist for Google alone, so their code never meets a missing gateway.
-  if (fastify.hasDecorator('google')) await fastify.register(googleRisc)
+  if (fastify.hasDecorator('googleGateway')) await fastify.register(googleRisc)
   await fastify.register(emailLinkRoutes)
   await fastify.register(webhooks)
-  if (fastify.hasDecorator('google')) await fastify.register(gmailPush)
+  if (fastify.hasDecorator('googleGateway')) await fastify.register(gmailPush)
   await fastify.register(eventRetention)
   await fastify.register(appleWebRoutes)
   await fastify.register(appleNotifications)

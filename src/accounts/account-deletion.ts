@@ -4,7 +4,7 @@ import { AppError, ErrorCodes, Errors } from '../errors.ts'
 import { isDatabaseUnavailable } from '../db/prisma-errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
-import type { SecurityEvents, SecurityEventType } from '../security-events/security-events.ts'
+import type { AuditLog, SecurityEventType } from '../audit-log/audit-log.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
 import { revocation } from '../sessions/live-session.ts'
 
@@ -30,14 +30,14 @@ export const DELETION_RECORD_RETENTION_DAYS = 365
 export class AccountDeletion {
   readonly #prisma: PrismaClient
   readonly #gmail: GmailConnections
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #log: FastifyBaseLogger
 
-  constructor (deps: { prisma: PrismaClient, gmail: GmailConnections, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger }) {
+  constructor (deps: { prisma: PrismaClient, gmail: GmailConnections, auditLog: AuditLog, clock: Clock, log: FastifyBaseLogger }) {
     this.#prisma = deps.prisma
     this.#gmail = deps.gmail
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#log = deps.log
   }

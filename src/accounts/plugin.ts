@@ -13,13 +13,13 @@ declare module 'fastify' {
 export default fp(async (app) => {
   app.decorate('stepUp', new StepUp({
     prisma: app.prisma,
-    passwords: app.passwords,
+    passwords: app.passwordHasher,
     rateLimits: app.rateLimits,
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     clock: app.clock,
     maxAgeSeconds: app.config.REAUTH_MAX_AGE_SECONDS
   }))
   app.decorate('accountDeletion', new AccountDeletion({
-    prisma: app.prisma, gmail: app.gmail, securityEvents: app.securityEvents, clock: app.clock, log: app.log
+    prisma: app.prisma, gmail: app.gmailConnections, auditLog: app.auditLog, clock: app.clock, log: app.log
   }))
-}, { name: 'accounts', dependencies: ['prisma', 'passwords', 'rate-limits', 'security-events', 'gmail'] })
+}, { name: 'accounts', dependencies: ['prisma', 'passwords', 'rate-limits', 'audit-log', 'gmail'] })

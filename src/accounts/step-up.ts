@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts'
 import { Errors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { Viewer } from '../sessions/live-session.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
@@ -21,15 +21,15 @@ export class StepUp {
   readonly #prisma: PrismaClient
   readonly #passwords: PasswordHasher
   readonly #limits: RateLimits
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #maxAgeSeconds: number
 
-  constructor (deps: { prisma: PrismaClient, passwords: PasswordHasher, rateLimits: RateLimits, securityEvents: SecurityEvents, clock: Clock, maxAgeSeconds: number }) {
+  constructor (deps: { prisma: PrismaClient, passwords: PasswordHasher, rateLimits: RateLimits, auditLog: AuditLog, clock: Clock, maxAgeSeconds: number }) {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords
     this.#limits = deps.rateLimits
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#maxAgeSeconds = deps.maxAgeSeconds
   }

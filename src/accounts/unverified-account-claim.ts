@@ -3,7 +3,7 @@ import fp from 'fastify-plugin'
 import type { Clock } from '../clock.ts'
 import type { EmailTokens } from '../email-tokens/email-tokens.ts'
 import type { Prisma, PrismaClient, User } from '../generated/prisma/client.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
 
 /** How the claimant proved the address: an ID token with a verified email, or a mailed link (password reset). */
@@ -41,7 +41,7 @@ export class UnverifiedAccountClaim {
   readonly #prisma: PrismaClient
   readonly #sessions: SessionsService
   readonly #tokens: EmailTokens
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #gmail: { disconnect: (userId: string, meta: RequestMeta) => Promise<unknown> } | null
   readonly #log: FastifyBaseLogger
@@ -50,7 +50,7 @@ export class UnverifiedAccountClaim {
     prisma: PrismaClient
     sessions: SessionsService
     emailTokens: EmailTokens
-    securityEvents: SecurityEvents
+    auditLog: AuditLog
     clock: Clock
     gmail: { disconnect: (userId: string, meta: RequestMeta) => Promise<unknown> } | null
     log: FastifyBaseLogger
@@ -58,7 +58,7 @@ export class UnverifiedAccountClaim {
     this.#prisma = deps.prisma
     this.#sessions = deps.sessions
     this.#tokens = deps.emailTokens
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#gmail = deps.gmail
     this.#log = deps.log
@@ -124,11 +124,11 @@ declare module 'fastify' {
 export default fp(async (app) => {
   app.decorate('unverifiedAccountClaim', new UnverifiedAccountClaim({
     prisma: app.prisma,
-    sessions: app.sessions,
+    sessions: app.sessionsService,
     emailTokens: app.emailTokens,
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     clock: app.clock,
-    gmail: app.gmail,
+    gmail: app.gmailConnections,
     log: app.log
   }))
-}, { name: 'unverified-account-claim', dependencies: ['prisma', 'sessions', 'email-tokens', 'security-events', 'gmail'] })
+}, { name: 'unverified-account-claim', dependencies: ['prisma', 'sessions', 'email-tokens', 'audit-log', 'gmail'] })

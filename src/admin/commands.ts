@@ -57,7 +57,7 @@ async function showUser (app: FastifyInstance, email: string | undefined) {
 
 async function disableUser (app: FastifyInstance, email: string | undefined) {
   const user = await findUser(app, email)
-  if (user.disabledAt == null) await app.users.disable(user.id)
+  if (user.disabledAt == null) await app.usersService.disable(user.id)
   return await showUser(app, user.email)
 }
 
@@ -66,7 +66,7 @@ async function enableUser (app: FastifyInstance, email: string | undefined) {
   if (user.deletionRequestedAt != null) throw new AdminError('this user is being deleted: finish it with delete-user')
   if (user.disabledAt != null) {
     await app.prisma.user.update({ where: { id: user.id }, data: { disabledAt: null } })
-    await app.securityEvents.record('USER_ENABLED', { userId: user.id, detail: { by: 'operator' } })
+    await app.auditLog.record('USER_ENABLED', { userId: user.id, detail: { by: 'operator' } })
   }
   return await showUser(app, user.email)
 }
@@ -156,7 +156,7 @@ async function migrateVaultCommand (app: FastifyInstance, args: string[], progre
   if (TOKEN_VAULT !== to) throw new AdminError(`--to ${to} but TOKEN_VAULT=${TOKEN_VAULT}: run it (and the servers) with TOKEN_VAULT=${to} and TOKEN_VAULT_PREVIOUS=<the source>`)
   if (TOKEN_VAULT_PREVIOUS == null || !(app.vault instanceof MigratingTokenVault)) throw new AdminError('TOKEN_VAULT_PREVIOUS is not set: it names the vault to migrate from')
   let last = 0
-  return await migrateVault(app.vault, app.gmail, {
+  return await migrateVault(app.vault, app.gmailConnections, {
     deleteSource: args.includes('--delete-source'),
     // Every 100 users or every second, whichever comes first, and at the end.
     onProgress: (done, total, r) => {
@@ -193,7 +193,7 @@ export async function runAdminCommand (app: FastifyInstance, argv: string[], pro
     case 'google-risc-register': return await riscRegister(app, arg)
     case 'rotate-signing-key': return await app.signingKeys.rotate()
     case 'prune-deletion-records': return { deleted: await app.accountDeletion.pruneRecords() }
-    case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: configuredGoogle(app), gmail: app.gmail, securityEvents: app.securityEvents, log: app.log })
+    case 'reconcile-vault': return await reconcileVault({ prisma: app.prisma, vault: app.vault, google: configuredGoogle(app), gmail: app.gmailConnections, auditLog: app.auditLog, log: app.log })
     default: {
       const answer = await runWebhookCommand(app, command, argv.slice(1))
       if (answer === undefined) throw new AdminUsageError(`unknown command ${JSON.stringify(command ?? '')}`)

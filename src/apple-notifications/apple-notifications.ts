@@ -41,7 +41,7 @@ async function notificationRoutes (app: FastifyInstance): Promise<void> {
     schema: { body: { type: 'object', properties: { payload: { type: 'string', maxLength: 16_384 } }, required: ['payload'] } },
     attachValidation: true
   }, async (request, reply) => {
-    const apple = app.apple
+    const apple = app.appleGateway
     if (apple == null) return await reply.code(503).send({ error: 'temporarily_unavailable', error_description: 'Sign in with Apple is not configured' })
     if (request.validationError != null || typeof request.body?.payload !== 'string') {
       return await reply.code(400).send({ error: 'invalid_request', error_description: 'expected {"payload": "<JWS>"}' })
@@ -83,7 +83,7 @@ async function notificationRoutes (app: FastifyInstance): Promise<void> {
     if (reason != null) {
       // Conditional: a link made again since (another Apple account) is not undone.
       await app.prisma.user.updateMany({ where: { id: user.id, appleSub: event.sub }, data: { appleSub: null } })
-      const ended = await app.sessions.revokeAll(user.id, reason)
+      const ended = await app.sessionsService.revokeAll(user.id, reason)
       outcome = `unlinked, ${ended} sessions ended`
     } else if (event.type === 'email-disabled' || event.type === 'email-enabled') {
       const at = event.eventTime ?? app.clock.now()
@@ -95,11 +95,11 @@ async function notificationRoutes (app: FastifyInstance): Promise<void> {
     } else {
       outcome = 'ignored'
     }
-    await app.securityEvents.record('APPLE_NOTIFICATION', { userId: user.id, detail: { event: event.type, outcome, eventTime: event.eventTime?.toISOString() ?? null } })
+    await app.auditLog.record('APPLE_NOTIFICATION', { userId: user.id, detail: { event: event.type, outcome, eventTime: event.eventTime?.toISOString() ?? null } })
     return outcome
   }
 }
 
 export default fp(async (app) => {
   await app.register(notificationRoutes)
-}, { name: 'apple-notifications', dependencies: ['apple', 'prisma', 'sessions', 'security-events'] })
+}, { name: 'apple-notifications', dependencies: ['apple', 'prisma', 'sessions', 'audit-log'] })

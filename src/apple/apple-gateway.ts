@@ -178,10 +178,10 @@ export class AppleGateway {
 declare module 'fastify' {
   interface FastifyInstance {
     /** Null when APPLE_CLIENT_IDS is unset: everything Apple answers APPLE_NOT_CONFIGURED. */
-    apple: AppleGateway | null
+    appleGateway: AppleGateway | null
   }
 }
 
 export default fp(async (app) => {
-  app.decorate('apple', app.config.APPLE_CLIENT_IDS.length > 0 ? new AppleGateway(app.config, app.clock) : null)
+  app.decorate('appleGateway', app.config.APPLE_CLIENT_IDS.length > 0 ? new AppleGateway(app.config, app.clock) : null)
 }, { name: 'apple', dependencies: ['config'] })

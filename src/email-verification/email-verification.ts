@@ -6,7 +6,7 @@ import type { MailOutbox as OutboxRow, PrismaClient, User } from '../generated/p
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { MailOutbox } from '../mail/outbox.ts'
 import { verificationMail } from '../mail/templates.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
 
 /** The path of the server's page a verification link opens (src/email-links/routes.ts). */
@@ -24,15 +24,15 @@ export class EmailVerification {
   readonly #tokens: EmailTokens
   readonly #outbox: MailOutbox
   readonly #limits: RateLimits
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #config: VerificationConfig
 
-  constructor (deps: { prisma: PrismaClient, emailTokens: EmailTokens, mailOutbox: MailOutbox, rateLimits: RateLimits, securityEvents: SecurityEvents, config: VerificationConfig }) {
+  constructor (deps: { prisma: PrismaClient, emailTokens: EmailTokens, mailOutbox: MailOutbox, rateLimits: RateLimits, auditLog: AuditLog, config: VerificationConfig }) {
     this.#prisma = deps.prisma
     this.#tokens = deps.emailTokens
     this.#outbox = deps.mailOutbox
     this.#limits = deps.rateLimits
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#config = deps.config
     this.#outbox.register('VERIFY_EMAIL', async (row) => await this.#compose(row))
   }
@@ -86,7 +86,7 @@ export default fp(async (app) => {
     emailTokens: app.emailTokens,
     mailOutbox: app.mailOutbox,
     rateLimits: app.rateLimits,
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     config: app.config
   }))
-}, { name: 'email-verification', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'rate-limits', 'security-events'] })
+}, { name: 'email-verification', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'rate-limits', 'audit-log'] })

@@ -10,9 +10,9 @@ import pubsubRoutes from './pubsub-routes.ts'
 export default fp(async (app) => {
   const topic = app.config.GMAIL_PUSH_TOPIC
   if (topic == null) return
-  const mailboxEvents = new MailboxEvents({ prisma: app.prisma, google: app.google, gmail: app.gmail, topic, clock: app.clock, log: app.log.child({ component: 'gmail-push' }) })
+  const mailboxEvents = new MailboxEvents({ prisma: app.prisma, google: app.googleGateway, gmail: app.gmailConnections, topic, clock: app.clock, log: app.log.child({ component: 'gmail-push' }) })
   // users.stop before a grant is revoked (disconnect, account deletion): best effort.
-  app.gmail.beforeRevoke(async (userId, accessToken) => { await mailboxEvents.stop(userId, accessToken) })
+  app.gmailConnections.beforeRevoke(async (userId, accessToken) => { await mailboxEvents.stop(userId, accessToken) })
 
   // New connections (watchRenewAt null) are watched at the next pass, every watch renewed daily; one pass at a time.
   schedulePeriodicJob(app, {

@@ -31,7 +31,7 @@ export default async function pubsubRoutes (app: FastifyInstance, opts: { mailbo
     request.log.error({ err }, 'Gmail push could not be handled')
     return await problem(reply.header('retry-after', '10'), 503, 'temporarily_unavailable', 'Try again later')
   })
-  const google = app.google
+  const google = app.googleGateway
   const { GMAIL_PUSH_AUDIENCE: audience, GMAIL_PUSH_SERVICE_ACCOUNT: serviceAccount } = app.config
 
   app.post('/google/pubsub', async (request, reply) => {

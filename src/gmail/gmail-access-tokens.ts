@@ -5,7 +5,7 @@ import type { GmailConnection, PrismaClient } from '../generated/prisma/client.t
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GoogleInvalidGrantError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import { GrantLeaseLostError, grantHashOf, grantLockHoldMs, withGrantLock } from './grant-lock.ts'
 import type { GrantLease } from './grant-lock.ts'
@@ -14,7 +14,7 @@ export interface GmailAccessTokensDeps {
   prisma: PrismaClient
   vault: TokenVault
   google: GoogleGateway | null
-  securityEvents: SecurityEvents
+  auditLog: AuditLog
   clock: Clock
   refreshMarginSeconds: number
   metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'> | undefined
@@ -29,7 +29,7 @@ export class GmailAccessTokens {
   readonly #prisma: PrismaClient
   readonly #vault: TokenVault
   readonly #google: GoogleGateway | null
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #marginMs: number
   readonly #metrics: Pick<ServiceMetrics, 'gmailTokenRefresh'> | undefined
@@ -50,7 +50,7 @@ export class GmailAccessTokens {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#marginMs = deps.refreshMarginSeconds * 1000
     this.#metrics = deps.metrics

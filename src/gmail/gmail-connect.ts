@@ -6,7 +6,7 @@ import { AppError, Errors, Reasons } from '../errors.ts'
 import type { GmailConnection, PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleInvalidGrantError, GoogleRejectedError, grantsGmailRead } from '../google/google-gateway.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { GmailTokenBundle, TokenVault } from '../vault/index.ts'
 import type { GmailAccessTokens } from './gmail-access-tokens.ts'
 import { gmailScopesBeyond } from './gmail-scopes.ts'
@@ -78,17 +78,17 @@ export class GmailConnect {
   readonly #prisma: PrismaClient
   readonly #vault: TokenVault
   readonly #google: GoogleGateway | null
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #log: FastifyBaseLogger
   readonly #tokens: GmailAccessTokens
   readonly #gmailScopes: readonly string[]
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, tokens: GmailAccessTokens, gmailScopes: readonly string[] }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, auditLog: AuditLog, clock: Clock, log: FastifyBaseLogger, tokens: GmailAccessTokens, gmailScopes: readonly string[] }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#log = deps.log
     this.#tokens = deps.tokens

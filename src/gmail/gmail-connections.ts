@@ -6,7 +6,7 @@ import type { GoogleGateway, GoogleTokens } from '../google/google-gateway.ts'
 import { GMAIL_READONLY, GoogleRejectedError } from '../google/google-gateway.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { TokenVault } from '../vault/index.ts'
 import { GmailAccessTokens } from './gmail-access-tokens.ts'
 import type { RevokedGrant } from './gmail-access-tokens.ts'
@@ -30,17 +30,17 @@ export class GmailConnections {
   readonly #prisma: PrismaClient
   readonly #vault: TokenVault
   readonly #google: GoogleGateway | null
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #tokens: GmailAccessTokens
   readonly #connect: GmailConnect
   readonly #beforeRevoke: Array<(userId: string, accessToken: string) => Promise<void>> = []
   readonly #limits: RateLimits | undefined
 
-  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, securityEvents: SecurityEvents, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, gmailScopes: readonly string[], metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'>, rateLimits?: RateLimits }) {
+  constructor (deps: { prisma: PrismaClient, vault: TokenVault, google: GoogleGateway | null, auditLog: AuditLog, clock: Clock, log: FastifyBaseLogger, refreshMarginSeconds: number, gmailScopes: readonly string[], metrics?: Pick<ServiceMetrics, 'gmailTokenRefresh'>, rateLimits?: RateLimits }) {
     this.#prisma = deps.prisma
     this.#vault = deps.vault
     this.#google = deps.google
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#limits = deps.rateLimits
     this.#tokens = new GmailAccessTokens(deps)
     this.#connect = new GmailConnect({ ...deps, tokens: this.#tokens })

@@ -4,16 +4,16 @@ import { GmailConnections } from './gmail-connections.ts'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    gmail: GmailConnections
+    gmailConnections: GmailConnections
   }
 }
 
 export default fp(async (app) => {
-  app.decorate('gmail', new GmailConnections({
+  app.decorate('gmailConnections', new GmailConnections({
     prisma: app.prisma,
     vault: app.vault,
     google: configuredGoogle(app),
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     clock: app.clock,
     log: app.log,
     refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
@@ -21,4 +21,4 @@ export default fp(async (app) => {
     metrics: app.metrics,
     rateLimits: app.rateLimits
   }))
-}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'security-events', 'metrics', 'rate-limits'] })
+}, { name: 'gmail', dependencies: ['prisma', 'vault', 'google', 'audit-log', 'metrics', 'rate-limits'] })

@@ -4,7 +4,7 @@ import { AppError, Errors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GoogleGateway } from '../google/google-gateway.ts'
 import { GoogleInvalidGrantError, GoogleRejectedError } from '../google/google-gateway.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { TokenVault } from '../vault/index.ts'
 import type { GmailConnections } from './gmail-connections.ts'
 import { grantHashOf } from './grant-lock.ts'
@@ -35,7 +35,7 @@ export interface VaultReconciliationDeps {
   vault: TokenVault
   google: GoogleGateway | null
   gmail: Pick<GmailConnections, 'withGrantLock'>
-  securityEvents: SecurityEvents
+  auditLog: AuditLog
   log: FastifyBaseLogger
 }
 
@@ -94,7 +94,7 @@ async function reconcileUser (deps: VaultReconciliationDeps, userId: string): Pr
     return { action: 'FAILED', reason, error: errorCode(err) }
   }
   if (outcome.notify) {
-    await deps.securityEvents.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: 'VAULT_SECRET_MISSING', by: 'reconcile-vault' } })
+    await deps.auditLog.record('GMAIL_RECONNECT_REQUIRED', { userId, detail: { reason: 'VAULT_SECRET_MISSING', by: 'reconcile-vault' } })
   }
   return outcome.entry
 }

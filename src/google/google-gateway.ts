@@ -447,19 +447,19 @@ declare module 'fastify' {
      * Gmail push) are then not registered at all (src/app.ts), so their code never meets a missing gateway. Code that
      * also runs without Google (Gmail status, sign-in, readiness) reads it through `configuredGoogle`.
      */
-    google: GoogleGateway
+    googleGateway: GoogleGateway
   }
 }
 
 /** The gateway, or null when Google is not configured: Gmail features then answer GOOGLE_NOT_CONFIGURED. */
 export function configuredGoogle (app: FastifyInstance): GoogleGateway | null {
-  return app.hasDecorator('google') ? app.google : null
+  return app.hasDecorator('googleGateway') ? app.googleGateway : null
 }
 
 export default fp(async (app) => {
   const c = app.config
   if (c.GOOGLE_CLIENT_ID == null) return
-  app.decorate('google', new GoogleGateway({
+  app.decorate('googleGateway', new GoogleGateway({
     clientId: c.GOOGLE_CLIENT_ID,
     clientSecret: c.GOOGLE_CLIENT_SECRET ?? '',
     iosClientIds: c.GOOGLE_IOS_CLIENT_IDS,

@@ -16,7 +16,7 @@ export default fp(async (app) => {
   const clients = new ServiceClients({ prisma: app.prisma, clock: app.clock })
   app.decorate('serviceClients', clients)
   const authorizations = new ServiceAuthorizations({
-    prisma: app.prisma, clients, accessTokens: app.accessTokens, securityEvents: app.securityEvents, clock: app.clock
+    prisma: app.prisma, clients, accessTokens: app.accessTokens, auditLog: app.auditLog, clock: app.clock
   })
   app.decorate('serviceAuthorizations', authorizations)
   app.decorate('tokenExchange', new TokenExchange({
@@ -24,12 +24,12 @@ export default fp(async (app) => {
     clock: app.clock,
     config: app.config,
     clients,
-    gmail: app.gmail,
-    securityEvents: app.securityEvents,
+    gmail: app.gmailConnections,
+    auditLog: app.auditLog,
     metrics: app.metrics,
     rateLimits: app.rateLimits,
     authorizations,
     googleAccountBlocks: app.googleAccountBlocks
   }))
   await app.register(oauthRoutes)
-}, { name: 'oauth', dependencies: ['prisma', 'google-account-blocks', 'gmail', 'security-events', 'metrics', 'access-tokens', 'rate-limits'] })
+}, { name: 'oauth', dependencies: ['prisma', 'google-account-blocks', 'gmail', 'audit-log', 'metrics', 'access-tokens', 'rate-limits'] })

@@ -1,7 +1,7 @@
 import type { Clock } from '../clock.ts'
 import { Errors, OAuthErrors } from '../errors.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { AccessTokens, SignedAccessToken } from '../sessions/access-tokens.ts'
 import type { RequestMeta } from '../sessions/sessions-service.ts'
 import type { ServiceClient, ServiceClients } from './service-clients.ts'
@@ -24,14 +24,14 @@ export class ServiceAuthorizations {
   readonly #prisma: PrismaClient
   readonly #clients: ServiceClients
   readonly #tokens: AccessTokens
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
 
-  constructor (deps: { prisma: PrismaClient, clients: ServiceClients, accessTokens: AccessTokens, securityEvents: SecurityEvents, clock: Clock }) {
+  constructor (deps: { prisma: PrismaClient, clients: ServiceClients, accessTokens: AccessTokens, auditLog: AuditLog, clock: Clock }) {
     this.#prisma = deps.prisma
     this.#clients = deps.clients
     this.#tokens = deps.accessTokens
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
   }
 

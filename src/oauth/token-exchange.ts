@@ -8,7 +8,7 @@ import type { PrismaClient } from '../generated/prisma/client.ts'
 import type { GmailConnections } from '../gmail/gmail-connections.ts'
 import type { Metrics } from '../metrics/metrics.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { AccessClaims } from '../sessions/access-tokens.ts'
 import { requireLiveSession } from '../sessions/live-session.ts'
 import type { ServiceAuthorizations } from './service-authorizations.ts'
@@ -46,7 +46,7 @@ export interface TokenExchangeDeps {
   config: Pick<Config, 'REFRESH_TOKEN_IDLE_SECONDS'>
   clients: ServiceClients
   gmail: GmailConnections
-  securityEvents: SecurityEvents
+  auditLog: AuditLog
   metrics: Pick<Metrics, 'tokenExchange'>
   rateLimits: Pick<RateLimits, 'consume'>
   authorizations: Pick<ServiceAuthorizations, 'requireForExchange'>
@@ -130,7 +130,7 @@ export class TokenExchange {
     const { accessToken, expiryDate } = await this.#deps.gmail.getGmailAccessTokenWithExpiry(userId)
     const now = this.#deps.clock.now()
     // Counted per client, user and hour (issue 26 item 2): a backend polling every few seconds writes one row an hour.
-    await this.#deps.securityEvents.recordCounted('GMAIL_TOKEN_ISSUED', `${client.clientId}:${subjectType}`, {
+    await this.#deps.auditLog.recordCounted('GMAIL_TOKEN_ISSUED', `${client.clientId}:${subjectType}`, {
       userId,
       ip: request.ip,
       userAgent: request.userAgent,

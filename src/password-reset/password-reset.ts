@@ -7,7 +7,7 @@ import { Errors } from '../errors.ts'
 import type { ClientKind, MailOutbox as OutboxRow, PrismaClient, User } from '../generated/prisma/client.ts'
 import type { MailOutbox } from '../mail/outbox.ts'
 import { passwordResetMail } from '../mail/templates.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
 import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { PasswordHasher } from '../users/password-hasher.ts'
@@ -34,7 +34,7 @@ export class PasswordReset {
   readonly #sessions: SessionsService
   readonly #claim: UnverifiedAccountClaim
   readonly #limits: RateLimits
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #config: ResetConfig
 
@@ -46,7 +46,7 @@ export class PasswordReset {
     sessions: SessionsService,
     unverifiedAccountClaim: UnverifiedAccountClaim,
     rateLimits: RateLimits,
-    securityEvents: SecurityEvents,
+    auditLog: AuditLog,
     clock: Clock,
     config: ResetConfig
   }) {
@@ -57,7 +57,7 @@ export class PasswordReset {
     this.#sessions = deps.sessions
     this.#claim = deps.unverifiedAccountClaim
     this.#limits = deps.rateLimits
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#config = deps.config
     this.#outbox.register('PASSWORD_RESET', async (row) => await this.#compose(row))
@@ -133,12 +133,12 @@ export default fp(async (app) => {
     prisma: app.prisma,
     emailTokens: app.emailTokens,
     mailOutbox: app.mailOutbox,
-    passwords: app.passwords,
-    sessions: app.sessions,
+    passwords: app.passwordHasher,
+    sessions: app.sessionsService,
     unverifiedAccountClaim: app.unverifiedAccountClaim,
     rateLimits: app.rateLimits,
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     clock: app.clock,
     config: app.config
   }))
-}, { name: 'password-reset', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'passwords', 'sessions', 'unverified-account-claim', 'rate-limits', 'security-events'] })
+}, { name: 'password-reset', dependencies: ['prisma', 'email-tokens', 'mail-outbox', 'passwords', 'sessions', 'unverified-account-claim', 'rate-limits', 'audit-log'] })

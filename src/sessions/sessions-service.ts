@@ -7,7 +7,7 @@ import type { ClientKind, PrismaClient, Session, User } from '../generated/prism
 import { liveSessionWhere, revocation, sessionExpired, userStanding, VIEWER_USER_COLUMNS, viewerUserOf } from './live-session.ts'
 import type { RevokeReason, UserView, ViewerUser, ViewerUserColumns } from './live-session.ts'
 import type { RefreshOutcome, ServiceMetrics } from '../metrics/metrics.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { AccessTokens } from './access-tokens.ts'
 import {
   hashRefreshToken, looksLikeRefreshToken, newRefreshToken, openSuccessor, sameHash, sealSuccessor
@@ -48,15 +48,15 @@ const FAILED_REFRESH: ReadonlyMap<Reason | undefined, RefreshOutcome> = new Map(
 export class SessionsService {
   readonly #prisma: PrismaClient
   readonly #accessTokens: AccessTokens
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #clock: Clock
   readonly #config: SessionsConfig
   readonly #metrics: Pick<ServiceMetrics, 'refresh'> | undefined
 
-  constructor (deps: { prisma: PrismaClient, accessTokens: AccessTokens, securityEvents: SecurityEvents, clock: Clock, config: SessionsConfig, metrics?: Pick<ServiceMetrics, 'refresh'> }) {
+  constructor (deps: { prisma: PrismaClient, accessTokens: AccessTokens, auditLog: AuditLog, clock: Clock, config: SessionsConfig, metrics?: Pick<ServiceMetrics, 'refresh'> }) {
     this.#prisma = deps.prisma
     this.#accessTokens = deps.accessTokens
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#clock = deps.clock
     this.#config = deps.config
     this.#metrics = deps.metrics
@@ -279,17 +279,17 @@ export class SessionsService {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    sessions: SessionsService
+    sessionsService: SessionsService
   }
 }
 
 export default fp(async (app) => {
-  app.decorate('sessions', new SessionsService({
+  app.decorate('sessionsService', new SessionsService({
     prisma: app.prisma,
     accessTokens: app.accessTokens,
-    securityEvents: app.securityEvents,
+    auditLog: app.auditLog,
     clock: app.clock,
     config: app.config,
     metrics: app.metrics
   }))
-}, { name: 'sessions', dependencies: ['prisma', 'access-tokens', 'security-events', 'metrics'] })
+}, { name: 'sessions', dependencies: ['prisma', 'access-tokens', 'audit-log', 'metrics'] })

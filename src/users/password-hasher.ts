@@ -84,11 +84,11 @@ export class PasswordHasher {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    passwords: PasswordHasher
+    passwordHasher: PasswordHasher
   }
 }
 
 export default fp(async (app) => {
-  app.decorate('passwords', new PasswordHasher(app.config.PASSWORD_HASH_CONCURRENCY, app.config.PASSWORD_HASH_QUEUE_MAX,
+  app.decorate('passwordHasher', new PasswordHasher(app.config.PASSWORD_HASH_CONCURRENCY, app.config.PASSWORD_HASH_QUEUE_MAX,
     { memoryCost: app.config.PASSWORD_HASH_MEMORY_KIB, timeCost: app.config.PASSWORD_HASH_TIME_COST }))
 }, { name: 'passwords', dependencies: ['config'] })

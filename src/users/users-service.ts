@@ -5,7 +5,7 @@ import { isUniqueViolation } from '../db/prisma-errors.ts'
 import { Errors, isError, Reasons } from '../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../generated/prisma/client.ts'
 import type { ServiceMetrics } from '../metrics/metrics.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../sessions/sessions-service.ts'
 import type { RateLimitName, RateLimits, Subject } from '../rate-limits/rate-limits.ts'
 import { DeviceTokens } from './device-tokens.ts'
@@ -31,7 +31,7 @@ export class UsersService {
   readonly #prisma: PrismaClient
   readonly #passwords: PasswordHasher
   readonly #sessions: SessionsService
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #limits: RateLimits
   readonly #devices: DeviceTokens
   readonly #clock: Clock
@@ -43,7 +43,7 @@ export class UsersService {
     prisma: PrismaClient,
     passwords: PasswordHasher,
     sessions: SessionsService,
-    securityEvents: SecurityEvents,
+    auditLog: AuditLog,
     rateLimits: RateLimits,
     deviceTokens: DeviceTokens,
     clock: Clock,
@@ -55,7 +55,7 @@ export class UsersService {
     this.#prisma = deps.prisma
     this.#passwords = deps.passwords
     this.#sessions = deps.sessions
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#limits = deps.rateLimits
     this.#devices = deps.deviceTokens
     this.#clock = deps.clock
@@ -165,16 +165,16 @@ export class UsersService {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    users: UsersService
+    usersService: UsersService
   }
 }
 
 export default fp(async (app) => {
-  app.decorate('users', new UsersService({
+  app.decorate('usersService', new UsersService({
     prisma: app.prisma,
-    passwords: app.passwords,
-    sessions: app.sessions,
-    securityEvents: app.securityEvents,
+    passwords: app.passwordHasher,
+    sessions: app.sessionsService,
+    auditLog: app.auditLog,
     rateLimits: app.rateLimits,
     deviceTokens: new DeviceTokens(app.config.jwtKeys.current.key),
     clock: app.clock,
@@ -182,4 +182,4 @@ export default fp(async (app) => {
     metrics: app.metrics,
     emailVerification: app.emailVerification
   }))
-}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'security-events', 'rate-limits', 'metrics', 'email-verification'] })
+}, { name: 'users', dependencies: ['prisma', 'passwords', 'sessions', 'audit-log', 'rate-limits', 'metrics', 'email-verification'] })

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import { Webhook } from 'standardwebhooks'
 import type { Clock } from '../clock.ts'
 import type { PrismaClient } from '../generated/prisma/client.ts'
-import type { SecurityEvents } from '../security-events/security-events.ts'
+import type { AuditLog } from '../audit-log/audit-log.ts'
 import { checkEndpointAddresses } from './endpoint-url.ts'
 
 export interface DelivererOptions {
@@ -44,7 +44,7 @@ export class WebhookDeliverer {
   readonly #clock: Clock
   readonly #log: FastifyBaseLogger
   readonly #options: DelivererOptions
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #metrics: WebhookMetrics | undefined
   readonly #inFlight = new Map<string, Set<Promise<void>>>()
   readonly #abort = new AbortController()
@@ -52,12 +52,12 @@ export class WebhookDeliverer {
   #ticking: Promise<void> | undefined
   #again = false
 
-  constructor (deps: { prisma: PrismaClient, clock: Clock, log: FastifyBaseLogger, options: DelivererOptions, securityEvents: SecurityEvents, metrics?: WebhookMetrics }) {
+  constructor (deps: { prisma: PrismaClient, clock: Clock, log: FastifyBaseLogger, options: DelivererOptions, auditLog: AuditLog, metrics?: WebhookMetrics }) {
     this.#prisma = deps.prisma
     this.#clock = deps.clock
     this.#log = deps.log
     this.#options = deps.options
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#metrics = deps.metrics
   }
 

@@ -55,7 +55,7 @@ export default fp(async (app) => {
       prisma: app.prisma,
       clock: app.clock,
       log: app.log.child({ component: 'webhooks' }),
-      securityEvents: app.securityEvents,
+      auditLog: app.auditLog,
       options: {
         timeoutMs: c.WEBHOOK_TIMEOUT_MS,
         pollIntervalMs: c.WEBHOOK_POLL_INTERVAL_MS,
@@ -72,4 +72,4 @@ export default fp(async (app) => {
     // preClose: before the database plugin's onClose.
     app.addHook('preClose', async () => { await deliverer.stop() })
   }
-}, { name: 'webhooks', dependencies: ['prisma', 'metrics', 'security-events'] })
+}, { name: 'webhooks', dependencies: ['prisma', 'metrics', 'audit-log'] })

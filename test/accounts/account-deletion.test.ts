@@ -18,7 +18,7 @@ test('deleteAccount: grant revoked at Google, secret and data gone, email and Go
   t.ok(liveRefreshTokens(ctx) > 0)
   await gql(ctx.app, LoginDocument, { input: { email, password: 'a wrong password here' } })
   // A rate-limited login names the email without a user id.
-  await ctx.app.securityEvents.record('LOGIN_RATE_LIMITED', { ip: '203.0.113.9', detail: { email } })
+  await ctx.app.auditLog.record('LOGIN_RATE_LIMITED', { ip: '203.0.113.9', detail: { email } })
 
   const res = await gql(ctx.app, DeleteAccountDocument, {}, { token: ctx.user.accessToken })
   t.equal(res.data?.deleteAccount, true)

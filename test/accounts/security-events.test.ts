@@ -9,7 +9,7 @@ test('securityEvents: own events only, newest first, capped at 100', async (t) =
   const { app } = await buildTestApp(t)
   const me = await signUp(app, 'NATIVE')
   const other = await signUp(app, 'NATIVE')
-  await app.securityEvents.record('LOGIN_FAILED', { userId: other.user.id, ip: '198.51.100.7', detail: { email: other.email } })
+  await app.auditLog.record('LOGIN_FAILED', { userId: other.user.id, ip: '198.51.100.7', detail: { email: other.email } })
   for (let i = 0; i < 120; i++) {
     await app.prisma.securityEvent.create({ data: { type: 'LOGIN_SUCCEEDED', userId: me.user.id, ip: '203.0.113.1', userAgent: 'ua', createdAt: new Date(Date.now() - (i + 1) * 60_000) } })
   }

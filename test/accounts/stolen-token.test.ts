@@ -84,7 +84,7 @@ test('each way a session ends stops its access token at once', async (t) => {
 
 test('an operator disable answers FORBIDDEN USER_DISABLED at once', async (t) => {
   const ctx = await buildGmailApp(t)
-  await ctx.app.users.disable(ctx.user.id)
+  await ctx.app.usersService.disable(ctx.user.id)
   t.match(errorOf(await gql(ctx.app, MeDocument, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
   t.match(errorOf(await gql(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })), { code: 'FORBIDDEN', reason: 'USER_DISABLED' })
 })

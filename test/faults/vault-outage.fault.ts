@@ -98,7 +98,7 @@ t.test('moto stops during a proactive refresh, after Google answered: VAULT_UNAV
   const rowDuring = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
   t.same(rowDuring, rowBefore, 'the row did not move (its transaction rolled back)')
   t.equal((await gql(ctx.app, GmailStatusDocument, {}, { token })).data?.gmailStatus.state, 'ACTIVE', 'gmailStatus: still ACTIVE')
-  const again = await ctx.app.gmail.getGmailAccessToken(ctx.user.id).then(() => null, (err: { code?: string }) => err.code)
+  const again = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id).then(() => null, (err: { code?: string }) => err.code)
   t.equal(again, ErrorCodes.VAULT_UNAVAILABLE, 'while it lasts: VAULT_UNAVAILABLE again, nothing deleted')
   t.equal(ctx.app.vault.stats().deletes, 0, 'no vault delete was attempted')
 

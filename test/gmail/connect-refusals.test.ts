@@ -40,7 +40,7 @@ test('a grant broader than GMAIL_SCOPES is refused (FORBIDDEN, SCOPE_TOO_BROAD) 
   t.match(revoked, [{ clientId: IOS.id, by: 'token' }])
   t.ok(revoked[0]?.scopes.includes(GMAIL_MODIFY), 'the emulator shows the broad grant revoked')
   t.same(await ctx.app.vault.get(ctx.user.id), before, 'the held grant stays in the vault')
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
   t.ok(live(ctx, ALICE, held.handed), 'and alive at Google')
   t.match(await ctx.app.prisma.securityEvent.findFirst({ where: { type: 'GMAIL_CONNECT_REFUSED' } }), { detail: { reason: 'SCOPE_TOO_BROAD' } })
 
@@ -62,7 +62,7 @@ test('GMAIL_SCOPES that include gmail.modify keep such a grant', async (t) => {
   t.equal(full.res.errors?.[0]?.extensions.reason, 'SCOPE_TOO_BROAD', 'full access is still beyond them')
   // The same account through the same client is the held grant at Google: revoking it would end the connection.
   t.ok(live(ctx, ALICE, modify.handed), 'the held grant is not revoked')
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
 })
 
 test('CONFLICT, SCOPE_MISSING and an ID token of another account revoke the handed grant, never a held one', async (t) => {
@@ -82,13 +82,13 @@ test('CONFLICT, SCOPE_MISSING and an ID token of another account revoke the hand
   t.equal(sameGrant.res.errors?.[0]?.extensions.code, 'CONFLICT')
   t.ok(live(ctx, ALICE, held.handed), 'still alive')
   t.equal(ctx.google.state.revocations({ user: ALICE.email, clientId: IOS.id }).length, 0)
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
 
   // Bob's grant without any Gmail scope: SCOPE_MISSING, revoked; Alice's grant stays the first user's.
   const noScope = await connectAs(ctx, ctx.user.accessToken, BOB, [])
   t.equal(noScope.res.errors?.[0]?.extensions.code, 'SCOPE_MISSING')
   t.notOk(live(ctx, BOB, noScope.handed), 'the grant without the scope is revoked')
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
   t.ok(live(ctx, ALICE, held.handed))
 
   // Bob's tokens with Alice's ID token (account mismatch): refused, Bob's grant revoked, Alice's untouched.
@@ -96,6 +96,6 @@ test('CONFLICT, SCOPE_MISSING and an ID token of another account revoke the hand
   t.equal(mismatch.res.errors?.[0]?.extensions.code, 'BAD_USER_INPUT')
   t.notOk(live(ctx, BOB, mismatch.handed), 'the mismatched grant is revoked')
   t.ok(live(ctx, ALICE, held.handed))
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
   t.notOk(ctx.logs.join('\n').includes(mismatch.handed), 'no refresh token is logged')
 })

@@ -38,7 +38,7 @@ test('a stolen access token (sign-in too old) cannot switch the mailbox: REAUTH_
   t.equal(stolen.res.errors?.[0]?.extensions.reason, 'SIGN_IN_TOO_OLD')
   t.equal(stolen.res.errors?.[0]?.extensions.maxAgeSeconds, 60)
   t.same(await ctx.app.vault.get(ctx.user.id), heldBefore, 'the vault holds the same grant')
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
   t.ok(live(ctx, ALICE, first.handed), 'the held grant is alive at Google')
   t.notOk(live(ctx, BOB, stolen.handed), 'the grant handed in is revoked at Google')
   t.match(ctx.google.state.revocations({ user: BOB.email }), [{ clientId: IOS.id, by: 'token' }])
@@ -51,7 +51,7 @@ test('a stolen access token (sign-in too old) cannot switch the mailbox: REAUTH_
   const guessed = await connect(ctx, BOB, 'not the password at all')
   t.equal(guessed.res.errors?.[0]?.extensions.code, 'REAUTH_REQUIRED')
   t.equal(guessed.res.errors?.[0]?.extensions.reason, 'PASSWORD_INCORRECT')
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: ALICE.email })
   t.ok(live(ctx, ALICE, first.handed))
   t.notOk(live(ctx, BOB, guessed.handed))
 
@@ -59,7 +59,7 @@ test('a stolen access token (sign-in too old) cannot switch the mailbox: REAUTH_
   const owner = await connect(ctx, BOB, PASSWORD)
   t.equal(owner.res.errors, undefined)
   t.same(owner.res.data?.connectGmail.warnings.map((w) => w.code), ['ACCOUNT_SWITCHED'])
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: BOB.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: BOB.email })
   t.ok(live(ctx, BOB, owner.handed))
   t.notOk(live(ctx, ALICE, first.handed), 'the previous grant is revoked after the switch')
   const logs = ctx.logs.join('\n')
@@ -80,7 +80,7 @@ test('a recent sign-in switches without the password; reconnecting the same acco
   const again = await connect(ctx, BOB)
   t.equal(again.res.errors, undefined)
   t.same(again.res.data?.connectGmail.warnings, [])
-  t.match(await ctx.app.gmail.status(ctx.user.id), { state: 'ACTIVE', googleEmail: BOB.email })
+  t.match(await ctx.app.gmailConnections.status(ctx.user.id), { state: 'ACTIVE', googleEmail: BOB.email })
   t.ok(live(ctx, BOB, again.handed))
 
   // A first connect with a stale sign-in: nothing held, nothing to step up for.

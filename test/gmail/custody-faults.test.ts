@@ -122,7 +122,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   keepMotoUpAfter(t)
   const token = ctx.user.accessToken
   t.equal((await connectWithTokens(ctx)).data?.connectGmail.status.state, 'ACTIVE')
-  const first = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const first = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   const held = await ctx.app.vault.get(ctx.user.id)
   t.equal(held?.accessToken, first)
   const rowBefore = await ctx.app.prisma.gmailConnection.findUniqueOrThrow({ where: { userId: ctx.user.id } })
@@ -134,7 +134,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
   await moto.stop()
 
   // Near expiry the custody layer must read the refresh token from the vault: that read fails.
-  const direct = await timed(ctx.app.gmail.getGmailAccessToken(ctx.user.id))
+  const direct = await timed(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id))
   t.equal(codeOf(direct.error), ErrorCodes.VAULT_UNAVAILABLE, 'getGmailAccessToken: VAULT_UNAVAILABLE')
   t.equal((direct.error as Error | undefined)?.message, VAULT_UNAVAILABLE_MESSAGE)
   t.ok(direct.ms < 5000, `fails within a bounded time (${Math.round(direct.ms)} ms)`)
@@ -172,7 +172,7 @@ test('the AWS vault goes down near expiry: VAULT_UNAVAILABLE, status still ACTIV
 
   // Same server instance: the SDK client reconnects on its own.
   ctx.google.state.resetStats()
-  const refreshed = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const refreshed = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   t.not(refreshed, first, 'the next call refreshes')
   t.equal(tokenCalls(ctx.google), 1, 'one Google token call')
   const after = await ctx.app.vault.get(ctx.user.id)
@@ -203,14 +203,14 @@ test('a hung vault (moto frozen) is bounded by the SDK timeouts and still reads 
   paused.value = true
   // The vault read runs inside the row-lock transaction (timeout GOOGLE_TIMEOUT_MS × 4 + 10 s = 14 s). The SDK gives
   // up first (3 attempts × 3 s request timeout), so the caller sees VAULT_UNAVAILABLE, not a transaction timeout.
-  const hung = await timed(ctx.app.gmail.getGmailAccessToken(ctx.user.id))
+  const hung = await timed(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id))
   moto.resume()
   paused.value = false
   t.equal(codeOf(hung.error), ErrorCodes.VAULT_UNAVAILABLE, `VAULT_UNAVAILABLE (got ${String(codeOf(hung.error) ?? (hung.error as Error | undefined)?.message)})`)
   t.ok(hung.ms < 14_000, `bounded wait (${Math.round(hung.ms)} ms)`)
   t.equal(tokenCalls(ctx.google), 0)
 
-  const token = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const token = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   t.equal((await ctx.app.vault.get(ctx.user.id))?.accessToken, token, 'recovers once the vault answers')
   t.equal(tokenCalls(ctx.google), 1)
 })
@@ -224,7 +224,7 @@ test('invalid_grant with the AWS vault force-deletes the secret; reconnecting ri
 
   ctx.google.state.revokeUserAccess(ALICE.email)
   ctx.clock.advance(NEAR_EXPIRY_MS)
-  await t.rejects(ctx.app.gmail.getGmailAccessToken(ctx.user.id), { code: ErrorCodes.RECONNECT_REQUIRED })
+  await t.rejects(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), { code: ErrorCodes.RECONNECT_REQUIRED })
   t.equal(ctx.app.vault.stats().deletes - before.deletes, 1, 'one vault delete')
   // A delete with a recovery window would leave the secret describable, with a DeletedDate, for 7–30 days.
   await t.rejects(admin.send(new DescribeSecretCommand({ SecretId: name })), { name: 'ResourceNotFoundException' }, 'gone, not scheduled for deletion')
@@ -239,7 +239,7 @@ test('invalid_grant with the AWS vault force-deletes the secret; reconnecting ri
   t.equal(d.DeletedDate, undefined)
   const held = await ctx.app.vault.get(ctx.user.id)
   t.same(await rawSecret(ctx.user.id), held)
-  t.equal(await ctx.app.gmail.getGmailAccessToken(ctx.user.id), held?.accessToken, 'the new grant serves tokens')
+  t.equal(await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), held?.accessToken, 'the new grant serves tokens')
 })
 
 test('after another instance refreshed, 50 callers with a stale token cache share one vault read', async (t) => {
@@ -248,14 +248,14 @@ test('after another instance refreshed, 50 callers with a stale token cache shar
   // row and must read the vault for it: once, not once per caller (Secrets Manager bills and throttles per call).
   const ctx = await awsGmailApp(t)
   await connectWithTokens(ctx)
-  const first = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const first = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   const app = ctx.app
   // "Another instance": a second custody service on the same database, vault and Google, with its own cache.
   const other = new GmailConnections({
     prisma: app.prisma,
     vault: app.vault,
-    google: app.google,
-    securityEvents: app.securityEvents,
+    google: app.googleGateway,
+    auditLog: app.auditLog,
     clock: app.clock,
     log: app.log,
     refreshMarginSeconds: app.config.GMAIL_REFRESH_MARGIN_SECONDS,
@@ -267,7 +267,7 @@ test('after another instance refreshed, 50 callers with a stale token cache shar
 
   ctx.google.state.resetStats()
   const before = app.vault.stats()
-  const tokens = await Promise.all(Array.from({ length: 50 }, async () => await app.gmail.getGmailAccessToken(ctx.user.id)))
+  const tokens = await Promise.all(Array.from({ length: 50 }, async () => await app.gmailConnections.getGmailAccessToken(ctx.user.id)))
   t.same([...new Set(tokens)], [refreshed], 'everyone got the token the other instance stored')
   t.equal(tokenCalls(ctx.google), 0, 'no Google call: the token is fresh')
   t.equal(app.vault.stats().reads - before.reads, 1, `one vault read for 50 callers (got ${app.vault.stats().reads - before.reads})`)
@@ -281,11 +281,11 @@ test('two server instances on one PostgreSQL database: 100 callers near expiry, 
   const a = await awsGmailApp(t)
   const b = await awsGmailApp(t, { pgSchema: a.pgSchema, google: a.google, clock: a.clock })
   t.not(a.app.vault, b.app.vault, 'separate vault clients')
-  t.not(a.app.gmail, b.app.gmail, 'separate custody services (separate single-flight maps)')
+  t.not(a.app.gmailConnections, b.app.gmailConnections, 'separate custody services (separate single-flight maps)')
   t.equal((await connectWithTokens(a)).data?.connectGmail.status.state, 'ACTIVE')
-  t.equal((await b.app.gmail.status(a.user.id)).state, 'ACTIVE', 'instance B sees the connection made through A')
-  const first = await a.app.gmail.getGmailAccessToken(a.user.id)
-  t.equal(await b.app.gmail.getGmailAccessToken(a.user.id), first, 'before expiry both serve the stored token')
+  t.equal((await b.app.gmailConnections.status(a.user.id)).state, 'ACTIVE', 'instance B sees the connection made through A')
+  const first = await a.app.gmailConnections.getGmailAccessToken(a.user.id)
+  t.equal(await b.app.gmailConnections.getGmailAccessToken(a.user.id), first, 'before expiry both serve the stored token')
 
   a.clock.advance(NEAR_EXPIRY_MS)
   a.google.state.resetStats()
@@ -294,7 +294,7 @@ test('two server instances on one PostgreSQL database: 100 callers near expiry, 
   const sa = a.app.vault.stats()
   const sb = b.app.vault.stats()
 
-  const calls = (ctx: GmailTestContext) => Array.from({ length: 50 }, async () => await ctx.app.gmail.getGmailAccessToken(a.user.id))
+  const calls = (ctx: GmailTestContext) => Array.from({ length: 50 }, async () => await ctx.app.gmailConnections.getGmailAccessToken(a.user.id))
   const [onA, onB] = await Promise.all([Promise.all(calls(a)), Promise.all(calls(b))])
 
   t.same([...new Set(onA)], [onA[0]], 'the 50 callers on A got one token')

@@ -93,16 +93,16 @@ test('granular consent: without gmail.readonly the connection is SCOPE_MISSING a
 test('proactive refresh within 5 minutes of expiry; the stored refresh token is kept', async (t) => {
   const ctx = await buildGmailApp(t)
   await connectWithTokens(ctx)
-  const first = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const first = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   const held = await ctx.app.vault.get(ctx.user.id)
   ctx.google.state.resetStats()
 
   ctx.clock.advance(50 * 60_000)
-  t.equal(await ctx.app.gmail.getGmailAccessToken(ctx.user.id), first, '10 minutes left: no refresh')
+  t.equal(await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), first, '10 minutes left: no refresh')
   t.equal(tokenCalls(ctx.google), 0)
 
   ctx.clock.advance(6 * 60_000)
-  const refreshed = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const refreshed = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   t.not(refreshed, first, '4 minutes left: refreshed')
   t.equal(tokenCalls(ctx.google), 1)
   const after = await ctx.app.vault.get(ctx.user.id)
@@ -124,7 +124,7 @@ test('100 concurrent callers near expiry: one Google token call, one vault write
   ctx.clock.advance(57 * 60_000)
   ctx.google.state.resetStats()
   const before = ctx.app.vault.stats()
-  const tokens = await Promise.all(Array.from({ length: 100 }, async () => await ctx.app.gmail.getGmailAccessToken(ctx.user.id)))
+  const tokens = await Promise.all(Array.from({ length: 100 }, async () => await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)))
   t.equal(new Set(tokens).size, 1, 'everyone got the same fresh token')
   t.equal(tokenCalls(ctx.google), 1, 'one call to Google')
   const after = ctx.app.vault.stats()
@@ -132,7 +132,7 @@ test('100 concurrent callers near expiry: one Google token call, one vault write
   t.ok(after.reads - before.reads <= 1, `vault reads: ${after.reads - before.reads}`)
 
   const mid = ctx.app.vault.stats()
-  for (let i = 0; i < 1000; i++) await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  for (let i = 0; i < 1000; i++) await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   t.equal(ctx.app.vault.stats().reads - mid.reads, 0, '1,000 calls with a fresh token: no vault read (cached by vault version)')
   t.equal(tokenCalls(ctx.google), 1)
 })
@@ -142,7 +142,7 @@ test('invalid_grant deletes the secret and asks to reconnect; reconnecting right
   await connectWithTokens(ctx)
   ctx.google.state.revokeUserAccess(ALICE.email) // the user removed the app in their Google Account
   ctx.clock.advance(57 * 60_000)
-  await t.rejects(ctx.app.gmail.getGmailAccessToken(ctx.user.id), { code: 'RECONNECT_REQUIRED' })
+  await t.rejects(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), { code: 'RECONNECT_REQUIRED' })
   t.equal(await ctx.app.vault.get(ctx.user.id), null, 'secret deleted')
   const status = (await gqlData(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).gmailStatus
   t.equal(status.state, 'RECONNECT_REQUIRED')
@@ -165,7 +165,7 @@ test('a Google 5xx or timeout during refresh deletes nothing and is retryable', 
   ctx.clock.advance(57 * 60_000)
 
   ctx.google.state.addFault({ endpoint: 'token', kind: 'http5xx', status: 503 })
-  await t.rejects(ctx.app.gmail.getGmailAccessToken(ctx.user.id), { code: 'GOOGLE_UNAVAILABLE' })
+  await t.rejects(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), { code: 'GOOGLE_UNAVAILABLE' })
   const profile = await gql(ctx.app, GmailProfileDocument, {}, { token: ctx.user.accessToken })
   t.equal(profile.errors?.[0]?.extensions.code, 'GOOGLE_UNAVAILABLE')
   t.notMatch(JSON.stringify(profile.response.json()), held!.refreshToken)
@@ -173,13 +173,13 @@ test('a Google 5xx or timeout during refresh deletes nothing and is retryable', 
 
   ctx.google.state.addFault({ endpoint: 'token', kind: 'timeout', delayMs: 5_000 })
   const started = Date.now()
-  await t.rejects(ctx.app.gmail.getGmailAccessToken(ctx.user.id), { code: 'GOOGLE_UNAVAILABLE' })
+  await t.rejects(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), { code: 'GOOGLE_UNAVAILABLE' })
   t.ok(Date.now() - started < 15_000, `bounded wait (${Date.now() - started} ms)`)
   ctx.google.state.clearFaults()
 
   t.same(await ctx.app.vault.get(ctx.user.id), held, 'the grant is untouched')
   t.equal((await gqlData(ctx.app, GmailStatusDocument, {}, { token: ctx.user.accessToken })).gmailStatus.state, 'ACTIVE')
-  const token = await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  const token = await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   t.not(token, held!.accessToken, 'recovers once Google is back, without a restart')
 })
 

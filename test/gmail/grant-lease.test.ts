@@ -38,7 +38,7 @@ test('PGlite too: another user\'s `me` answers while one user\'s refresh waits 1
   ctx.google.state.resetStats()
   ctx.google.state.addFault({ endpoint: 'token', kind: 'delay', delayMs: GOOGLE_SLOW_MS, times: 1 })
 
-  const refresh = pending(ctx.app.gmail.getGmailAccessToken(ctx.user.id))
+  const refresh = pending(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id))
   await whileGoogleHolds(ctx, 1)
   const started = performance.now()
   const me = await gql(ctx.app, MeDocument, {}, { token: other.accessToken })
@@ -70,7 +70,7 @@ test('50 concurrent refreshes held by Google do not starve other requests of a s
   ctx.google.state.resetStats()
   // Google holds every refresh 10 s, then refuses the made-up tokens: each ends in the invalid_grant cleanup.
   ctx.google.state.addFault({ endpoint: 'token', kind: 'invalid_grant', delayMs: GOOGLE_SLOW_MS, times: 50 })
-  const refreshes = pending(Promise.allSettled(ids.map(async (id) => await ctx.app.gmail.getGmailAccessToken(id))))
+  const refreshes = pending(Promise.allSettled(ids.map(async (id) => await ctx.app.gmailConnections.getGmailAccessToken(id))))
   await whileGoogleHolds(ctx, 50)
   t.equal(await ctx.app.prisma.grantLease.count(), 50, 'all 50 leases are held at once, with a pool of 2 connections')
 

@@ -51,7 +51,7 @@ async function assertNewGrantHeld (t: Test, ctx: GmailTestContext, newSub: strin
   t.equal(row.grantHash, grantHashOf(held?.refreshToken ?? ''), 'the row names the grant the vault holds (by hash)')
   if (held != null) t.notOk(JSON.stringify(row).includes(held.refreshToken), 'the refresh token itself is not in the database')
   ctx.google.state.clearFaults()
-  const token = await ctx.app.gmail.refreshNow(ctx.user.id)
+  const token = await ctx.app.gmailConnections.refreshNow(ctx.user.id)
   t.equal((await ctx.app.vault.get(ctx.user.id))?.accessToken, token, 'the new grant refreshes at Google: it is live')
 }
 
@@ -63,7 +63,7 @@ test('in one process: a slow refresh of the old grant does not write over a reco
   ctx.google.state.resetStats()
   ctx.google.state.addFault({ endpoint: 'token', kind: 'delay', delayMs: SLOW_MS, times: 1 })
 
-  const refreshing = ctx.app.gmail.getGmailAccessToken(ctx.user.id).then((token) => ({ token }), (error: unknown) => ({ error }))
+  const refreshing = ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id).then((token) => ({ token }), (error: unknown) => ({ error }))
   await whileGoogleIsSlow(ctx)
   const connected = await connectWithTokens(ctx, BOB, ctx.user.accessToken, false)
   t.equal(connected.errors, undefined)
@@ -82,7 +82,7 @@ test('in one process: a slow refresh ending in invalid_grant deletes only the ol
   ctx.google.state.resetStats()
   ctx.google.state.addFault({ endpoint: 'token', kind: 'invalid_grant', delayMs: SLOW_MS, times: 1 })
 
-  const refreshing = ctx.app.gmail.getGmailAccessToken(ctx.user.id).then((token) => ({ token }), (error: unknown) => ({ error }))
+  const refreshing = ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id).then((token) => ({ token }), (error: unknown) => ({ error }))
   await whileGoogleIsSlow(ctx)
   const connected = await connectWithTokens(ctx, ALICE, ctx.user.accessToken, false)
   t.equal(connected.errors, undefined)

@@ -53,7 +53,7 @@ let exitCode = 0
 try {
   await go
   const before = app.vault.stats()
-  const settled = await Promise.allSettled(Array.from({ length: callers }, async () => await app.gmail.getGmailAccessToken(userId)))
+  const settled = await Promise.allSettled(Array.from({ length: callers }, async () => await app.gmailConnections.getGmailAccessToken(userId)))
   const after = app.vault.stats()
   const result = {
     tokens: settled.flatMap((s) => s.status === 'fulfilled' ? [s.value] : []),

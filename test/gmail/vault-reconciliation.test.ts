@@ -131,7 +131,7 @@ test('a secret that is not the live connection\'s grant: rows not ACTIVE, anothe
   t.equal(row.grantHash, grantHashOf(newer.refreshToken), 'the row names the grant the vault holds')
   t.equal(row.state, 'ACTIVE')
   t.ok(liveAt(ctx, DAVE) > 0, 'and that grant is not revoked')
-  t.equal(await ctx.app.gmail.refreshNow(behind.user.id), (await ctx.app.vault.get(behind.user.id))?.accessToken, 'it still refreshes')
+  t.equal(await ctx.app.gmailConnections.refreshNow(behind.user.id), (await ctx.app.vault.get(behind.user.id))?.accessToken, 'it still refreshes')
 
   // A user being deleted: the grant goes whatever the row says.
   const leaving = await signUp(ctx.app)
@@ -201,7 +201,7 @@ test('a connectGmail landing while reconcile runs is not undone', async (t) => {
   t.equal(held?.googleSub, DAVE.sub, 'the vault holds the connected grant')
   t.equal(row.grantHash, grantHashOf(held?.refreshToken ?? ''))
   t.ok(liveAt(ctx, DAVE) > 0, 'not revoked at Google')
-  t.equal(await ctx.app.gmail.refreshNow(second.user.id), (await ctx.app.vault.get(second.user.id))?.accessToken, 'and it serves tokens')
+  t.equal(await ctx.app.gmailConnections.refreshNow(second.user.id), (await ctx.app.vault.get(second.user.id))?.accessToken, 'and it serves tokens')
 })
 
 t.end()

@@ -3,7 +3,7 @@ import { buildTestApp, gql, signUp } from '../helper.ts'
 import { ConnectGmailDocument, GmailProfileDocument, GmailStatusDocument, SignInWithGoogleDocument } from '../support/generated/graphql.ts'
 
 // Issue 25 item 2: without GOOGLE_CLIENT_ID the Google-only plugins (RISC, Gmail push) are not registered and
-// `app.google` is not decorated; what needs Google answers GOOGLE_NOT_CONFIGURED, what does not still works.
+// `app.googleGateway` is not decorated; what needs Google answers GOOGLE_NOT_CONFIGURED, what does not still works.
 
 test('without Google configured: no gateway, no Google-only routes, GOOGLE_NOT_CONFIGURED where Google is needed', async (t) => {
   const { app } = await buildTestApp(t, { env: { GMAIL_PUSH_TOPIC: 'projects/my-project/topics/gmail', GMAIL_PUSH_AUDIENCE: 'https://api.example/google/pubsub', GMAIL_PUSH_SERVICE_ACCOUNT: 'push@p.iam.gserviceaccount.com' } })

@@ -114,13 +114,13 @@ test('Google calls, vault calls and Gmail token refreshes are counted; Google to
   t.equal(value(m, 'inboxgate_gmail_token_refreshes_total', { outcome: 'refreshed' }), 0)
 
   // A fresh token: no refresh, and no vault read from the second call on (the per-process cache).
-  await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
-  await ctx.app.gmail.getGmailAccessToken(ctx.user.id)
+  await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
+  await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)
   m = parse((await scrape(ctx.app)).body)
   t.equal(value(m, 'inboxgate_vault_calls_total', { operation: 'read' }), 2)
 
   ctx.clock.advance(NEAR_EXPIRY_MS)
-  const tokens = await Promise.all(Array.from({ length: 20 }, async () => await ctx.app.gmail.getGmailAccessToken(ctx.user.id)))
+  const tokens = await Promise.all(Array.from({ length: 20 }, async () => await ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id)))
   t.equal(new Set(tokens).size, 1)
   const res = await scrape(ctx.app)
   m = parse(res.body)
@@ -130,7 +130,7 @@ test('Google calls, vault calls and Gmail token refreshes are counted; Google to
 
   ctx.google.state.revokeUserAccess('alice@gmail.example')
   ctx.clock.advance(NEAR_EXPIRY_MS)
-  await t.rejects(ctx.app.gmail.getGmailAccessToken(ctx.user.id), { code: 'RECONNECT_REQUIRED' })
+  await t.rejects(ctx.app.gmailConnections.getGmailAccessToken(ctx.user.id), { code: 'RECONNECT_REQUIRED' })
   m = parse((await scrape(ctx.app)).body)
   t.equal(value(m, 'inboxgate_google_calls_total', { operation: 'token_refresh', outcome: 'invalid_grant' }), 1)
   t.equal(value(m, 'inboxgate_gmail_token_refreshes_total', { outcome: 'invalid_grant' }), 1)

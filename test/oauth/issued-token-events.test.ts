@@ -23,7 +23,7 @@ test('GMAIL_TOKEN_ISSUED: one row per client, user and hour, with the number of 
   await issued(scanner, 2)
   // Before the counts are flushed, the event is already in the log: the first exchange wrote its row.
   t.same((await rows()).map((r) => r.detail), [{ clientName: 'Payments tracker', clientId: tracker.clientId, subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token' }, { clientName: 'Receipt scanner', clientId: scanner.clientId, subjectTokenType: 'urn:ietf:params:oauth:token-type:access_token' }])
-  await ctx.app.securityEvents.flush()
+  await ctx.app.auditLog.flush()
   t.same((await rows()).map((r) => r.count), [5, 2], 'seven exchanges, two rows, counted')
 
   const log = await gqlData(ctx.app, SecurityEventsDocument, {}, { token: ctx.user.accessToken })
@@ -42,6 +42,6 @@ test('GMAIL_TOKEN_ISSUED: one row per client, user and hour, with the number of 
   ctx.clock.advance(60 * 60_000)
   t.equal((await postToken(ctx.app, worker, forUser(ctx.user.id))).statusCode, 200)
   t.equal((await postToken(ctx.app, worker, forUser(ctx.user.id))).statusCode, 200)
-  await ctx.app.securityEvents.flush()
+  await ctx.app.auditLog.flush()
   t.same((await rows()).map((r) => r.count), [8, 2, 1, 2], 'the worker\'s two hours are two rows')
 })

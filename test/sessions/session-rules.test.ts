@@ -20,7 +20,7 @@ test('the sessions service writes logout\'s events, through GraphQL or called di
   const a = await signUp(app, 'NATIVE')
   t.equal((await gql(app, LogoutDocument, { everywhere: false }, { token: a.accessToken })).errors, undefined)
   const b = await signUp(app, 'NATIVE')
-  await app.sessions.logout(b.user.id, b.sessionId, true, { ip: '203.0.113.7' })
+  await app.sessionsService.logout(b.user.id, b.sessionId, true, { ip: '203.0.113.7' })
   const events = await app.prisma.securityEvent.findMany({ where: { type: { in: ['LOGOUT', 'LOGOUT_EVERYWHERE'] } }, orderBy: { createdAt: 'asc' } })
   t.same(events.map((e) => [e.type, e.userId]), [['LOGOUT', a.user.id], ['LOGOUT_EVERYWHERE', b.user.id]])
   t.same(events[1]?.detail, { sessionsRevoked: 1 })

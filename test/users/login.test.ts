@@ -119,7 +119,7 @@ test('a password change and disabling an account end every session', async (t) =
   t.ok((await gql(app, LoginDocument, { input: { email: a.email, password: PASSWORD } })).errors, 'old password refused')
 
   const b = await signUp(app, 'NATIVE')
-  await app.users.disable(b.user.id)
+  await app.usersService.disable(b.user.id)
   t.equal((await gql(app, RefreshDocument, { refreshToken: b.refreshToken, client: 'NATIVE' })).errors?.[0]?.extensions.code, 'UNAUTHENTICATED')
   t.match((await gql(app, MeDocument, {}, { token: b.accessToken })).errors?.[0]?.extensions, { code: 'FORBIDDEN', reason: 'USER_DISABLED' }, 'me refuses a disabled user at once')
   const login = await gql(app, LoginDocument, { input: { email: b.email, password: PASSWORD } })

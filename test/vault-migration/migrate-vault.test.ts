@@ -65,9 +65,9 @@ test('aws → kms with refreshes racing the copy: no grant lost, the source left
   for (const u of users) sourceBefore.set(u, (await vault.previous.get(u))!)
   ctx.clock.advance(57 * 60_000) // every access token inside the refresh margin
   const [report, ...tokens] = await Promise.all<[Promise<MigrationReport>, ...Array<Promise<string>>]>([
-    migrateVault(vault, ctx.app.gmail, { deleteSource: false }),
-    ...users.map(async (u) => await ctx.app.gmail.getGmailAccessToken(u)),
-    ...users.map(async (u) => await ctx.app.gmail.getGmailAccessToken(u))
+    migrateVault(vault, ctx.app.gmailConnections, { deleteSource: false }),
+    ...users.map(async (u) => await ctx.app.gmailConnections.getGmailAccessToken(u)),
+    ...users.map(async (u) => await ctx.app.gmailConnections.getGmailAccessToken(u))
   ])
   t.equal(tokens.filter((x) => typeof x === 'string' && x.startsWith('ya29.')).length, users.length * 2, 'every refresh served a token')
   t.match(report, { from: 'aws', to: 'kms', listed: users.length, failed: 0, sourceDeleted: 0 })
@@ -80,7 +80,7 @@ test('aws → kms with refreshes racing the copy: no grant lost, the source left
     t.ok(held!.expiryDate > ctx.clock.now().getTime() + 30 * 60_000, 'the refreshed token, not the one copied before it')
     t.same(await vault.previous.get(u), sourceBefore.get(u), 'the source copy is untouched (writes go to the new vault only)')
   }
-  t.match(await migrateVault(vault, ctx.app.gmail, { deleteSource: false }), { copied: 0, alreadyPresent: users.length, failed: 0 }, 'idempotent')
+  t.match(await migrateVault(vault, ctx.app.gmailConnections, { deleteSource: false }), { copied: 0, alreadyPresent: users.length, failed: 0 }, 'idempotent')
 })
 
 test('migrate-vault through the admin command: refusals, then --delete-source; servers read the new vault only', async (t) => {
@@ -95,7 +95,7 @@ test('migrate-vault through the admin command: refusals, then --delete-source; s
   t.ok(lines.at(-1)?.includes(`${users.length}/${users.length}`), 'progress printed')
   t.notOk(JSON.stringify(report).includes('ya29.') || lines.join('').includes('ya29.'), 'no token in the summary or progress')
   t.same((await vault.previous.list()).userIds, [], 'source emptied')
-  for (const u of users) t.ok(await ctx.app.gmail.getGmailAccessToken(u))
+  for (const u of users) t.ok(await ctx.app.gmailConnections.getGmailAccessToken(u))
   // A disconnect during a migration deletes both copies: the fallback cannot bring the grant back.
   await vault.previous.put(users[0]!, (await vault.current.get(users[0]!))!)
   await vault.delete(users[0]!)

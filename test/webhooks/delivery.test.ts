@@ -61,12 +61,12 @@ test('a delivery whose process died mid-flight (its lease left behind) is delive
   receiver.useSecret((await app.webhookEndpoints.create(client.clientId, receiver.url, [])).secret)
   await app.prisma.$transaction(async (tx) => { await recordEvents(tx, [{ type: 'gmail.connected', userId: user.id, data: { userId: user.id } }]) })
   const options = { timeoutMs: 30_000, pollIntervalMs: 20, concurrencyPerEndpoint: 4, disableAfterMs: 3 * 86_400_000, production: false }
-  const dead = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, securityEvents: app.securityEvents, options })
+  const dead = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, auditLog: app.auditLog, options })
   await dead.dispatch()
   // The "dead" process claims the delivery, then is never heard of again (as if SIGKILLed before sending).
   const lease = new Date(clock.now().getTime() + 60_000)
   await app.prisma.webhookDelivery.updateMany({ data: { leaseUntil: lease, attempts: 1 } })
-  const survivor = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, securityEvents: app.securityEvents, options })
+  const survivor = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, auditLog: app.auditLog, options })
   t.teardown(() => survivor.stop())
   survivor.start()
   await new Promise((resolve) => setTimeout(resolve, 150))
@@ -82,8 +82,8 @@ test('two deliverers on one database send each event once', async (t) => {
   const receiver = await webhookReceiver(t)
   receiver.useSecret((await app.webhookEndpoints.create(client.clientId, receiver.url, [])).secret)
   const options = { timeoutMs: 30_000, pollIntervalMs: 10, concurrencyPerEndpoint: 8, disableAfterMs: 3 * 86_400_000, production: false }
-  const a = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, securityEvents: app.securityEvents, options })
-  const b = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, securityEvents: app.securityEvents, options })
+  const a = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, auditLog: app.auditLog, options })
+  const b = new WebhookDeliverer({ prisma: app.prisma, clock, log: app.log, auditLog: app.auditLog, options })
   t.teardown(async () => { await a.stop(); await b.stop() })
   a.start()
   b.start()

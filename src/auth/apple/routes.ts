@@ -83,7 +83,7 @@ export default async function appleWebRoutes (app: FastifyInstance): Promise<voi
     attachValidation: true
   }, async (request, reply) => {
     if (request.validationError != null) return page(reply, 400, AuthErrorCodes.BAD_REQUEST)
-    const apple = app.apple
+    const apple = app.appleGateway
     if (apple?.webConfigured !== true) return page(reply, HttpStatus.APPLE_NOT_CONFIGURED, AuthErrorCodes.APPLE_NOT_CONFIGURED)
     const destination = safeRedirectTarget(request.query.redirectTo ?? DONE, config.PUBLIC_URL, config.AUTH_REDIRECT_ORIGINS)
     if (destination == null) return page(reply, 400, AuthErrorCodes.REDIRECT_NOT_ALLOWED)
@@ -101,7 +101,7 @@ export default async function appleWebRoutes (app: FastifyInstance): Promise<voi
 
   app.post<{ Body: CallbackBody }>('/auth/apple/callback', async (request, reply) => {
     reply.clearCookie(APPLE_STATE_COOKIE, { path: '/', httpOnly: true, secure: true, sameSite: 'none' })
-    const apple = app.apple
+    const apple = app.appleGateway
     if (apple?.webConfigured !== true) return page(reply, HttpStatus.APPLE_NOT_CONFIGURED, AuthErrorCodes.APPLE_NOT_CONFIGURED)
     const body: CallbackBody = typeof request.body === 'object' && request.body !== null ? request.body : {}
     const state = typeof body.state === 'string' ? body.state : ''

@@ -10,7 +10,7 @@ import { isUniqueViolation } from '../../db/prisma-errors.ts'
 import { Errors } from '../../errors.ts'
 import type { ClientKind, PrismaClient, User } from '../../generated/prisma/client.ts'
 import type { RateLimits } from '../../rate-limits/rate-limits.ts'
-import type { SecurityEvents } from '../../security-events/security-events.ts'
+import type { AuditLog } from '../../audit-log/audit-log.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
 /**
@@ -32,7 +32,7 @@ export class AppleSignIn {
   readonly #prisma: PrismaClient
   readonly #apple: AppleGateway | null
   readonly #sessions: SessionsService
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #limits: RateLimits
   readonly #claim: UnverifiedAccountClaim | undefined
   readonly #clock: Clock
@@ -42,7 +42,7 @@ export class AppleSignIn {
     prisma: PrismaClient
     apple: AppleGateway | null
     sessions: SessionsService
-    securityEvents: SecurityEvents
+    auditLog: AuditLog
     rateLimits: RateLimits
     clock: Clock
     config: Config
@@ -51,7 +51,7 @@ export class AppleSignIn {
     this.#prisma = deps.prisma
     this.#apple = deps.apple
     this.#sessions = deps.sessions
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#limits = deps.rateLimits
     this.#claim = deps.unverifiedAccountClaim
     this.#clock = deps.clock
@@ -192,12 +192,12 @@ declare module 'fastify' {
 export default fp(async (app) => {
   app.decorate('appleSignIn', new AppleSignIn({
     prisma: app.prisma,
-    apple: app.apple,
-    sessions: app.sessions,
-    securityEvents: app.securityEvents,
+    apple: app.appleGateway,
+    sessions: app.sessionsService,
+    auditLog: app.auditLog,
     rateLimits: app.rateLimits,
     clock: app.clock,
     config: app.config,
     unverifiedAccountClaim: app.unverifiedAccountClaim
   }))
-}, { name: 'apple-sign-in', dependencies: ['prisma', 'apple', 'sessions', 'security-events', 'rate-limits', 'unverified-account-claim'] })
+}, { name: 'apple-sign-in', dependencies: ['prisma', 'apple', 'sessions', 'audit-log', 'rate-limits', 'unverified-account-claim'] })

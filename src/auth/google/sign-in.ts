@@ -6,7 +6,7 @@ import type { UnverifiedAccountClaim } from '../../accounts/unverified-account-c
 import type { GoogleGateway, GoogleIdentity } from '../../google/google-gateway.ts'
 import { configuredGoogle, GoogleRejectedError } from '../../google/google-gateway.ts'
 import type { RateLimits } from '../../rate-limits/rate-limits.ts'
-import type { SecurityEvents } from '../../security-events/security-events.ts'
+import type { AuditLog } from '../../audit-log/audit-log.ts'
 import type { IssuedTokens, RequestMeta, SessionsService } from '../../sessions/sessions-service.ts'
 
 /**
@@ -24,15 +24,15 @@ export class GoogleSignIn {
   readonly #prisma: PrismaClient
   readonly #google: GoogleGateway | null
   readonly #sessions: SessionsService
-  readonly #events: SecurityEvents
+  readonly #events: AuditLog
   readonly #claim: UnverifiedAccountClaim | undefined
   readonly #limits: RateLimits
 
-  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, securityEvents: SecurityEvents, rateLimits: RateLimits, unverifiedAccountClaim?: UnverifiedAccountClaim }) {
+  constructor (deps: { prisma: PrismaClient, google: GoogleGateway | null, sessions: SessionsService, auditLog: AuditLog, rateLimits: RateLimits, unverifiedAccountClaim?: UnverifiedAccountClaim }) {
     this.#prisma = deps.prisma
     this.#google = deps.google
     this.#sessions = deps.sessions
-    this.#events = deps.securityEvents
+    this.#events = deps.auditLog
     this.#claim = deps.unverifiedAccountClaim
     this.#limits = deps.rateLimits
   }
@@ -138,6 +138,6 @@ declare module 'fastify' {
 
 export default fp(async (app) => {
   app.decorate('googleSignIn', new GoogleSignIn({
-    prisma: app.prisma, google: configuredGoogle(app), sessions: app.sessions, securityEvents: app.securityEvents, rateLimits: app.rateLimits, unverifiedAccountClaim: app.unverifiedAccountClaim
+    prisma: app.prisma, google: configuredGoogle(app), sessions: app.sessionsService, auditLog: app.auditLog, rateLimits: app.rateLimits, unverifiedAccountClaim: app.unverifiedAccountClaim
   }))
-}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'security-events', 'rate-limits', 'unverified-account-claim'] })
+}, { name: 'google-sign-in', dependencies: ['prisma', 'google', 'sessions', 'audit-log', 'rate-limits', 'unverified-account-claim'] })

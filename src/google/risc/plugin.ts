@@ -7,7 +7,7 @@ import riscRoutes from './routes.ts'
 declare module 'fastify' {
   interface FastifyInstance {
     riscVerifier: RiscVerifier
-    riscEvents: RiscEventHandler
+    riscEventHandler: RiscEventHandler
   }
 }
 
@@ -17,11 +17,11 @@ declare module 'fastify' {
  * are our client ids.
  */
 export default fp(async (app) => {
-  const google = app.google
+  const google = app.googleGateway
   const keys = new RiscKeys({ baseUrl: app.config.GOOGLE_API_BASE_URL ?? 'https://accounts.google.com', timeoutMs: app.config.GOOGLE_TIMEOUT_MS, clock: app.clock })
   app.decorate('riscVerifier', new RiscVerifier(keys, google.acceptedClientIds, { clock: app.clock, maxEventAgeSeconds: app.config.RISC_MAX_EVENT_AGE_SECONDS }))
-  app.decorate('riscEvents', new RiscEventHandler({
-    prisma: app.prisma, gmail: app.gmail, sessions: app.sessions, securityEvents: app.securityEvents, metrics: app.metrics, log: app.log
+  app.decorate('riscEventHandler', new RiscEventHandler({
+    prisma: app.prisma, gmail: app.gmailConnections, sessions: app.sessionsService, auditLog: app.auditLog, metrics: app.metrics, log: app.log
   }))
   await app.register(riscRoutes)
-}, { name: 'google-risc', dependencies: ['prisma', 'google', 'gmail', 'sessions', 'security-events', 'metrics'] })
+}, { name: 'google-risc', dependencies: ['prisma', 'google', 'gmail', 'sessions', 'audit-log', 'metrics'] })

@@ -7,7 +7,7 @@ import { Reasons } from '../../errors.ts'
 import type { PrismaClient } from '../../generated/prisma/client.ts'
 import type { GmailConnections } from '../../gmail/gmail-connections.ts'
 import type { ServiceMetrics } from '../../metrics/metrics.ts'
-import type { SecurityEvents } from '../../security-events/security-events.ts'
+import type { AuditLog } from '../../audit-log/audit-log.ts'
 import type { SessionsService } from '../../sessions/sessions-service.ts'
 import type { SecurityEventToken } from './risc-verifier.ts'
 
@@ -53,7 +53,7 @@ interface Deps {
   prisma: PrismaClient
   gmail: GmailConnections
   sessions: SessionsService
-  securityEvents: SecurityEvents
+  auditLog: AuditLog
   metrics?: Pick<ServiceMetrics, 'riscEvent'> | undefined
   log: FastifyBaseLogger
 }
@@ -102,8 +102,8 @@ export class RiscEventHandler {
     this.#d.metrics?.riscEvent(name, outcome)
     const reason = typeof body.reason === 'string' ? body.reason.slice(0, 64) : undefined
     const detail = { event: name, outcome, ...(reason != null ? { reason } : {}), ...(googleSub != null ? { googleSub } : {}) }
-    if (userIds.length === 0 && name !== 'verification') await this.#d.securityEvents.record('GOOGLE_RISC_EVENT', { detail })
-    for (const userId of userIds) await this.#d.securityEvents.record('GOOGLE_RISC_EVENT', { userId, detail })
+    if (userIds.length === 0 && name !== 'verification') await this.#d.auditLog.record('GOOGLE_RISC_EVENT', { detail })
+    for (const userId of userIds) await this.#d.auditLog.record('GOOGLE_RISC_EVENT', { userId, detail })
   }
 
   async #effect (name: RiscEventName, body: Body, set: SecurityEventToken): Promise<{ outcome: RiscOutcome, userIds: string[], googleSub?: string }> {

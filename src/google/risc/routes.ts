@@ -47,7 +47,7 @@ export default async function riscRoutes (app: FastifyInstance): Promise<void> {
     const body = typeof request.body === 'string' ? request.body.trim() : ''
     if (contentType !== 'application/secevent+jwt') throw new RiscRejection('invalid_request', 'The content type must be application/secevent+jwt')
     const set = await app.riscVerifier.verify(body)
-    const delivery = await app.riscEvents.handle(set)
+    const delivery = await app.riscEventHandler.handle(set)
     request.log.info({ jti: set.jti, delivery, events: Object.keys(set.events).map((t) => t.slice(0, 200)) }, 'Google RISC event')
     return await reply.code(202).send()
   })

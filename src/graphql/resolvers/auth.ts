@@ -20,21 +20,21 @@ export const authResolvers: Resolvers = {
     me: async (_root, _args, ctx) => (await ctx.viewer()).user,
     sessions: async (_root, { first }, ctx) => {
       const { sub } = await ctx.viewer()
-      return await ctx.app.sessions.listActive(sub, first)
+      return await ctx.app.sessionsService.listActive(sub, first)
     }
   },
 
   Mutation: {
     signUp: async (_root, { input }, ctx) => {
       const { client, ...fields } = input
-      return deliver(ctx, await ctx.app.users.signUp(fields, client ?? 'WEB', ctx.meta))
+      return deliver(ctx, await ctx.app.usersService.signUp(fields, client ?? 'WEB', ctx.meta))
     },
     login: async (_root, { input }, ctx) => {
       const { client, deviceToken, ...fields } = input
       const kind = client ?? 'WEB'
       // WEB: the device token travels only in its HttpOnly cookie; NATIVE: in the body (kept in the keychain).
       const presented = kind === 'WEB' ? readDeviceCookie(ctx.request) : deviceToken
-      const issued = await ctx.app.users.login({ ...fields, deviceToken: presented }, kind, ctx.meta)
+      const issued = await ctx.app.usersService.login({ ...fields, deviceToken: presented }, kind, ctx.meta)
       if (kind === 'WEB' && issued.deviceToken != null) setDeviceCookie(ctx.reply, issued.deviceToken, ctx.app.clock.now())
       return deliver(ctx, issued)
     },
@@ -46,18 +46,18 @@ export const authResolvers: Resolvers = {
       const token = kind === 'WEB' ? readRefreshCookie(ctx.request, ctx.app.config) : refreshToken
       if (token == null || token === '') throw Errors.refreshTokenMissing()
       // A failed refresh never touches the cookie: a concurrent request may just have set its successor.
-      return deliver(ctx, await ctx.app.sessions.refresh(token, kind, ctx.meta))
+      return deliver(ctx, await ctx.app.sessionsService.refresh(token, kind, ctx.meta))
     },
     logout: async (_root, { everywhere }, ctx) => {
       const { sub, sid } = await ctx.viewer()
-      await ctx.app.sessions.logout(sub, sid, everywhere === true, ctx.meta)
+      await ctx.app.sessionsService.logout(sub, sid, everywhere === true, ctx.meta)
       clearRefreshCookie(ctx.reply, ctx.app.config)
       return true
     },
     revokeSession: async (_root, { id }, ctx) => {
       const { sub } = await ctx.viewer()
       // Scoped by user id: another user's session id is indistinguishable from an unknown one.
-      if (!isUuid(id) || !(await ctx.app.sessions.revokeByUser(sub, id, ctx.meta))) {
+      if (!isUuid(id) || !(await ctx.app.sessionsService.revokeByUser(sub, id, ctx.meta))) {
         throw Errors.sessionNotFound()
       }
       return true
@@ -80,7 +80,7 @@ export const authResolvers: Resolvers = {
     },
     changePassword: async (_root, { input, client }, ctx) => {
       const { sub, sid } = await ctx.viewer()
-      return deliver(ctx, await ctx.app.users.changePassword(sub, sid, input, client, ctx.meta))
+      return deliver(ctx, await ctx.app.usersService.changePassword(sub, sid, input, client, ctx.meta))
     },
     verifyEmail: async (_root, { token }, ctx) => await ctx.app.emailVerification.verify(token, ctx.meta),
     resendVerificationEmail: async (_root, _args, ctx) => {

@@ -49,7 +49,7 @@ async function callback (ctx: GmailTestContext, redirect: URL, cookies: { state?
   })
 }
 
-const gmailOf = async (ctx: GmailTestContext, userId: string) => await ctx.app.gmail.status(userId)
+const gmailOf = async (ctx: GmailTestContext, userId: string) => await ctx.app.gmailConnections.status(userId)
 
 test('a signed-in browser connects Gmail to its own user: no sign-in, no new user, no new cookie, token not rotated', async (t) => {
   const ctx = await buildGmailApp(t, { env: ENV })
@@ -112,7 +112,7 @@ test('not signed in, or a cookie a refresh would refuse: back with gmail_error, 
   await expectBack(native.refreshToken, 'UNAUTHENTICATED', 'a NATIVE refresh token in the cookie')
 
   const loggedOut = await webUser(ctx)
-  await ctx.app.sessions.revoke(loggedOut.sessionId, 'LOGOUT')
+  await ctx.app.sessionsService.revoke(loggedOut.sessionId, 'LOGOUT')
   await expectBack(loggedOut.cookie, 'UNAUTHENTICATED', 'a logged-out session')
 
   const disabled = await webUser(ctx)
@@ -193,7 +193,7 @@ test('attack: replaying the callback, and user A\'s state consumed with user B\'
 
   // A's state (and its browser cookie) with B's refresh cookie: B signed in on that browser meanwhile, or B holds
   // A's state somehow. Google's code is not spent and nobody gets Gmail.
-  await ctx.app.gmail.disconnect(a.id)
+  await ctx.app.gmailConnections.disconnect(a.id)
   const s2 = await started(ctx, a.cookie)
   const codes = ctx.google.state.stats().grantTypes.authorization_code ?? 0
   res = await callback(ctx, consent(ctx, s2, { user: BOB.sub }), { state: s2.stateCookie, refresh: b.cookie })
@@ -212,7 +212,7 @@ test('attack: replaying the callback, and user A\'s state consumed with user B\'
 
   // A logs out while at Google: the flow's session has ended, so its callback connects nothing.
   const s4 = await started(ctx, a.cookie)
-  await ctx.app.sessions.revoke(a.sessionId, 'LOGOUT')
+  await ctx.app.sessionsService.revoke(a.sessionId, 'LOGOUT')
   res = await callback(ctx, consent(ctx, s4), { state: s4.stateCookie })
   t.equal(res.headers.location, `${APP_ORIGIN}/?gmail_error=UNAUTHENTICATED`)
   t.match(await gmailOf(ctx, a.id), { state: 'NOT_CONNECTED' })

@@ -229,7 +229,7 @@ test('gmail=1 asks for gmail.readonly offline with incremental consent and store
   const res2 = await callback(ctx, consent(ctx, b, { user: '100000000000000000077', granted: ['openid', 'email', 'profile'] }), b.cookie)
   t.equal(res2.headers.location, '/auth/google/done?signed_in=google&gmail_error=SCOPE_MISSING', 'default destination on this server')
   const carol = await ctx.app.prisma.user.findUniqueOrThrow({ where: { googleSub: '100000000000000000077' } })
-  t.match(await ctx.app.gmail.status(carol.id), { state: 'SCOPE_MISSING', missingScopes: [GMAIL_READONLY] })
+  t.match(await ctx.app.gmailConnections.status(carol.id), { state: 'SCOPE_MISSING', missingScopes: [GMAIL_READONLY] })
   t.ok(refreshCookieOf(res2), 'signed in all the same')
   const page = await ctx.app.inject({ url: res2.headers.location as string })
   t.match(page.body, /Signed in with Google/)

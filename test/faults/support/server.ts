@@ -4,7 +4,7 @@
  * HOST:PORT — plus one test-only route, so the soak can drive the custody service directly:
  *
  *   POST /__test/gmail-token  (Authorization: Bearer <access token>)
- *     → app.gmail.getGmailAccessToken(<the token's user>): 200 {ok: true}; an AppError → 409 {code}; anything else → 500
+ *     → app.gmailConnections.getGmailAccessToken(<the token's user>): 200 {ok: true}; an AppError → 409 {code}; anything else → 500
  *   GET /__test/memory → process.memoryUsage(), after a full GC when node runs with --expose-gc
  *
  * It prints one line `READY {"pid":…,"port":…}` once listening. SIGTERM closes it gracefully (prints CLOSED);
@@ -22,7 +22,7 @@ await server.register(app, { config })
 server.post('/__test/gmail-token', async (request, reply) => {
   try {
     const { sub } = await server.accessTokens.verify(request)
-    await server.gmail.getGmailAccessToken(sub)
+    await server.gmailConnections.getGmailAccessToken(sub)
     return { ok: true }
   } catch (err) {
     if (err instanceof AppError) return await reply.code(409).send({ code: err.code })

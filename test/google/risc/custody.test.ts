@@ -56,7 +56,7 @@ t.test('the revocation waits for the user\'s grant lock', async (t) => {
   const released = new Promise<void>((resolve) => { release = resolve })
   let locked!: () => void
   const isLocked = new Promise<void>((resolve) => { locked = resolve })
-  const holder = ctx.app.gmail.withGrantLock(ctx.user.id, null, async () => { locked(); await released })
+  const holder = ctx.app.gmailConnections.withGrantLock(ctx.user.id, null, async () => { locked(); await released })
   await isLocked
 
   let answered = false

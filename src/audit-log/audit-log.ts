@@ -76,7 +76,7 @@ const PRUNE_INTERVAL_MS = 6 * HOUR_MS
 /** How long further occurrences of a counted event may wait in memory before their count is added to the row. */
 export const COUNTED_FLUSH_MS = 1000
 
-export class SecurityEvents {
+export class AuditLog {
   readonly #prisma: PrismaClient
   readonly #clock: Clock | null
   readonly #retentionDays: number
@@ -188,13 +188,13 @@ export class SecurityEvents {
 
 declare module 'fastify' {
   interface FastifyInstance {
-    securityEvents: SecurityEvents
+    auditLog: AuditLog
   }
 }
 
 export default fp(async (app) => {
-  const events = new SecurityEvents(app.prisma, app.clock, app.config.SECURITY_EVENT_RETENTION_DAYS)
-  app.decorate('securityEvents', events)
+  const events = new AuditLog(app.prisma, app.clock, app.config.SECURITY_EVENT_RETENTION_DAYS)
+  app.decorate('auditLog', events)
 
   // Retention (issue 21 item 9): events older than SECURITY_EVENT_RETENTION_DAYS are deleted by a background job,
   // one pass at a time, in batches. Every server runs it; concurrent passes delete disjoint or already-gone rows.
@@ -209,4 +209,4 @@ export default fp(async (app) => {
   })
   // Added after the prisma plugin's onClose, so it runs before it (last added, first run): counts are written.
   app.addHook('onClose', async () => { await events.flush() })
-}, { name: 'security-events', dependencies: ['prisma'] })
+}, { name: 'audit-log', dependencies: ['prisma'] })

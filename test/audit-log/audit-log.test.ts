@@ -16,13 +16,13 @@ t.test('1000 throttled logins write a bounded number of rows, whose counts add u
   for (let i = 0; i < 1000; i++) {
     const ip = addresses[i % addresses.length]!
     try {
-      await app.users.login({ email: s.email, password: 'wrong password here' }, 'NATIVE', { ip, userAgent: `bot/${i}` })
+      await app.usersService.login({ email: s.email, password: 'wrong password here' }, 'NATIVE', { ip, userAgent: `bot/${i}` })
     } catch (err) {
       if ((err as { code?: string }).code === 'RATE_LIMITED') throttled++
     }
   }
   t.equal(throttled, 1000 - 3 * addresses.length, 'each address had its 3 attempts, then was throttled')
-  await app.securityEvents.flush()
+  await app.auditLog.flush()
   const rows = await app.prisma.securityEvent.findMany({ where: { type: 'LOGIN_RATE_LIMITED' } })
   t.equal(rows.length, addresses.length, 'one row per throttled key (account and address) and hour')
   t.equal(rows.reduce((n, r) => n + r.count, 0), throttled, 'the counts add up to every throttled attempt')
@@ -32,8 +32,8 @@ t.test('1000 throttled logins write a bounded number of rows, whose counts add u
 
   // The next hour opens a new row for the same key (the window), still one.
   clock.advance(3_600_000)
-  for (let i = 0; i < 50; i++) await t.rejects(app.users.login({ email: s.email, password: PASSWORD }, 'NATIVE', { ip: addresses[0]! }), { code: 'RATE_LIMITED' })
-  await app.securityEvents.flush()
+  for (let i = 0; i < 50; i++) await t.rejects(app.usersService.login({ email: s.email, password: PASSWORD }, 'NATIVE', { ip: addresses[0]! }), { code: 'RATE_LIMITED' })
+  await app.auditLog.flush()
   t.equal(await app.prisma.securityEvent.count({ where: { type: 'LOGIN_RATE_LIMITED' } }), addresses.length + 1)
 })
 
@@ -51,13 +51,13 @@ t.test('pruning deletes only events older than SECURITY_EVENT_RETENTION_DAYS, in
   await app.prisma.securityEvent.createMany({ data: Array.from({ length: 25 }, (_, i) => ({ type: 'LOGIN_RATE_LIMITED', createdAt: new Date(now - (40 + i) * DAY), count: 5, aggregateKey: `old-${i}` })) })
   const before = await app.prisma.securityEvent.count()
 
-  t.equal(await app.securityEvents.prune(new Date(now - 30 * DAY), 7), 25 + 3, 'batches of 7 delete every old row')
+  t.equal(await app.auditLog.prune(new Date(now - 30 * DAY), 7), 25 + 3, 'batches of 7 delete every old row')
   const left = await app.prisma.securityEvent.findMany({ where: { detail: { not: { equals: null } } }, select: { detail: true } })
   t.same(left.map((r) => (r.detail as { days: number }).days).sort((a, b) => a - b), [0, 1, 29.9], 'the recent ones stay')
   t.equal(await app.prisma.securityEvent.count(), before - 28, 'nothing else was touched (sign-up events of today)')
 
   // The background job's pass (pruneExpired) reads the clock: a month later, everything above is old.
   clock.advance(31 * DAY)
-  t.ok(await app.securityEvents.pruneExpired() >= 3)
+  t.ok(await app.auditLog.pruneExpired() >= 3)
   t.equal(await app.prisma.securityEvent.count(), 0)
 })
