@@ -67,13 +67,21 @@ export async function openDatabase (
     // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
     const { PGlite } = await import('@electric-sql/pglite')
     // One PGlite instance per data dir and process: migrations and queries share it.
-    const db = await PGlite.create(dir)
+    const db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] })
     return await pgliteDatabase(db, unlock)
   } catch (err) {
     unlock()
     throw err
   }
 }
+
+/**
+ * PostgreSQL's default shared_buffers (128 MB) is allocated inside PGlite's WebAssembly memory, which never shrinks:
+ * most of an embedded server's RSS. PGlite's files sit in the operating system's page cache anyway, so a small
+ * buffer pool costs a copy, not a disk read (BENCHMARKS.md, "Memory of the embedded database"). Given as start
+ * parameters, not written into the data directory's postgresql.conf.
+ */
+export const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB']
 
 export async function pgliteDatabase (db: PGlite, unlock = () => {}): Promise<Database> {
   const { PGliteAdapterFactory } = await import('./pglite-adapter.ts')

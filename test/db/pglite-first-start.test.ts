@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs'
-import { mkdir, readdir } from 'node:fs/promises'
+import { mkdir, readdir, readFile } from 'node:fs/promises'
 import path from 'node:path'
 import { test } from 'tap'
 import { migrationsUpToDate } from '../../src/db/migrations.ts'
@@ -38,6 +38,11 @@ test('an empty data directory is initialized and migrated by a child process tha
   const db = await openDatabase(undefined, dataDir, 1, { migrate: true })
   try {
     t.ok(await migrationsUpToDate(db.migrationAdapter()), 'opened in this process: the schema is up to date, no engine needed')
+    // The buffer pool lives in PGlite's WebAssembly memory, which never shrinks (src/db/prisma.ts, PGLITE_SETTINGS).
+    const conn = await db.adapter.connect()
+    const shown = await conn.queryRaw({ sql: 'SHOW shared_buffers', args: [], argTypes: [] })
+    t.same(shown.rows, [['16MB']], "the server's PGlite runs with a 16 MB buffer pool, not PostgreSQL's 128 MB")
+    t.notMatch(await readFile(path.join(dir, 'postgresql.conf'), 'utf8'), /^\s*shared_buffers\s*=\s*16MB/m, 'a start parameter: the data directory is not rewritten')
   } finally {
     await db.close()
   }
