@@ -9,6 +9,7 @@ import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations } from './migrations.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { initializeFreshDataDir } from './pglite-first-start.ts'
+import { PGLITE_SETTINGS } from './pglite-settings.ts'
 import type { FirstStartOptions } from './pglite-first-start.ts'
 
 export type DatabaseKind = 'postgresql' | 'pglite'
@@ -74,14 +75,6 @@ export async function openDatabase (
     throw err
   }
 }
-
-/**
- * PostgreSQL's default shared_buffers (128 MB) is allocated inside PGlite's WebAssembly memory, which never shrinks:
- * most of an embedded server's RSS. PGlite's files sit in the operating system's page cache anyway, so a small
- * buffer pool costs a copy, not a disk read (BENCHMARKS.md, "Memory of the embedded database"). Given as start
- * parameters, not written into the data directory's postgresql.conf.
- */
-export const PGLITE_SETTINGS = ['-c', 'shared_buffers=16MB']
 
 export async function pgliteDatabase (db: PGlite, unlock = () => {}): Promise<Database> {
   const { PGliteAdapterFactory } = await import('./pglite-adapter.ts')

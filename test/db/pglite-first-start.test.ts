@@ -38,7 +38,7 @@ test('an empty data directory is initialized and migrated by a child process tha
   const db = await openDatabase(undefined, dataDir, 1, { migrate: true })
   try {
     t.ok(await migrationsUpToDate(db.migrationAdapter()), 'opened in this process: the schema is up to date, no engine needed')
-    // The buffer pool lives in PGlite's WebAssembly memory, which never shrinks (src/db/prisma.ts, PGLITE_SETTINGS).
+    // The buffer pool lives in PGlite's WebAssembly memory, which never shrinks (src/db/pglite-settings.ts).
     const conn = await db.adapter.connect()
     const shown = await conn.queryRaw({ sql: 'SHOW shared_buffers', args: [], argTypes: [] })
     t.same(shown.rows, [['16MB']], "the server's PGlite runs with a 16 MB buffer pool, not PostgreSQL's 128 MB")
