@@ -17,15 +17,24 @@ const PASS_EVERY_MS = 3_600_000
 /** The first pass waits a little after start-up, off the boot's busiest seconds. */
 const FIRST_PASS_AFTER_MS = 60_000
 
+/**
+ * A RISC Security Event Token is refused once its `iat` is RISC_MAX_EVENT_AGE_SECONDS old, and one issued more than
+ * 5 minutes in the future is refused too (src/google/risc/risc-verifier.ts): a jti received longer ago than that, plus a
+ * day of margin, cannot be accepted again, so its dedupe row has done its job.
+ */
+const RISC_JTI_MARGIN_MS = 86_400_000
+
 export interface PruneResult {
   pubsubMessages: number
+  riscEventIds: number
   webhookDeliveries: number
   webhookEvents: number
 }
 
 /**
  * Retention of the event tables (docs/events.md, "Retention"), which otherwise grow with every push and delivery:
- * Pub/Sub messageIds (the dedupe of /google/pubsub) after 7 days; delivered and given-up (FAILED) webhook deliveries
+ * Pub/Sub messageIds (the dedupe of /google/pubsub) after 7 days; Google RISC jtis (the dedupe of /google/risc)
+ * once their SET is too old to be accepted again; delivered and given-up (FAILED) webhook deliveries
  * after WEBHOOK_RETENTION_DAYS; then events that were fanned out that long ago and have no delivery left. A PENDING
  * delivery (a retry waiting, a replay) is never pruned, nor its event, nor an event not yet fanned out.
  */
@@ -35,10 +44,13 @@ export class EventRetention {
   readonly #retentionMs: number
   readonly #log: FastifyBaseLogger
 
-  constructor (deps: { prisma: PrismaClient, clock: Clock, webhookRetentionDays: number, log: FastifyBaseLogger }) {
+  readonly #riscJtiMs: number
+
+  constructor (deps: { prisma: PrismaClient, clock: Clock, webhookRetentionDays: number, riscMaxEventAgeSeconds: number, log: FastifyBaseLogger }) {
     this.#prisma = deps.prisma
     this.#clock = deps.clock
     this.#retentionMs = deps.webhookRetentionDays * 86_400_000
+    this.#riscJtiMs = deps.riscMaxEventAgeSeconds * 1000 + RISC_JTI_MARGIN_MS
     this.#log = deps.log
   }
 
@@ -46,10 +58,17 @@ export class EventRetention {
     const now = this.#clock.now().getTime()
     const pubsubBefore = new Date(now - PUBSUB_MESSAGE_RETENTION_MS)
     const webhookBefore = new Date(now - this.#retentionMs)
+    const riscBefore = new Date(now - this.#riscJtiMs)
     const result: PruneResult = {
       pubsubMessages: await this.#batched(batch, async () => await this.#prisma.$executeRaw`
         DELETE FROM "pubsub_messages" WHERE "message_id" IN (
           SELECT "message_id" FROM "pubsub_messages" WHERE "received_at" < ${pubsubBefore}
+          LIMIT ${batch} FOR UPDATE SKIP LOCKED)`),
+      // Google's RISC jtis only: Apple's notifications (`apple:` keys, same table) carry no age bound, so their
+      // dedupe rows are what refuses a replay and are kept.
+      riscEventIds: await this.#batched(batch, async () => await this.#prisma.$executeRaw`
+        DELETE FROM "received_security_events" WHERE "jti" IN (
+          SELECT "jti" FROM "received_security_events" WHERE "received_at" < ${riscBefore} AND "jti" NOT LIKE 'apple:%'
           LIMIT ${batch} FOR UPDATE SKIP LOCKED)`),
       // A settled delivery's time: delivered_at, or for a given-up one its last attempt (next_attempt_at is not
       // moved when it gives up). Both are after next_attempt_at's value, which the (state, next_attempt_at) index finds.
@@ -67,7 +86,7 @@ export class EventRetention {
             AND NOT EXISTS (SELECT 1 FROM "webhook_deliveries" d WHERE d."event_id" = e."id")
           LIMIT ${batch} FOR UPDATE SKIP LOCKED)`)
     }
-    if (result.pubsubMessages + result.webhookDeliveries + result.webhookEvents > 0) this.#log.info(result, 'event tables pruned')
+    if (Object.values(result).some((n) => n > 0)) this.#log.info(result, 'event tables pruned')
     return result
   }
 
@@ -90,7 +109,7 @@ declare module 'fastify' {
 
 /** Every process prunes hourly (the statements skip each other's rows); never in admin commands (backgroundJobs). */
 export default fp(async (app) => {
-  const retention = new EventRetention({ prisma: app.prisma, clock: app.clock, webhookRetentionDays: app.config.WEBHOOK_RETENTION_DAYS, log: app.log.child({ component: 'event-retention' }) })
+  const retention = new EventRetention({ prisma: app.prisma, clock: app.clock, webhookRetentionDays: app.config.WEBHOOK_RETENTION_DAYS, riscMaxEventAgeSeconds: app.config.RISC_MAX_EVENT_AGE_SECONDS, log: app.log.child({ component: 'event-retention' }) })
   app.decorate('eventRetention', retention)
   schedulePeriodicJob(app, {
     run: async () => await retention.prune(),

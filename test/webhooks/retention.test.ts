@@ -55,17 +55,17 @@ test('retention prunes old Pub/Sub ids and settled deliveries and events, never 
   // Day 6: nothing is old enough.
   clock.advance(6 * DAY)
   await prisma.pubsubMessage.create({ data: { messageId: 'recent', receivedAt: clock.now() } })
-  t.same(await app.eventRetention.prune(2), { pubsubMessages: 0, webhookDeliveries: 0, webhookEvents: 0 })
+  t.same(await app.eventRetention.prune(2), { pubsubMessages: 0, riscEventIds: 0, webhookDeliveries: 0, webhookEvents: 0 })
 
   // Day 8: Pub/Sub ids older than 7 days go (batches of 2: three statements), the recent one stays.
   clock.advance(2 * DAY)
-  t.same(await app.eventRetention.prune(2), { pubsubMessages: 5, webhookDeliveries: 0, webhookEvents: 0 })
+  t.same(await app.eventRetention.prune(2), { pubsubMessages: 5, riscEventIds: 0, webhookDeliveries: 0, webhookEvents: 0 })
   t.same((await prisma.pubsubMessage.findMany()).map((m) => m.messageId), ['recent'])
 
   // Day 11: past WEBHOOK_RETENTION_DAYS=10. Delivered and given-up deliveries go, then their events and the one
   // fanned out to nobody; the pending delivery, its event and the event not fanned out yet stay.
   clock.advance(3 * DAY)
-  t.same(await app.eventRetention.prune(2), { pubsubMessages: 0, webhookDeliveries: 6, webhookEvents: 7 })
+  t.same(await app.eventRetention.prune(2), { pubsubMessages: 0, riscEventIds: 0, webhookDeliveries: 6, webhookEvents: 7 })
   t.same(await count(), { pubsub: 1, delivered: 0, failed: 0, pending: 1, events: 2 })
   const left = await prisma.webhookEvent.findMany({ include: { deliveries: true } })
   t.same(left.map((e) => [e.id, e.deliveries.map((d) => d.state)]).sort(), [[events[6]!.id, ['PENDING']], [events[8]!.id, []]].sort())
@@ -77,9 +77,9 @@ test('retention prunes old Pub/Sub ids and settled deliveries and events, never 
   t.same(await count(), { pubsub: 0, delivered: 0, failed: 0, pending: 1, events: 2 })
   await prisma.webhookDelivery.updateMany({ where: { id: 'msg_6' }, data: { state: 'DELIVERED', nextAttemptAt: clock.now(), deliveredAt: clock.now() } })
   clock.advance(9 * DAY)
-  t.same(await app.eventRetention.prune(), { pubsubMessages: 0, webhookDeliveries: 0, webhookEvents: 0 }, 'kept WEBHOOK_RETENTION_DAYS after its delivery')
+  t.same(await app.eventRetention.prune(), { pubsubMessages: 0, riscEventIds: 0, webhookDeliveries: 0, webhookEvents: 0 }, 'kept WEBHOOK_RETENTION_DAYS after its delivery')
   clock.advance(2 * DAY)
-  t.same(await app.eventRetention.prune(), { pubsubMessages: 0, webhookDeliveries: 1, webhookEvents: 1 })
+  t.same(await app.eventRetention.prune(), { pubsubMessages: 0, riscEventIds: 0, webhookDeliveries: 1, webhookEvents: 1 })
   t.same((await prisma.webhookEvent.findMany()).map((e) => e.id), [events[8]!.id], 'an event not fanned out is never pruned')
 })
 
@@ -88,4 +88,25 @@ test('WEBHOOK_RETENTION_DAYS: default 30, validated at boot', async (t) => {
   t.equal(parseEnv({ WEBHOOK_RETENTION_DAYS: '7' }).WEBHOOK_RETENTION_DAYS, 7)
   t.throws(() => parseEnv({ WEBHOOK_RETENTION_DAYS: '0' }), /WEBHOOK_RETENTION_DAYS/)
   t.throws(() => parseEnv({ WEBHOOK_RETENTION_DAYS: 'forever' }), /WEBHOOK_RETENTION_DAYS/)
+})
+
+test("retention prunes Google RISC jtis once their SET is too old to be accepted again, never Apple's", async (t) => {
+  const clock = new ManualClock(Date.parse('2026-03-01T00:00:00Z'))
+  const { app } = await buildTestApp(t, { clock, env: { WEBHOOK_DELIVERY_ENABLED: 'false', RISC_MAX_EVENT_AGE_SECONDS: String(7 * 86_400) } })
+  const prisma = app.prisma
+  const day0 = clock.now()
+  // Apple's notifications carry no age bound: their dedupe row is what refuses a replay (src/apple-notifications/).
+  await prisma.receivedSecurityEvent.createMany({
+    data: [{ jti: 'risc-a', eventTypes: ['x'], receivedAt: day0 }, { jti: 'risc-b', eventTypes: ['x'], receivedAt: day0 }, { jti: 'apple:c', eventTypes: ['x'], receivedAt: day0 }]
+  })
+  const kept = async () => (await prisma.receivedSecurityEvent.findMany({ orderBy: { jti: 'asc' } })).map((r) => r.jti)
+
+  // 7 days and 23 hours later a SET received on day 0 could still be within its age (its iat up to 5 minutes ahead).
+  clock.advance(8 * DAY - 3_600_000)
+  t.match(await app.eventRetention.prune(1), { riscEventIds: 0 })
+  t.same(await kept(), ['apple:c', 'risc-a', 'risc-b'])
+  // Past RISC_MAX_EVENT_AGE_SECONDS and a day of margin: the RISC rows go, in batches (of 1 here), Apple's stays.
+  clock.advance(3_600_000 + 1)
+  t.match(await app.eventRetention.prune(1), { riscEventIds: 2 })
+  t.same(await kept(), ['apple:c'])
 })
