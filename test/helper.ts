@@ -204,7 +204,9 @@ async function testDatabase (): Promise<Database> {
   // Taken before any app writes to it: the first instance of the process is a copy of the template, untouched.
   await inspectTemplate(db)
   const database = await pgliteDatabase(db)
-  return { ...database, close: async () => { await release(db) } }
+  // Once: a second close of the same app (a test closing it, then this file's teardown) must not pool it twice.
+  let released = false
+  return { ...database, close: async () => { if (!released) { released = true; await release(db) } } }
 }
 
 const repoRootForTests = path.resolve(import.meta.dirname, '..')
