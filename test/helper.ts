@@ -73,9 +73,140 @@ async function pgliteAssets () {
   return await assets
 }
 
-async function testDatabase (): Promise<Database> {
+async function freshDatabase (): Promise<PGlite> {
   const [loadDataDir, shared] = await Promise.all([migratedTemplate(), pgliteAssets()])
-  return pgliteDatabase(await PGlite.create({ loadDataDir, ...shared }))
+  return await PGlite.create({ loadDataDir, ...shared })
+}
+
+/*
+ * Even from the slim template, a new PGlite costs ≈ 0.9–1.4 s of CPU per test app (writing the data directory into
+ * PGlite's in-memory file system, starting PostgreSQL in WASM), and the suite builds ≈ 160 apps. So a test process
+ * keeps the PGlite instances its apps have closed, and hands one to its next app once it is as a fresh copy of the
+ * template would be:
+ * - the session is reset (ROLLBACK of anything left open, DISCARD ALL: settings, prepared statements, temporary
+ *   tables, advisory locks, LISTENs);
+ * - every table but `_prisma_migrations` is emptied (TRUNCATE … RESTART IDENTITY: sequences restart);
+ * - the schema (tables, columns, constraints, indexes, triggers, functions, types, the applied migrations) must
+ *   fingerprint as the template's: a test that altered it (renaming a table to make a query fail, say) and did not
+ *   put it back exactly leaves an instance that is closed, not reused.
+ * The migrations insert no rows (checked on the first instance: if one ever does, every app gets a fresh copy again,
+ * as before, until the reset restores those rows). Apps that run at the same time each hold their own instance;
+ * tests that need a database of their own (migrations, first start) open their own PGlite, not this pool.
+ * An open PGlite keeps its process alive: after a query PostgreSQL arms its idle statistics flush (a 10 s timer, an
+ * itimer that Emscripten maps to a referenced setTimeout) and rearms it when it fires, so the event loop never
+ * empties, `beforeExit` never comes and a test process holding idle instances hung until tap's timeout. The idle
+ * instances are therefore closed in a teardown of tap's root test, which ends the root when its last subtest is done
+ * (tap's documented way out for tests that hold servers), as the files that start moto already do.
+ */
+const POOL_IDLE_MAX = 2
+const idle: PGlite[] = []
+const poolCounts = { created: 0, reused: 0, discarded: 0 }
+/** How this process's test apps got their PGlite: a fresh copy of the template, a reset one, or one that was closed. */
+export function testDatabasePoolCounts () { return { ...poolCounts } }
+let templateState: Promise<{ fingerprint: string, userTables: string[], seeded: boolean }> | undefined
+
+const FINGERPRINT_SQL = `
+  WITH ns AS (SELECT oid FROM pg_namespace WHERE nspname NOT IN ('pg_catalog', 'information_schema', 'pg_toast')
+                AND nspname NOT LIKE 'pg_temp_%' AND nspname NOT LIKE 'pg_toast_temp_%'),
+  parts AS (
+    SELECT 'ns:' || nspname AS part FROM pg_namespace WHERE oid IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'rel:' || c.oid::regclass || ':' || c.relkind::text FROM pg_class c WHERE c.relnamespace IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'col:' || a.attrelid::regclass || '.' || a.attname || ':' || format_type(a.atttypid, a.atttypmod) || ':'
+      || a.attnotnull || ':' || coalesce(pg_get_expr(d.adbin, d.adrelid), '')
+      FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+      LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+      WHERE c.relnamespace IN (SELECT oid FROM ns) AND a.attnum > 0 AND NOT a.attisdropped
+    UNION ALL SELECT 'con:' || conrelid::regclass || ':' || conname || ':' || pg_get_constraintdef(oid)
+      FROM pg_constraint WHERE connamespace IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'idx:' || pg_get_indexdef(indexrelid) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+      WHERE c.relnamespace IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'trg:' || tgrelid::regclass || ':' || tgname || ':' || tgenabled::text || ':' || pg_get_triggerdef(oid)
+      FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL SELECT 'fn:' || p.oid::regprocedure || ':' || md5(coalesce(p.prosrc, '')) FROM pg_proc p
+      WHERE p.pronamespace IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'type:' || t.oid::regtype || ':' || coalesce((SELECT string_agg(enumlabel, ',' ORDER BY enumsortorder)
+      FROM pg_enum WHERE enumtypid = t.oid), '') FROM pg_type t WHERE t.typnamespace IN (SELECT oid FROM ns)
+    UNION ALL SELECT 'mig:' || migration_name || ':' || checksum || ':' || coalesce(finished_at::text, '') || ':'
+      || coalesce(rolled_back_at::text, '') FROM _prisma_migrations
+  )
+  SELECT md5(string_agg(part, E'\\n' ORDER BY part)) AS fingerprint FROM parts`
+
+const USER_TABLES_SQL = `
+  SELECT format('%I.%I', schemaname, tablename) AS name FROM pg_tables
+  WHERE schemaname NOT IN ('pg_catalog', 'information_schema') AND tablename <> '_prisma_migrations' ORDER BY 1`
+
+async function fingerprint (db: PGlite): Promise<string> {
+  const [row] = (await db.query<{ fingerprint: string }>(FINGERPRINT_SQL)).rows
+  if (row == null) throw new Error('no schema fingerprint')
+  return row.fingerprint
+}
+
+/** The template's schema fingerprint and tables, taken from an instance no app has used yet. */
+async function inspectTemplate (db: PGlite) {
+  templateState ??= (async () => {
+    const userTables = (await db.query<{ name: string }>(USER_TABLES_SQL)).rows.map((r) => r.name)
+    let seeded = false
+    for (const table of userTables) {
+      if ((await db.query(`SELECT 1 FROM ${table} LIMIT 1`)).rows.length > 0) seeded = true
+    }
+    return { fingerprint: await fingerprint(db), userTables, seeded }
+  })()
+  return await templateState
+}
+
+/** Back to the template's state, or false when this instance cannot be (then it is closed, not reused). */
+async function reset (db: PGlite): Promise<boolean> {
+  const { fingerprint: expected, userTables, seeded } = await inspectTemplate(db)
+  if (seeded || db.closed) return false
+  try {
+    await db.exec('ROLLBACK')
+    await db.exec('DISCARD ALL')
+    if (await fingerprint(db) !== expected) return false
+    if (userTables.length > 0) await db.exec(`TRUNCATE ${userTables.join(', ')} RESTART IDENTITY CASCADE`)
+    return true
+  } catch {
+    return false
+  }
+}
+
+async function release (db: PGlite): Promise<void> {
+  if (!poolClosed && idle.length < POOL_IDLE_MAX && await reset(db)) {
+    idle.push(db)
+    return
+  }
+  poolCounts.discarded++
+  if (!db.closed) await db.close()
+}
+
+let poolOpen: Promise<void> | undefined
+async function openPool (): Promise<void> {
+  poolOpen ??= (async () => {
+    // tap is imported here, not at the top: processes that are not tests (test/gmail/token-worker.ts, on
+    // PostgreSQL) import this file too, and tap's root writes TAP to the stdout they talk through.
+    const { default: tap } = await import('tap')
+    tap.teardown(async () => {
+      poolClosed = true
+      await Promise.all(idle.splice(0).map(async (db) => await db.close()))
+    })
+  })()
+  await poolOpen
+}
+let poolClosed = false
+
+async function testDatabase (): Promise<Database> {
+  await openPool()
+  let db = idle.pop()
+  if (db != null) poolCounts.reused++
+  else {
+    db = await freshDatabase()
+    poolCounts.created++
+  }
+  // Taken before any app writes to it: the first instance of the process is a copy of the template, untouched.
+  await inspectTemplate(db)
+  const database = await pgliteDatabase(db)
+  // Once: a second close of the same app (a test closing it, then this file's teardown) must not pool it twice.
+  let released = false
+  return { ...database, close: async () => { if (!released) { released = true; await release(db) } } }
 }
 
 const repoRootForTests = path.resolve(import.meta.dirname, '..')
