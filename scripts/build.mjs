@@ -14,7 +14,7 @@
 // Left out of the bundle (EXTERNAL, resolved from node_modules at run time, so each is a runtime dependency in
 // package.json): a native addon, and packages that read their own files beside their code at run time.
 import { build } from 'esbuild'
-import { rm } from 'node:fs/promises'
+import { readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -34,6 +34,21 @@ const EXTERNAL = [
   'pg-native'
 ]
 
+// Source maps line by line for our code only: a package's file gets an input source map of one entry, so a stack
+// frame inside a package names that package's file but at line 1 (its line is not kept). Maps of every line of the
+// bundle were ≈ 5 MiB (≈ 0.8 MiB now) and Node parses the map of each module it loads once source maps are on:
+// ≈ 70 ms of CPU per start on Node 20, ≈ 25 ms now (BENCHMARKS.md, "Start-up and memory").
+const unmappedPackages = {
+  name: 'unmapped-packages',
+  setup (b) {
+    b.onLoad({ filter: /[\\/]node_modules[\\/].*\.(c|m)?js$/ }, async (args) => {
+      const contents = await readFile(args.path, 'utf8')
+      const map = Buffer.from(JSON.stringify({ version: 3, sources: [args.path], names: [], mappings: 'AAAA' })).toString('base64')
+      return { contents: `${contents}\n//# sourceMappingURL=data:application/json;base64,${map}\n`, loader: 'js' }
+    })
+  }
+}
+
 export async function buildBundles ({ outdir = path.join(root, 'dist'), logLevel = 'warning' } = {}) {
   await rm(outdir, { recursive: true, force: true })
   return await build({
@@ -51,6 +66,7 @@ export async function buildBundles ({ outdir = path.join(root, 'dist'), logLevel
     sourcemap: 'linked',
     sourcesContent: false,
     external: EXTERNAL,
+    plugins: [unmappedPackages],
     // CommonJS packages inside an ESM bundle call require() for Node's modules: give them one.
     banner: { js: "import { createRequire as __inboxgateCreateRequire } from 'node:module'; const require = __inboxgateCreateRequire(import.meta.url);" },
     legalComments: 'none',
