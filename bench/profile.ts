@@ -3,7 +3,9 @@
  * load against it, and the profile's samples (start-up left out) grouped by the component whose code ran them.
  * For BENCHMARKS.md's "what remains": the gap to the lean reference, named by component with its µs per request.
  */
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises'
+import { SourceMap } from 'node:module'
 import os from 'node:os'
 import path from 'node:path'
 import type { Load } from './load.ts'
@@ -13,8 +15,9 @@ import type { Proc } from './processes.ts'
 export interface ProfileShare { component: string, share: number }
 export interface HotPathProfile { load: Load, shares: ProfileShare[] }
 
+interface CallFrame { functionName: string, url: string, lineNumber: number, columnNumber: number }
 interface CpuProfile {
-  nodes: Array<{ id: number, callFrame: { functionName: string, url: string } }>
+  nodes: Array<{ id: number, callFrame: CallFrame }>
   samples: number[]
   timeDeltas: number[]
 }
@@ -34,15 +37,37 @@ export function componentOf (url: string, functionName: string): string | null {
   if (/node_modules\/(fast-jwt|@fastify\/jwt|mnemonist)\//.test(url)) return 'JWT (fast-jwt)'
   if (/node_modules\/(prom-client|tdigest|bintrees)\//.test(url)) return 'metrics (prom-client)'
   if (/node_modules\/(fastify|find-my-way|avvio|light-my-request|@fastify|fast-content-type-parse|secure-json-parse|fast-querystring|toad-cache|fast-json-stringify|rfdc|vary)\//.test(url)) return 'Fastify and its plugins'
-  if (url.includes('/dist/src/')) return 'inboxgate\'s own code'
+  // Our files: dist/ (a frame no source map names) or, through the bundle's source map, src/ (`../../src/…`).
+  if (!url.includes('node_modules/') && /(^|\/)(dist|src)\//.test(url)) return 'inboxgate\'s own code'
   if (/^node:internal\/crypto|^node:crypto/.test(url)) return 'Node crypto (JWT HMAC, token hashes)'
   if (/^node:/.test(url)) return 'Node core (http, net, streams, events)'
   return 'other packages'
 }
 
+/**
+ * The built server is a bundle (scripts/build.mjs): a frame in dist/ is traced back through the bundle's source map
+ * to the file it was bundled from (a package's file in node_modules, or src/), which componentOf then classifies.
+ */
+function originalFrame (frame: CallFrame, maps: Map<string, SourceMap | null>): CallFrame {
+  if (!frame.url.startsWith('file:') || !frame.url.includes('/dist/')) return frame
+  let map = maps.get(frame.url)
+  if (map === undefined) {
+    try {
+      map = new SourceMap(JSON.parse(readFileSync(new URL(`${frame.url}.map`), 'utf8')))
+    } catch {
+      map = null
+    }
+    maps.set(frame.url, map)
+  }
+  const entry = map?.findEntry(frame.lineNumber, frame.columnNumber)
+  const source = entry != null && 'originalSource' in entry ? entry.originalSource : undefined
+  return source == null ? frame : { ...frame, url: source }
+}
+
 /** Self time per component over the samples taken after `skipMs` (start-up), as shares of the busy time. */
 export function shares (profile: CpuProfile, skipMs: number): ProfileShare[] {
-  const byId = new Map(profile.nodes.map((n) => [n.id, n.callFrame]))
+  const maps = new Map<string, SourceMap | null>()
+  const byId = new Map(profile.nodes.map((n) => [n.id, originalFrame(n.callFrame, maps)]))
   const acc = new Map<string, number>()
   let t = 0
   let busy = 0

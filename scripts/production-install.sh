@@ -2,7 +2,7 @@
 # CI (issue 20): what an operator runs, from a production install. A copy of the checkout with its build, whose
 # node_modules holds the production dependencies only (the lock file's tree, dev packages pruned: what
 # `npm ci --omit=dev` installs, without the network), then migrate, admin and the server as the docs name them:
-# `npm run migrate|admin|start` and `node dist/...`. No tsx, no TypeScript: each must run the built files.
+# `npm run migrate|admin|start` and `node dist/...`. No tsx, no esbuild: each must run the built bundles.
 # Needs a current build (`npm run build`).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +25,11 @@ cp -al node_modules "$app/node_modules"
 cd "$app"
 # Newer than every source, as a build made after checkout is.
 find dist -type f -exec touch {} +
+# npm prune rewrites package-lock.json, which `npm ci` never does: keep the checkout's (launch.mjs's staleness check
+# reads it, the bundles being built from the packages it pins).
+cp -p package-lock.json "$work/package-lock.json"
 npm prune --omit=dev --no-audit --no-fund --ignore-scripts >/dev/null 2>&1
+cp -p "$work/package-lock.json" package-lock.json
 # No tsx. (TypeScript and the Prisma CLI stay: @prisma/client lists both as peers. npm start must still not compile.)
 if [ -e node_modules/tsx ]; then echo "tsx left after the prune" >&2; exit 1; fi
 npm run postinstall --silent >/dev/null # regenerates the Prisma client, as npm ci does: the build must stay current
@@ -38,7 +42,8 @@ npm run --silent migrate -- deploy
 echo "--- node dist/prisma/migrate.js deploy (again: nothing pending)"
 node dist/prisma/migrate.js deploy | grep -q 'No pending migrations.'
 echo "--- npm run admin -- create-service-client"
-npm run --silent admin -- create-service-client "Nightly job" --worker | grep -q '"clientSecret"'
+npm run --silent admin -- create-service-client "Nightly job" --worker 2>"$work/admin-create.err" | grep -q '"clientSecret"'
+if grep -q 'older than the sources' "$work/admin-create.err"; then echo "npm run admin found the current build stale" >&2; exit 1; fi
 echo "--- node dist/src/admin/cli.js list-service-clients"
 node dist/src/admin/cli.js list-service-clients | grep -q '"Nightly job"'
 
@@ -54,6 +59,7 @@ for _ in $(seq 1 240); do
 done
 curl -fsS "http://127.0.0.1:$port/health/ready"; echo
 if grep -q 'compiling' "$work/server.log"; then echo "npm start compiled although the build was current" >&2; exit 1; fi
+if grep -q 'older than the sources' "$work/server.log"; then echo "npm start found the current build stale" >&2; exit 1; fi
 echo "--- the admin command refuses beside the running server (embedded database)"
 if node dist/src/admin/cli.js show-user nobody@example.com 2>"$work/admin.err"; then echo "admin ran beside the server" >&2; exit 1; fi
 grep -q 'is in use by another process' "$work/admin.err"

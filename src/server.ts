@@ -5,6 +5,9 @@ import module from 'node:module'
 // a start on Node 26 (bench/startup.ts). Node 20 has no such API. It applies to modules loaded after the call:
 // hence the dynamic import.
 ;(module as { enableCompileCache?: () => unknown }).enableCompileCache?.()
+// The build is a bundle (scripts/build.mjs): stack traces name the TypeScript sources through its source maps. Like
+// the compile cache, this applies to the modules loaded after the call (all of the bundle but this file).
+process.setSourceMapsEnabled(true)
 const { loadConfigOrExit, startServer } = await import('./start-server.ts')
 const { startFailureMessage } = await import('./start-failure.ts')
 

@@ -1,6 +1,6 @@
 /*
  * THE LEAN REFERENCE — benchmark-only, NOT part of inboxgate. Nothing in src/ imports it and the product's build
- * (tsconfig.build.json) never compiles it; bench/run.ts bundles it with esbuild and runs it as its own process,
+ * (scripts/build.mjs) never bundles it; bench/run.ts bundles it with esbuild and runs it as its own process,
  * pinned to the same CPU as the server under test, on the same database.
  *
  * It does the same work as the product's hot paths with nothing around them, to give the ratio of issue 15 a

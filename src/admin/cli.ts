@@ -5,6 +5,8 @@
 // the server never sees.
 import { ADMIN_USAGE, AdminError, AdminUsageError, checkAdminArguments } from './usage.ts'
 
+// Stack traces name the TypeScript sources of the bundle (scripts/build.mjs) loaded from here on.
+process.setSourceMapsEnabled(true)
 // The app is loaded once the command line is known to be good (below): usage errors answer at once.
 const { startFailureMessage } = await import('../start-failure.ts')
 

@@ -3,6 +3,7 @@ import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
+import { repoRoot } from '../paths.ts'
 import type { MigrationLogger } from './migrations.ts'
 
 /**
@@ -49,8 +50,9 @@ export async function initializeFreshDataDir (dir: string, opts: FirstStartOptio
 
 function runInitdb (dir: string, migrate: boolean): Promise<FirstStart> {
   const here = fileURLToPath(import.meta.url)
-  // dist/src/db/pglite-initdb.js beside the built server; the TypeScript source through tsx in a checkout.
-  const entry = path.join(path.dirname(here), `pglite-initdb${path.extname(here)}`)
+  // The TypeScript source beside this one through tsx in a checkout; the built program (scripts/build.mjs: this code
+  // is then in a bundle's chunk, not beside it) in dist/.
+  const entry = here.endsWith('.ts') ? path.join(path.dirname(here), 'pglite-initdb.ts') : path.join(repoRoot, 'dist', 'src', 'db', 'pglite-initdb.js')
   const execArgv = entry.endsWith('.ts') ? ['--import', pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href] : []
   return new Promise((resolve, reject) => {
     const child = fork(entry, [dir, ...(migrate ? ['--migrate'] : [])], { execArgv, stdio: ['ignore', 'ignore', 'inherit', 'ipc'] })

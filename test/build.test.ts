@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process'
+import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { test } from 'tap'
+// @ts-expect-error plain JavaScript without declarations (the build script runs without tsx)
+import { buildBundles } from '../scripts/build.mjs'
+
+// `npm run build` (scripts/build.mjs) and `npm start` (scripts/launch.mjs): the built server is a bundle of a few
+// files, not ≈ 700 modules; launch.mjs runs it when it is current; its stack traces name the TypeScript sources.
+// Built into a scratch copy of the checkout's layout (its own dist/), never into the checkout's dist/.
+
+const ROOT = path.resolve(import.meta.dirname, '..')
+
+interface Metafile { outputs: Record<string, { imports: Array<{ path: string, kind: string, external?: boolean }>, inputs: Record<string, unknown>, entryPoint?: string }> }
+
+test('the build bundles the server; launch.mjs runs the bundle; stack traces name the .ts sources', async (t) => {
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'inboxgate-build-'))
+  t.teardown(async () => await rm(scratch, { recursive: true, force: true }))
+  // The checkout as launch.mjs and the bundle see it: sources, schema, migrations and packages from here (their
+  // mtimes older than the build made below), launch.mjs and the files its staleness check reads copied.
+  for (const dir of ['src', 'schema', 'prisma', 'node_modules']) await symlink(path.join(ROOT, dir), path.join(scratch, dir))
+  await mkdir(path.join(scratch, 'scripts'))
+  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/launch.mjs', 'scripts/build.mjs']) {
+    await copyFile(path.join(ROOT, file), path.join(scratch, file))
+  }
+  const { metafile } = await buildBundles({ outdir: path.join(scratch, 'dist') }) as { metafile: Metafile }
+
+  // What a PostgreSQL start loads: the server entry, the start-up chunk it imports and their static imports.
+  const outputs = metafile.outputs
+  const serverOut = Object.keys(outputs).find((o) => outputs[o]!.entryPoint === 'src/server.ts')!
+  t.equal(path.relative(scratch, path.resolve(ROOT, serverOut)), path.join('dist', 'src', 'server.js'), 'the bundle keeps the path npm start and the docs name')
+  const startChunk = outputs[serverOut]!.imports.find((i) => i.kind === 'dynamic-import' && /start-server/.test(i.path))!.path
+  const loaded = new Set<string>([serverOut])
+  const visit = (out: string) => {
+    if (loaded.has(out)) return
+    loaded.add(out)
+    for (const i of outputs[out]!.imports) if (i.kind === 'import-statement' && i.external !== true) visit(i.path)
+  }
+  visit(startChunk)
+  const inputs = [...loaded].flatMap((o) => Object.keys(outputs[o]!.inputs))
+  t.ok(inputs.includes('src/app.ts'), 'the app is in the bundle')
+  t.ok(inputs.some((i) => i.includes('node_modules/fastify/')), 'packages are bundled too')
+  for (const lazy of ['@aws-sdk/', 'googleapis/', 'src/db/pglite-adapter.ts', 'src/vault/kms-envelope-vault.ts']) {
+    t.notOk(inputs.some((i) => i.includes(lazy)), `${lazy} stays out of a start (a chunk loaded on use)`)
+  }
+
+  // launch.mjs with a current build: every module file the process resolves is logged by a resolve hook.
+  const resolvedLog = path.join(scratch, 'resolved.log')
+  const hooks = path.join(scratch, 'hooks.mjs')
+  await writeFile(hooks, [
+    "import { appendFileSync } from 'node:fs'",
+    'export async function resolve (specifier, context, next) {',
+    '  const result = await next(specifier, context)',
+    `  if (result.url.startsWith('file:')) appendFileSync(${JSON.stringify(resolvedLog)}, result.url + '\\n')`,
+    '  return result',
+    '}'
+  ].join('\n'))
+  const register = `data:text/javascript,import { register } from 'node:module'; register(${JSON.stringify(pathToFileURL(hooks).href)})`
+  // A start that fails after loading the whole app (the data directory cannot be created): its stack trace is
+  // printed, through the source maps.
+  const child = spawn(process.execPath, ['--import', register, path.join(scratch, 'scripts', 'launch.mjs'), 'server'], {
+    cwd: scratch,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, DATA_DIR: '/dev/null/inboxgate', JWT_SECRET: 'x'.repeat(43), LOG_LEVEL: 'warn' },
+    stdio: ['ignore', 'ignore', 'pipe']
+  })
+  let stderr = ''
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { stderr += d })
+  const code = await new Promise<number | null>((resolve) => child.once('exit', resolve))
+  t.equal(code, 1, 'the start fails')
+  t.match(stderr, /inboxgate failed to start: Error: ENOTDIR/)
+  t.notMatch(stderr, /compiling/, 'a current build is not built again')
+  t.match(stderr, /src\/db\/prisma\.ts:\d+/, 'the stack trace names the TypeScript source (source maps)')
+  t.notMatch(stderr, /dist\/chunks\//, 'no frame left in the bundle')
+  const files = [...new Set((await readFile(resolvedLog, 'utf8')).trim().split('\n'))]
+  t.ok(files.includes(pathToFileURL(path.join(scratch, 'dist', 'src', 'server.js')).href), 'launch.mjs ran dist/src/server.js')
+  t.same(files.filter((f) => f.endsWith('.ts')), [], 'no TypeScript source loaded (no tsx)')
+  t.ok(files.length < 40, `a start loads a few files: ${files.length} (≈ 700 before the bundle)`)
+})
