@@ -19,6 +19,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { assertBuilt, cpuMsOf, median, memoryOf, sleep, spawnBuiltServer } from './built-server.ts'
 import { pinned, ROOT, SERVER_CPU } from './processes.ts'
+import { PGLITE_SETTINGS } from '../src/db/pglite-settings.ts'
 
 export type StartupCase = 'postgresql' | 'pgliteRestart' | 'pgliteFresh' | 'pgliteAlone'
 
@@ -61,10 +62,11 @@ const LABELS: Record<StartupCase, string> = {
 // Issue 26's goals.
 const GOALS: Record<Exclude<StartupCase, 'pgliteAlone'>, number> = { postgresql: 400, pgliteRestart: 1000, pgliteFresh: 2500 }
 
-// A bare node process: import PGlite, PGlite.create(dir) on an existing data directory, one query (cwd: the checkout,
-// so the package resolves). Timed from the process's own start (process.uptime), as a server is from its spawn.
+// A bare node process: import PGlite, PGlite.create(dir) on an existing data directory with the server's settings
+// (src/db/pglite-settings.ts, given as argv[2]), one query (cwd: the checkout, so the package resolves). Timed from the
+// process's own start (process.uptime), as a server is from its spawn.
 const PGLITE_ALONE = `const { PGlite } = await import('@electric-sql/pglite')
-const db = await PGlite.create(process.argv[1])
+const db = await PGlite.create(process.argv[1], { startParams: [...PGlite.defaultStartParams, ...JSON.parse(process.argv[2])] })
 await db.query('select 1')
 const ms = process.uptime() * 1000
 const cpu = process.cpuUsage()
@@ -74,7 +76,7 @@ await db.close()`
 
 /** PGlite's own start on `dir` (a server's DATA_DIR after it stopped), pinned as the server is. */
 function pgliteAlone (node: string, dir: string): StartupSample {
-  const argv = [node, '--input-type=module', '-e', PGLITE_ALONE, path.join(dir, 'pglite')]
+  const argv = [node, '--input-type=module', '-e', PGLITE_ALONE, path.join(dir, 'pglite'), JSON.stringify(PGLITE_SETTINGS)]
   const [cmd, ...args] = pinned ? ['taskset', '-c', String(SERVER_CPU), ...argv] : argv
   return JSON.parse(execFileSync(cmd!, args, { cwd: ROOT, encoding: 'utf8' })) as StartupSample
 }

@@ -10,7 +10,7 @@ import type { DocumentTypeDecoration, ResultOf, VariablesOf } from '@graphql-typ
 import pg from 'pg'
 import { PGlite } from '@electric-sql/pglite'
 import app, { serverOptions } from '../src/app.ts'
-import { PGLITE_SETTINGS } from '../src/db/pglite-settings.ts'
+import { pgliteStartParams } from '../src/db/pglite-settings.ts'
 import { pgliteDatabase } from '../src/db/prisma.ts'
 import type { Database } from '../src/db/prisma.ts'
 import { applyMigrations } from '../src/db/migrations.ts'
@@ -77,7 +77,7 @@ async function pgliteAssets () {
 async function freshDatabase (): Promise<PGlite> {
   const [loadDataDir, shared] = await Promise.all([migratedTemplate(), pgliteAssets()])
   // Run as the server runs its embedded database (src/db/pglite-settings.ts): a 16 MB buffer pool, not 128 MB.
-  return await PGlite.create({ loadDataDir, ...shared, startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] })
+  return await PGlite.create({ loadDataDir, ...shared, startParams: pgliteStartParams(PGlite.defaultStartParams) })
 }
 
 /*

@@ -3,7 +3,7 @@
 import { PGlite } from '@electric-sql/pglite'
 import { applyMigrations } from './migrations.ts'
 import { PGliteAdapterFactory } from './pglite-adapter.ts'
-import { PGLITE_SETTINGS } from './pglite-settings.ts'
+import { pgliteStartParams } from './pglite-settings.ts'
 import type { InitdbMessage } from './pglite-first-start.ts'
 
 const [dir, flag] = process.argv.slice(2)
@@ -14,7 +14,7 @@ function report (message: InitdbMessage): Promise<void> {
 
 try {
   if (dir == null) throw new Error('usage: pglite-initdb <dir> [--migrate]')
-  const db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] })
+  const db = await PGlite.create(dir, { startParams: pgliteStartParams(PGlite.defaultStartParams) })
   try {
     const applied = flag === '--migrate' ? await applyMigrations(new PGliteAdapterFactory(db)) : []
     // A checkpoint on close: the parent opens a cleanly shut-down database (no WAL replay at its start).

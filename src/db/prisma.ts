@@ -9,7 +9,7 @@ import { PrismaClient } from '../generated/prisma/client.ts'
 import { applyMigrations } from './migrations.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { initializeFreshDataDir } from './pglite-first-start.ts'
-import { PGLITE_SETTINGS } from './pglite-settings.ts'
+import { pgliteStartParams } from './pglite-settings.ts'
 import type { FirstStartOptions } from './pglite-first-start.ts'
 
 export type DatabaseKind = 'postgresql' | 'pglite'
@@ -68,7 +68,7 @@ export async function openDatabase (
     // PGlite (WASM PostgreSQL, ≈0.2 s to import) is loaded only when the embedded database is used.
     const { PGlite } = await import('@electric-sql/pglite')
     // One PGlite instance per data dir and process: migrations and queries share it.
-    const db = await PGlite.create(dir, { startParams: [...PGlite.defaultStartParams, ...PGLITE_SETTINGS] })
+    const db = await PGlite.create(dir, { startParams: pgliteStartParams(PGlite.defaultStartParams) })
     return await pgliteDatabase(db, unlock)
   } catch (err) {
     unlock()
