@@ -131,3 +131,26 @@ t.test('two deliveries racing: a hijacking disable and an older enable, on two s
   t.same(new Set(outcomes), new Set([202]), 'every delivery acknowledged')
   t.equal(await ctx.app.prisma.riscEventOrder.count({ where: { family: 'account-status' } }), rounds)
 })
+
+t.test('a SET replayed after retention pruned its jti is refused by its age: pruning opens no replay window', async (t) => {
+  const ctx = await buildRiscApp(t, { listen: false })
+  const now = nowSeconds(ctx)
+  // The worst case for retention: an iat as far ahead as the receiver accepts (5 minutes), so the SET stays young longest.
+  const token = hijacked(ctx, ALICE.sub, now + 299)
+  t.equal((await post(ctx, token)).statusCode, 202)
+  t.match(await blockOf(ctx, ALICE.sub), { reason: 'hijacking' })
+  await post(ctx, set(ctx, 'account-enabled', ALICE.sub, now + 300))
+  t.equal(await blockOf(ctx, ALICE.sub), null, 'lifted by a newer enable')
+  t.equal(await ctx.app.prisma.receivedSecurityEvent.count(), 2)
+
+  // RISC_MAX_EVENT_AGE_SECONDS (7 days) and the day of margin later, the jtis are pruned…
+  ctx.clock.advance((8 * 86_400 + 1) * 1000)
+  t.match(await ctx.app.eventRetention.prune(), { riscEventIds: 2 })
+  t.equal(await ctx.app.prisma.receivedSecurityEvent.count(), 0)
+  // …and the captured disable, replayed, is refused for its age: the jti was the only thing standing in its way
+  // for 7 days, and no longer needs to.
+  const replay = await post(ctx, token)
+  t.equal(replay.statusCode, 400)
+  t.equal(replay.json().err, 'invalid_request')
+  t.equal(await blockOf(ctx, ALICE.sub), null, 'the replay blocked nobody')
+})
