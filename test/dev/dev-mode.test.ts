@@ -127,6 +127,14 @@ test('npm run dev: the README walkthrough over HTTP, then a clean stop on SIGTER
 
   // 5. Alice removes the app in her Google Account: Google pushes a tokens-revoked event (Cross-Account
   // Protection; dev mode registered the server), and the grant is deleted before any Gmail call.
+  // Dev mode has Gmail push on: the new connection's users.watch (a Gmail call) comes at the watch job's next pass,
+  // within WEBHOOK_POLL_INTERVAL_MS. Counted from after it, so the count below is the revocation's alone (on a busy
+  // machine that pass fell inside the window).
+  const watchDeadline = Date.now() + 10_000
+  while (Object.keys(await emulator('/gmail/watches')).length === 0 && Date.now() < watchDeadline) {
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  t.equal(Object.keys(await emulator('/gmail/watches')).length, 1, 'the new connection is watched (Gmail push)')
   const before = await emulator('/stats')
   t.same(await emulator('/users/alice@example.com/revoke', {}), { revoked: 1 })
   const deadline = Date.now() + 1000
