@@ -38,6 +38,7 @@ import passwordReset from './password-reset/password-reset.ts'
 import rateLimits from './rate-limits/rate-limits.ts'
 import auditLog from './audit-log/audit-log.ts'
 import accessTokens from './sessions/access-tokens.ts'
+import liveSessionCache from './sessions/live-session-cache.ts'
 import sessions from './sessions/sessions-service.ts'
 import wellKnown from './signing-keys/well-known.ts'
 import passwords from './users/password-hasher.ts'
@@ -164,6 +165,7 @@ async function app (fastify: FastifyInstance, opts: AppOptions): Promise<void> {
   // Before the services that count into it; it attaches to the vault and Google once the app is ready.
   await fastify.register(metrics)
   await fastify.register(prisma, { database: opts.database })
+  await fastify.register(liveSessionCache)
   await fastify.register(auditLog)
   await fastify.register(googleAccountBlocks)
   await fastify.register(passwords)

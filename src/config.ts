@@ -136,6 +136,7 @@ const envSchema = z.object({
     .regex(/^(postgres(ql)?:\/\/|memory:\/\/$)/, 'must be a postgresql:// URL or memory://')
     .optional(),
   DB_MIGRATE_ON_START: bool.default(true),
+  LIVE_SESSION_CACHE: bool.default(true),
   DB_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
   /**
    * Access-token signing key: ≥ 32 bytes (256 bits), given as base64, base64url or hex.

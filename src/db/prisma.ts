@@ -6,7 +6,10 @@ import type { SqlMigrationAwareDriverAdapterFactory } from '@prisma/driver-adapt
 import fp from 'fastify-plugin'
 import pg from 'pg'
 import { PrismaClient } from '../generated/prisma/client.ts'
+import { CommittedWrites } from './committed-writes.ts'
 import { applyMigrations } from './migrations.ts'
+import { listenPglite, listenPostgres } from './notifications.ts'
+import type { ListenLog, NotificationHandlers, Subscription } from './notifications.ts'
 import { lockDataDir } from './data-dir-lock.ts'
 import { initializeFreshDataDir } from './pglite-first-start.ts'
 import { pgliteStartParams } from './pglite-settings.ts'
@@ -23,6 +26,8 @@ export interface Database {
    * so it must not run on a connection the app's pool keeps.
    */
   migrationAdapter (): SqlMigrationAwareDriverAdapterFactory
+  /** LISTEN on `channel` (src/db/notifications.ts): on PostgreSQL through a connection of its own, outside the pool. */
+  listen (channel: string, handlers: NotificationHandlers, log: ListenLog): Subscription
   close (): Promise<void>
 }
 
@@ -50,6 +55,7 @@ export async function openDatabase (
       kind: 'postgresql',
       adapter: new PrismaPg(pool, pgOptions) as unknown as SqlMigrationAwareDriverAdapterFactory,
       migrationAdapter: () => new PrismaPg({ ...poolConfig, max: 1 }, pgOptions),
+      listen: (channel, handlers, log) => listenPostgres(poolConfig, channel, handlers, log),
       close: async () => { await pool.end() }
     }
   }
@@ -79,13 +85,27 @@ export async function openDatabase (
 export async function pgliteDatabase (db: PGlite, unlock = () => {}): Promise<Database> {
   const { PGliteAdapterFactory } = await import('./pglite-adapter.ts')
   const adapter = new PGliteAdapterFactory(db)
-  return { kind: 'pglite', adapter, migrationAdapter: () => adapter, close: async () => { try { await db.close() } finally { unlock() } } }
+  return {
+    kind: 'pglite',
+    adapter,
+    migrationAdapter: () => adapter,
+    listen: (channel, handlers) => listenPglite(db, channel, handlers),
+    close: async () => { try { await db.close() } finally { unlock() } }
+  }
+}
+
+/** What the app sees of its database beside Prisma. */
+export interface DatabaseAccess {
+  kind: DatabaseKind
+  listen: Database['listen']
+  /** This process's committed writes to the given tables (src/db/committed-writes.ts). */
+  committedWrites: Pick<CommittedWrites, 'watch'>
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
     prisma: PrismaClient
-    database: { kind: DatabaseKind }
+    database: DatabaseAccess
   }
 }
 
@@ -103,9 +123,10 @@ export default fp(async (app, opts: { database?: Database }) => {
     await database.close()
     throw err
   }
-  const prisma = new PrismaClient({ adapter: database.adapter })
+  const committedWrites = new CommittedWrites()
+  const prisma = new PrismaClient({ adapter: committedWrites.wrap(database.adapter) })
   app.decorate('prisma', prisma)
-  app.decorate('database', { kind: database.kind })
+  app.decorate('database', { kind: database.kind, listen: database.listen, committedWrites })
   app.addHook('onClose', async () => {
     await prisma.$disconnect()
     await database.close()

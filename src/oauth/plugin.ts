@@ -23,6 +23,7 @@ export default fp(async (app) => {
     prisma: app.prisma,
     clock: app.clock,
     config: app.config,
+    liveSessionCache: app.liveSessionCache,
     clients,
     gmail: app.gmailConnections,
     auditLog: app.auditLog,
@@ -32,4 +33,4 @@ export default fp(async (app) => {
     googleAccountBlocks: app.googleAccountBlocks
   }))
   await app.register(oauthRoutes)
-}, { name: 'oauth', dependencies: ['prisma', 'google-account-blocks', 'gmail', 'audit-log', 'metrics', 'access-tokens', 'rate-limits'] })
+}, { name: 'oauth', dependencies: ['prisma', 'live-session-cache', 'google-account-blocks', 'gmail', 'audit-log', 'metrics', 'access-tokens', 'rate-limits'] })

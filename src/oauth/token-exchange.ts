@@ -11,6 +11,8 @@ import type { RateLimits } from '../rate-limits/rate-limits.ts'
 import type { AuditLog } from '../audit-log/audit-log.ts'
 import type { AccessClaims } from '../sessions/access-tokens.ts'
 import { requireLiveSession } from '../sessions/live-session.ts'
+import type { LiveRow } from '../sessions/live-session.ts'
+import type { LiveSessionCache } from '../sessions/live-session-cache.ts'
 import type { ServiceAuthorizations } from './service-authorizations.ts'
 import type { ServiceClient, ServiceClients } from './service-clients.ts'
 
@@ -44,6 +46,7 @@ export interface TokenExchangeDeps {
   prisma: PrismaClient
   clock: Clock
   config: Pick<Config, 'REFRESH_TOKEN_IDLE_SECONDS'>
+  liveSessionCache?: LiveSessionCache<LiveRow> | undefined
   clients: ServiceClients
   gmail: GmailConnections
   auditLog: AuditLog

@@ -11,7 +11,7 @@ const NOT_A_CLASS: Record<string, string> = {
   clock: 'an interface with a system and a test implementation',
   backgroundJobs: 'a boolean switch',
   prisma: "the library's client, under the name every Prisma codebase gives it",
-  database: 'which database kind is in use, a plain object',
+  database: 'which database kind is in use, its notifications and this process\'s own writes: a plain object',
   vault: 'an interface with three implementations (Secrets Manager, KMS envelope, local)'
 }
 
@@ -38,7 +38,7 @@ test('every FastifyInstance decorator is named like its class', async (t) => {
   t.ok(decorators.length >= 30, `found the decorators (${decorators.length})`)
   for (const { name, type, file } of decorators) {
     if (name in NOT_A_CLASS) continue
-    const cls = type.replace(/\s*\|\s*null$/, '')
+    const cls = type.replace(/\s*\|\s*(?:null|undefined)$/, '').replace(/<.*>$/, '')
     t.equal(name, cls.charAt(0).toLowerCase() + cls.slice(1), `${file}: app.${name} holds a ${type}`)
   }
   const declared = new Set(decorators.map((d) => d.name))

@@ -1,0 +1,128 @@
+import type { PGlite } from '@electric-sql/pglite'
+import pg from 'pg'
+
+// PostgreSQL's LISTEN/NOTIFY, on PostgreSQL and on the embedded PGlite alike. A subscriber learns each payload and,
+// as importantly, whether it can trust that it has seen every one: `live(false)` whenever notifications may have been
+// missed (the connection is not yet listening, was lost, or stopped answering), `live(true)` once LISTEN is in place
+// again. What a subscriber caches must not outlive a `live(false)`.
+
+export interface NotificationHandlers {
+  message: (payload: string) => void
+  live: (live: boolean) => void
+}
+
+export interface Subscription {
+  close: () => Promise<void>
+}
+
+export interface ListenLog {
+  warn: (obj: object, msg: string) => void
+  info: (msg: string) => void
+}
+
+const CHANNEL = /^[a-z_][a-z0-9_]*$/
+
+/** How often the listening connection proves it is alive, and how long a proof may take before it counts as lost. */
+export const HEARTBEAT_MS = 2000
+const RECONNECT_MIN_MS = 100
+const RECONNECT_MAX_MS = 5000
+
+/**
+ * PostgreSQL: a connection of its own, outside the pool (a pooled connection would LISTEN only while checked out).
+ * Lost (an error, the server ending it, a heartbeat that does not come back within HEARTBEAT_MS) means `live(false)`
+ * at once and a reconnection with backoff; TCP keepalive is on as well.
+ */
+export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, handlers: NotificationHandlers, log: ListenLog): Subscription {
+  if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`)
+  let client: pg.Client | undefined
+  let closed = false
+  let backoff = RECONNECT_MIN_MS
+  let reconnect: NodeJS.Timeout | undefined
+  let wasLost = false
+
+  const lost = (c: pg.Client, err?: unknown): void => {
+    if (client !== c) return
+    client = undefined
+    handlers.live(false)
+    c.removeAllListeners('notification')
+    c.on('error', () => {})
+    c.end().catch(() => {})
+    if (closed) return
+    if (!wasLost) log.warn({ err: err instanceof Error ? { message: err.message } : undefined }, 'live-session notifications lost: reading every request from the database until they are back')
+    wasLost = true
+    reconnect = setTimeout(() => { void connect() }, backoff)
+    reconnect.unref()
+    backoff = Math.min(backoff * 2, RECONNECT_MAX_MS)
+  }
+
+  const connect = async (): Promise<void> => {
+    if (closed) return
+    const c = new pg.Client({ ...clientConfig, keepAlive: true, application_name: `inboxgate-listen ${process.pid}` })
+    client = c
+    c.on('notification', (n) => { if (n.channel === channel) handlers.message(n.payload ?? '') })
+    c.on('error', (err) => { lost(c, err) })
+    c.on('end', () => { lost(c) })
+    try {
+      await c.connect()
+      await c.query(`LISTEN ${channel}`)
+    } catch (err) {
+      lost(c, err)
+      return
+    }
+    if (client !== c) return
+    backoff = RECONNECT_MIN_MS
+    if (wasLost) log.info('live-session notifications are back')
+    wasLost = false
+    handlers.live(true)
+  }
+
+  const heartbeat = setInterval(() => {
+    const c = client
+    if (c == null || closed) return
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => { reject(new Error(`no heartbeat answer within ${HEARTBEAT_MS} ms`)) }, HEARTBEAT_MS)
+    })
+    Promise.race([c.query('SELECT 1'), late])
+      .catch((err: unknown) => { lost(c, err) })
+      .finally(() => { clearTimeout(timer) })
+  }, HEARTBEAT_MS)
+  heartbeat.unref()
+
+  void connect()
+  return {
+    close: async () => {
+      closed = true
+      clearInterval(heartbeat)
+      clearTimeout(reconnect)
+      const c = client
+      client = undefined
+      handlers.live(false)
+      if (c != null) await c.end().catch(() => {})
+    }
+  }
+}
+
+/**
+ * PGlite: one process, one backend. Notifications are delivered while the writing statement's result is read, so a
+ * subscriber hears of a change before the write's promise resolves; there is no connection to lose.
+ */
+export function listenPglite (db: PGlite, channel: string, handlers: NotificationHandlers): Subscription {
+  if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`)
+  let closed = false
+  const listening = db.listen(channel, (payload) => { if (!closed) handlers.message(payload) })
+    .then((unlisten) => {
+      if (!closed) handlers.live(true)
+      return unlisten
+    })
+  // A failed LISTEN leaves the subscriber at live(false): every request reads.
+  listening.catch(() => {})
+  return {
+    close: async () => {
+      closed = true
+      handlers.live(false)
+      const unlisten = await listening.catch(() => undefined)
+      if (unlisten != null && !db.closed) await unlisten().catch(() => {})
+    }
+  }
+}
