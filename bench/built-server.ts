@@ -4,6 +4,7 @@
  * as bench/processes.ts's startProcess does. Nothing here is part of the product.
  */
 import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
 import type { ChildProcess } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import os from 'node:os'
@@ -38,6 +39,10 @@ export async function spawnBuiltServer (node: string, env: Record<string, string
   child.stdout.resume()
   let stderr = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => { stderr = (stderr + chunk).slice(-4000) })
+  // The server's warnings and errors (pino, on stdout) go with its stderr into a failed run's message.
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    if (/"level":[4-9]\d/.test(line)) stderr = (stderr + line + '\n').slice(-4000)
+  })
   return {
     child,
     url: `http://127.0.0.1:${port}`,

@@ -181,7 +181,7 @@ export async function runMailboxEvents (opts: MailboxEventsOptions): Promise<Mai
     const waitFor = async (check: () => boolean, what: string, ms = 120_000) => {
       const until = performance.now() + ms
       while (!check()) {
-        if (performance.now() > until) throw new Error(`timed out waiting for ${what}`)
+        if (performance.now() > until) throw new Error(`timed out waiting for ${what} (${emulator.state.push.watches.size} watches, ${connected} gmail.connected webhooks)\n${server.stderr()}`)
         await sleep(20)
       }
     }

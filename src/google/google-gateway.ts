@@ -82,10 +82,18 @@ export class GoogleRejectedError extends Error {
 // RSS at start on this machine kind, bench/startup.ts); the Gmail one alone still costs ≈70 ms that a start need
 // not pay. The deep path keeps googleapis's own google-auth-library, the one we import (`npm ls
 // google-auth-library`: a single version).
-let gmailModule: Promise<typeof import('googleapis/build/src/apis/gmail/index.js')> | undefined
+// It is a CommonJS module: Node's own import() gives it named exports, but in the esbuild bundle (npm run build) the
+// chunk has only `default`, the module's exports object. Read either way: reading `.gmail` alone was undefined in the
+// built server, and every Gmail call there failed as GOOGLE_UNAVAILABLE (test/build.test.ts now calls one).
+type GmailModule = typeof import('googleapis/build/src/apis/gmail/index.js')
+let gmailModule: Promise<GmailModule['gmail']> | undefined
 async function loadGmailApi () {
-  gmailModule ??= import('googleapis/build/src/apis/gmail/index.js')
-  return (await gmailModule).gmail
+  gmailModule ??= import('googleapis/build/src/apis/gmail/index.js').then((m: Partial<GmailModule> & { default?: GmailModule }) => {
+    const gmail = m.gmail ?? m.default?.gmail
+    if (gmail == null) throw new Error('googleapis: the Gmail API module has no gmail export')
+    return gmail
+  })
+  return await gmailModule
 }
 
 interface GaxiosLikeError { response?: { status?: number, data?: unknown }, code?: string, message?: string }
