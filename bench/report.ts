@@ -28,7 +28,7 @@ export interface NodeReport {
   rss: Array<[string, number]>
   hwm?: number
   hwmB?: number
-  profiles?: { me: HotPathProfile, refresh: HotPathProfile }
+  profiles?: { me: HotPathProfile, refresh: HotPathProfile, exchange: HotPathProfile }
 }
 
 export interface Report {
@@ -92,8 +92,26 @@ export function markdown (r: Report): string {
     `| settings | ${S.rounds} rounds × ${S.duration} s per measurement after ${S.warmup} s of warm-up; ${S.connections} connections, no pipelining; login storm ${S.rounds} × ${S.loginDuration} s; custody ${S.custodyRounds} rounds${S.quick ? '; **BENCH_QUICK** (a sanity run, not a measurement)' : ''} |`,
     '')
 
-  p('## Summary: issue 15\'s table (and issue 13\'s exchanges/s)', '',
-    'Medians over the rounds; a ratio is computed inside each round from two measurements taken back to back.', '',
+  const startupCase = (c: 'postgresql' | 'pgliteRestart' | 'pgliteFresh', field: 'ms' | 'rss', scale = 1, digits = 0, unit = '') =>
+    cols((i) => mr(startupOf(i, c, field).map((x) => x / scale), digits, unit))
+  const allMedians = (c: 'postgresql' | 'pgliteRestart' | 'pgliteFresh', field: 'ms' | 'rss', ok: (x: number) => boolean) =>
+    nodes.length > 0 && nodes.every((_, i) => startupOf(i, c, field).length > 0 && ok(median(startupOf(i, c, field))))
+  p('## Summary: issue 26\'s table', '',
+    'Medians over the rounds (min–max); a ratio is computed inside each round from two measurements taken back to back.',
+    '"Before" is the issue\'s own measurement on main when it was filed. The test-suite rows are not measured here:',
+    'docs/test-suite-speed.md has them, per phase.', '',
+    `| | before | ${nodes.map((n) => `${n.label} (${n.version})`).join(' | ')} | goal |`,
+    `|---|---|${nodes.map(() => '---|').join('')}---|`,
+    `| \`{ me { id email } }\` GraphQL / lean, same semantics | 0.24–0.37× | ${cols((i) => mr(d[i]!.meRatio, 2, '×'))} | ≥ 0.6× ${verdict(nodes.length > 0 && d.every((x) => median(x.meRatio) >= 0.6))} |`,
+    `| token exchange (fresh token) / \`gmailStatus\`, req/s | 0.23× (345 vs 1,468) | ${cols((i) => `${mr(d[i]!.exchangeRatio, 2, '×')} (${fmt(median(d[i]!.exchangeRps))} vs ${fmt(median(d[i]!.statusRps))})`)} | ≥ 0.8× ${verdict(nodes.length > 0 && d.every((x) => median(x.exchangeRatio) >= 0.8))} |`,
+    `| cold start to first answer, built server, PostgreSQL up to date | 0.86–1.9 s | ${startupCase('postgresql', 'ms', 1000, 2, ' s')} | ≤ 0.4 s ${verdict(allMedians('postgresql', 'ms', (x) => x <= 400))} |`,
+    `| cold start, embedded PGlite: restart | 1.3–1.6 s | ${startupCase('pgliteRestart', 'ms', 1000, 2, ' s')} | ≤ 1.0 s ${verdict(allMedians('pgliteRestart', 'ms', (x) => x <= 1000))} |`,
+    `| cold start, embedded PGlite: first run | 3.7–4.0 s | ${startupCase('pgliteFresh', 'ms', 1000, 1, ' s')} | ≤ 2.5 s ${verdict(allMedians('pgliteFresh', 'ms', (x) => x <= 2500))} |`,
+    `| RSS at rest: PostgreSQL | 111–138 MiB | ${startupCase('postgresql', 'rss', 1, 0, ' MiB')} | ≤ 100 MiB ${verdict(allMedians('postgresql', 'rss', (x) => x <= 100))} |`,
+    `| RSS at rest: PGlite (after a restart) | 344–364 MiB | ${startupCase('pgliteRestart', 'rss', 1, 0, ' MiB')} | ≤ 250 MiB ${verdict(allMedians('pgliteRestart', 'rss', (x) => x <= 250))} |`,
+    `| peak RSS under the benchmark loads (VmHWM) | 381–391 MiB | ${cols((i) => `${fmt(nodes[i]!.hwm ?? NaN)} MiB`)} | ≤ 250 MiB ${verdict(nodes.length > 0 && nodes.every((n) => (n.hwm ?? Infinity) <= 250))} |`, '')
+
+  p('## Other rows: issue 15\'s table (and issue 13\'s exchanges/s)', '',
     header, rule,
     `| \`{ me { id email } }\`: GraphQL / lean reference, req/s | ${cols((i) => mr(d[i]!.meRatio, 2, '×'))} | ≥ 0.5× ${nodes.length > 0 ? verdict(d.every((x) => median(x.meRatio) >= 0.5)) : ''} |`,
     `| … GraphQL req/s vs lean req/s | ${cols((i) => `${fmt(median(nodes[i]!.me.map((x) => x.graphql.rps)))} vs ${fmt(median(nodes[i]!.me.map((x) => x.lean.rps)))}`)} | — |`,
@@ -187,20 +205,26 @@ export function markdown (r: Report): string {
     '   with the redacted request, status and time).',
     '4. `me` already read the session and the viewer\'s columns in one raw statement (no password hash) since the',
     '   live-session work; the context is built lazily (the token is verified on first use only).', '',
-    'What remains between `me` and the lean reference is the GraphQL layer itself (Mercurius: parsing is cached, but',
-    'each request still goes through its preValidation/preExecution hooks, the JIT-compiled execution, the context',
-    'and the error formatter), the CORS and cookie plugins\' hooks, the one log line, and Prisma\'s `$queryRaw` on top',
-    'of node-postgres (tagged-template parameters, the driver adapter\'s result conversion) where the lean route sends',
-    'a named prepared statement. The profile tables below name each component\'s µs per request on this run: what the',
-    'lean reference also pays (Node\'s HTTP and net code, node-postgres, the socket syscalls, the JWT\'s HMAC) against what',
-    'only the product pays (Prisma above its driver, Fastify\'s plugins and hooks, Mercurius, the log line, our code).',
-    'Closing the rest of the gap means leaving Prisma on the request path (a second database access layer beside it, for',
-    'PostgreSQL and PGlite alike) and GraphQL for a bare route: a change of design, not a fix, so it is not made here.', '')
+    'Issue 26:', '',
+    '5. **The live session is no longer read per request** (src/sessions/live-session-cache.ts): each server process',
+    '   keeps the session and user it read, and PostgreSQL\'s `LISTEN`/`NOTIFY` (triggers on `sessions` and `users`)',
+    '   drops an entry in every process within milliseconds of a change; a process\'s own writes hold its cache until',
+    '   a fence comes back, and a lost listening connection means reading again. `me` now does no database work at',
+    '   all, which the lean reference (one prepared statement per request) still does: GraphQL `me` passes it. What',
+    '   remains of `me` is HTTP, Fastify, Mercurius, the ES256 verification and the log line (profile below).',
+    '6. **The token exchange** still makes five statements where `gmailStatus` makes one: the client\'s row (its',
+    '   secret\'s hash), the Google-account block check (the user\'s and the grant\'s Google subject, then the blocks),',
+    '   the Gmail row for the status and again for the token (the custody layer reads it fresh to compare versions),',
+    '   plus the subject token\'s ES256 signature. The profile names Prisma, node-postgres and the socket I/O as the',
+    '   larger half. The design that removes it is the one `me` got: the service client, the block list and the Gmail',
+    '   row kept per process and dropped by the same notifications (the Gmail row with its version, so custody can keep',
+    '   comparing), or the reads folded into one statement; not done in this round (see the closing note of issue 26).',
+    '')
 
   nodes.forEach((n) => {
     if (n.profiles == null) return
-    const { me, refresh } = n.profiles
-    const components = [...new Set([...me.shares, ...refresh.shares].map((x) => x.component))]
+    const { me, refresh, exchange } = n.profiles
+    const components = [...new Set([...me.shares, ...refresh.shares, ...exchange.shares].map((x) => x.component))]
     const cell = (prof: HotPathProfile, component: string) => {
       const share = prof.shares.find((x) => x.component === component)?.share ?? 0
       return `${fmt(share * prof.load.cpuUs)} µs (${fmt(share * 100, 1)} %)`
@@ -209,9 +233,10 @@ export function markdown (r: Report): string {
       'A third server process under `node --cpu-prof`, with the same load as above (warm-up included, start-up left out);',
       'each sample\'s self time goes to the component whose code ran it, and the share is applied to that process\'s',
       'measured server CPU per request. The lean reference spends, on the same machine in the same run,',
-      `${mr(n.me.map((r) => r.lean.cpuUs), 0, ' µs')} per \`me\` and ${mr(n.refresh.map((r) => r.lean.cpuUs), 0, ' µs')} per rotation in total.`, '',
-      `| component | \`me\` (${fmt(me.load.cpuUs)} µs per request under the profiler) | refresh (${fmt(refresh.load.cpuUs)} µs per rotation) |`, '|---|---|---|',
-      ...components.map((c) => `| ${c} | ${cell(me, c)} | ${cell(refresh, c)} |`), '')
+      `${mr(n.me.map((r) => r.lean.cpuUs), 0, ' µs')} per \`me\` and ${mr(n.refresh.map((r) => r.lean.cpuUs), 0, ' µs')} per rotation in total;`,
+      `\`gmailStatus\` costs the server ${mr(n.exchange.map((r) => r.gmailStatus.cpuUs), 0, ' µs')}.`, '',
+      `| component | \`me\` (${fmt(me.load.cpuUs)} µs per request under the profiler) | refresh (${fmt(refresh.load.cpuUs)} µs per rotation) | token exchange (${fmt(exchange.load.cpuUs)} µs per exchange) |`, '|---|---|---|---|',
+      ...components.map((c) => `| ${c} | ${cell(me, c)} | ${cell(refresh, c)} | ${cell(exchange, c)} |`), '')
   })
 
   p('## Start-up and memory', '',
@@ -223,7 +248,12 @@ export function markdown (r: Report): string {
     'run by the first queries of the start (the signing keys) ≈ 20–30 %, V8 compiling the bundle ≈ 10 % (what Node ≥',
     '22\'s on-disk compile cache saves, enabled by src/server.ts), garbage collection ≈ 6 %, then Fastify\'s registration',
     'and Ajv, graphql-js building the schema, and source maps ≈ 2 %. PGlite adds its WASM PostgreSQL (≈ 0.4–0.5 s',
-    'alone, the floor of a restart, and ≈ 250 MiB) and, on a fresh data directory, `initdb` and the migrations inside it.', '',
+    'alone, the floor of a restart, and ≈ 250 MiB) and, on a fresh data directory, `initdb` and the migrations inside it',
+    '(a child process, ≈ 2.9 s of which `initdb` alone is ≈ 2.3 s; until issue 26 the child then waited ≈ 10 s more for',
+    'PostgreSQL\'s idle statistics timer before it exited).', '',
+    'RSS at rest on PostgreSQL is measured at the first answer: the start\'s own allocations (Prisma\'s WASM query',
+    'compiler, the bundle\'s parse, malloc arenas that glibc keeps) are still in it. The build before the bundle',
+    'measures the same, ≈ 230 MiB, on this machine today (an up-to-date schema, 4 s after the first answer, side by side).', '',
     'Memory: the heap after a full GC stays ≈ 47 MiB and flat through the soak; peak RSS under 50 connections is V8',
     'letting the heap grow between full collections plus native memory (Argon2\'s 19 MiB per running hash, Prisma\'s',
     'WASM query compiler, socket buffers, malloc arenas). `NODE_OPTIONS=--max-old-space-size=<MiB>` trades some CPU',

@@ -157,15 +157,6 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
   const rotations = (outcome: string) => sum(after2, 'inboxgate_refresh_token_rotations_total', `outcome="${outcome}"`) - sum(before2, 'inboxgate_refresh_token_rotations_total', `outcome="${outcome}"`)
   report.rotations = { rotated: rotations('rotated'), graceReplay: rotations('grace_replay'), reuse: rotations('reuse_detected') }
 
-  // ---- 2b. where the CPU goes: me and refresh on a third server process under node --cpu-prof -------------------
-  const profiled = `profiled server (${node.label})`
-  report.profiles = {
-    me: await profileUnderLoad(profiled, node.bin, env, async (P) =>
-      await measure(P, { ...meTargets.graphql.opts, url: `${P.url}/graphql`, expectBody: expected.graphql }, S.warmup + S.duration)),
-    refresh: await profileUnderLoad(profiled, node.bin, env, async (P) => await refreshLoad(P, 'graphql', S.warmup + S.duration))
-  }
-  log(`2b. profiles: me ${report.profiles.me.shares.slice(0, 3).map((x) => `${x.component} ${fmt(x.share * 100, 1)} %`).join(', ')}`)
-
   // ---- 3. token exchange (fresh token) vs gmailStatus ----------------------------------------------------------
   rss.phase('3. token exchange / gmailStatus')
   // A backend exchanges a service token for its client (5 minutes; the API access token is refused there).
@@ -196,6 +187,19 @@ export async function runSections ({ node, env, leanScript, emulator, settings: 
     vaultReads: delta3('inboxgate_vault_calls_total', 'operation="read"'),
     googleCalls: delta3('inboxgate_google_calls_total'),
     emulatorCalls: Object.values(emulator.state.stats().requests).reduce((a, b) => a + (b ?? 0), 0)
+  }
+
+  // ---- 3b. where the CPU goes: me, refresh and the exchange on a third server process under node --cpu-prof ----------
+  const profiled = `profiled server (${node.label})`
+  report.profiles = {
+    me: await profileUnderLoad(profiled, node.bin, env, async (P) =>
+      await measure(P, { ...meTargets.graphql.opts, url: `${P.url}/graphql`, expectBody: expected.graphql }, S.warmup + S.duration)),
+    refresh: await profileUnderLoad(profiled, node.bin, env, async (P) => await refreshLoad(P, 'graphql', S.warmup + S.duration)),
+    exchange: await profileUnderLoad(profiled, node.bin, env, async (P) =>
+      await measure(P, { ...exchangeTarget, url: `${P.url}/oauth/token` }, S.warmup + S.duration))
+  }
+  for (const [name, prof] of Object.entries(report.profiles)) {
+    log(`3b. profile, ${name}: ${prof.shares.slice(0, 3).map((x) => `${x.component} ${fmt(x.share * 100, 1)} %`).join(', ')}`)
   }
 
   // ---- 4. custody near expiry: one refresh for a burst of exchanges, in one process and across two -----------
