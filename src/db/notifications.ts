@@ -12,6 +12,12 @@ export interface NotificationHandlers {
 }
 
 export interface Subscription {
+  /**
+   * NOTIFY `payload` on the channel through this subscription's own connection. Sent after a write has committed, it
+   * comes back after that write's own notifications (PostgreSQL delivers them in commit order). Rejects when the
+   * connection is not listening.
+   */
+  notify: (payload: string) => Promise<void>
   close: () => Promise<void>
 }
 
@@ -39,10 +45,12 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
   let backoff = RECONNECT_MIN_MS
   let reconnect: NodeJS.Timeout | undefined
   let wasLost = false
+  let listening: pg.Client | undefined
 
   const lost = (c: pg.Client, err?: unknown): void => {
     if (client !== c) return
     client = undefined
+    listening = undefined
     handlers.live(false)
     c.removeAllListeners('notification')
     c.on('error', () => {})
@@ -70,6 +78,7 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
       return
     }
     if (client !== c) return
+    listening = c
     backoff = RECONNECT_MIN_MS
     if (wasLost) log.info('live-session notifications are back')
     wasLost = false
@@ -91,12 +100,18 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
 
   void connect()
   return {
+    notify: async (payload) => {
+      const c = client
+      if (c == null || listening !== c) throw new Error('not listening')
+      await c.query('SELECT pg_notify($1, $2)', [channel, payload])
+    },
     close: async () => {
       closed = true
       clearInterval(heartbeat)
       clearTimeout(reconnect)
       const c = client
       client = undefined
+      listening = undefined
       handlers.live(false)
       if (c != null) await c.end().catch(() => {})
     }
@@ -118,6 +133,10 @@ export function listenPglite (db: PGlite, channel: string, handlers: Notificatio
   // A failed LISTEN leaves the subscriber at live(false): every request reads.
   listening.catch(() => {})
   return {
+    notify: async (payload) => {
+      if (closed || db.closed) throw new Error('not listening')
+      await db.query('SELECT pg_notify($1, $2)', [channel, payload])
+    },
     close: async () => {
       closed = true
       handlers.live(false)

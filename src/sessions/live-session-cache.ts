@@ -145,15 +145,16 @@ export default fp(async (app) => {
   const cache = new LiveSessionCache<LiveRow>()
   const instance = randomUUID()
   let fences = 0
-  const unwatch = app.database.committedWrites.watch(['sessions', 'users'], () => {
-    const fence = `f:${instance}:${++fences}`
-    cache.hold(fence)
-    app.prisma.$executeRaw`SELECT pg_notify(${LIVE_SESSIONS_CHANNEL}, ${fence})`.catch(() => { cache.release(fence) })
-  })
   const subscription = app.database.listen(LIVE_SESSIONS_CHANNEL, {
     message: (payload) => { cache.changed(payload) },
     live: (live) => { cache.setLive(live) }
   }, app.log)
+  // The fence goes out on the listening connection itself (node-postgres, no Prisma on the writer's path).
+  const unwatch = app.database.committedWrites.watch(['sessions', 'users'], () => {
+    const fence = `f:${instance}:${++fences}`
+    cache.hold(fence)
+    subscription.notify(fence).catch(() => { cache.release(fence) })
+  })
   app.decorate('liveSessionCache', cache)
   app.addHook('onClose', async () => {
     unwatch()
