@@ -71,7 +71,9 @@ test('the cache: entries, generations, users, liveness, bounds', async (t) => {
   const aged = new LiveSessionCache<Row>({ maxAgeMs: -1 })
   aged.setLive(true)
   aged.remember('a', { userId: 'u', n: 1 }, aged.generation)
-  t.equal(aged.get('a'), undefined, 'an entry older than its limit is read again')
+  aged.remember('b', { userId: 'u', n: 2 }, aged.generation)
+  t.equal(aged.size, 1, 'what is past its age goes when something is stored, not only when it is asked for')
+  t.equal(aged.get('b'), undefined, 'an entry older than its limit is read again')
   t.equal(aged.size, 0)
 })
 
