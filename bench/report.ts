@@ -254,7 +254,7 @@ export function markdown (r: Report): string {
     'RSS at rest on PostgreSQL is measured at the first answer: the start\'s own allocations (Prisma\'s WASM query',
     'compiler, the bundle\'s parse, malloc arenas that glibc keeps) are still in it. The build before the bundle',
     'measures the same, ≈ 230 MiB, on this machine today (an up-to-date schema, 4 s after the first answer, side by side).', '',
-    'Memory: the heap after a full GC stays ≈ 47 MiB and flat through the soak; peak RSS under 50 connections is V8',
+    'Memory: the soak\'s table below gives the heap after each full GC; peak RSS under 50 connections is V8',
     'letting the heap grow between full collections plus native memory (Argon2\'s 19 MiB per running hash, Prisma\'s',
     'WASM query compiler, socket buffers, malloc arenas). `NODE_OPTIONS=--max-old-space-size=<MiB>` trades some CPU',
     'for a lower peak (README, "Sizing").', '')
