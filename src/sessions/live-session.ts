@@ -88,7 +88,8 @@ export interface LiveRow extends ViewerUserColumns {
  * a password change or an account deletion act for up to its whole lifetime (15 minutes), long enough to link
  * an attacker's Google account and keep the account forever. So every authenticated operation reads the session
  * with its user in one statement (primary key lookup joined on the user's primary key; cost measured in the
- * README) and refuses what has ended.
+ * README) and refuses what has ended; the row may come from this process's cache (live-session-cache.ts), which
+ * PostgreSQL's notifications keep as current as that read.
  */
 export async function requireLiveSession<C extends Pick<AccessClaims, 'sid' | 'sub'>> (
   deps: { prisma: PrismaClient, clock: Clock, config: Pick<Config, 'REFRESH_TOKEN_IDLE_SECONDS'>, liveSessionCache?: LiveSessionCache<LiveRow> | undefined },
