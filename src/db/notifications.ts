@@ -65,7 +65,7 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
 
   const connect = async (): Promise<void> => {
     if (closed) return
-    const c = new pg.Client({ ...clientConfig, keepAlive: true, application_name: `inboxgate-listen ${process.pid}` })
+    const c = new pg.Client(listenerConfig(clientConfig))
     client = c
     c.on('notification', (n) => { if (n.channel === channel) handlers.message(n.payload ?? '') })
     c.on('error', (err) => { lost(c, err) })
@@ -116,6 +116,23 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
       if (c != null) await c.end().catch(() => {})
     }
   }
+}
+
+/**
+ * The pool's settings, named `<application_name>-listen <pid>` (`inboxgate-listen <pid>` by default): a DATABASE_URL's
+ * `application_name` would otherwise win over ours (node-postgres lets the URL override) and the listening connection
+ * would count as one of the pool's.
+ */
+function listenerConfig (config: pg.ClientConfig): pg.ClientConfig {
+  let base = 'inboxgate'
+  let connectionString = config.connectionString
+  if (connectionString != null) {
+    const url = new URL(connectionString)
+    base = url.searchParams.get('application_name') ?? base
+    url.searchParams.delete('application_name')
+    connectionString = url.toString()
+  }
+  return { ...config, connectionString, keepAlive: true, application_name: `${base}-listen ${process.pid}` }
 }
 
 /**

@@ -128,6 +128,7 @@ if (cluster != null) {
     t.ok(Math.max(...connections) <= POOL_MAX, `never more than DB_POOL_MAX (${POOL_MAX}) connections`)
     const atEnd = await schema.serverConnections()
     t.ok(atEnd <= POOL_MAX, `${atEnd} connections after the load`)
+    t.equal(await schema.listenerConnections(), 1, 'beside the pool, one listening connection (the live-session cache)')
     const fdsAtEnd = fds()
     t.comment(`server file descriptors: ${fdsAtStart} at the start, ${fdsAtEnd} at the end`)
     t.ok(fdsAtEnd <= fdsAtStart + 60, 'no file-descriptor leak')
@@ -144,5 +145,6 @@ if (cluster != null) {
 
     await server.stop()
     t.equal(await schema.serverConnections(), 0, 'no database connection left once the server has closed')
+    t.equal(await schema.listenerConnections(), 0, 'nor its listening connection')
   })
 }

@@ -74,8 +74,10 @@ export interface TestSchema {
   query<R extends pg.QueryResultRow = any> (sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>
   /** The same, outside the schema (pg_stat_activity, …). */
   admin<R extends pg.QueryResultRow = any> (sql: string, params?: unknown[]): Promise<pg.QueryResult<R>>
-  /** The server's connections to PostgreSQL right now (pg_stat_activity rows with our application_name). */
+  /** The server's pooled connections to PostgreSQL right now (pg_stat_activity rows with our application_name). */
   serverConnections (): Promise<number>
+  /** Its live-session listening connections (`<application_name>-listen <pid>`, src/db/notifications.ts). */
+  listenerConnections (): Promise<number>
 }
 
 /** A fresh schema for one test, dropped in teardown (the server creates its tables by migrating at start). */
@@ -98,7 +100,9 @@ export async function testSchema (t: Test, cluster: PgCluster, label: string): P
     query: query as TestSchema['query'],
     admin: admin as TestSchema['admin'],
     serverConnections: async () =>
-      Number((await admin('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows[0].n)
+      Number((await admin('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1', [applicationName])).rows[0].n),
+    listenerConnections: async () =>
+      Number((await admin('SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name LIKE $1', [`${applicationName}-listen %`])).rows[0].n)
   }
 }
 
