@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
-import { test } from 'tap'
+import tap, { test } from 'tap'
 import type { ResultOf, VariablesOf } from '@graphql-typed-document-node/core'
 // @ts-expect-error plain JavaScript without declarations (the build script runs without tsx)
 import { buildBundles } from '../scripts/build.mjs'
@@ -22,17 +22,27 @@ const ROOT = path.resolve(import.meta.dirname, '..')
 
 interface Metafile { outputs: Record<string, { imports: Array<{ path: string, kind: string, external?: boolean }>, inputs: Record<string, unknown>, entryPoint?: string }> }
 
+/** One scratch checkout, built once for this file's tests and removed when they are done. */
+let scratchBuild: Promise<{ scratch: string, metafile: Metafile }> | undefined
+async function builtScratch (): Promise<{ scratch: string, metafile: Metafile }> {
+  scratchBuild ??= (async () => {
+    const scratch = await mkdtemp(path.join(os.tmpdir(), 'inboxgate-build-'))
+    tap.teardown(async () => await rm(scratch, { recursive: true, force: true }))
+    // The checkout as launch.mjs and the bundle see it: sources, schema, migrations and packages from here (their
+    // mtimes older than the build made below), launch.mjs and the files its staleness check reads copied.
+    for (const dir of ['src', 'schema', 'prisma', 'node_modules']) await symlink(path.join(ROOT, dir), path.join(scratch, dir))
+    await mkdir(path.join(scratch, 'scripts'))
+    for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/launch.mjs', 'scripts/build.mjs']) {
+      await copyFile(path.join(ROOT, file), path.join(scratch, file))
+    }
+    const { metafile } = await buildBundles({ outdir: path.join(scratch, 'dist') }) as { metafile: Metafile }
+    return { scratch, metafile }
+  })()
+  return await scratchBuild
+}
+
 test('the build bundles the server; launch.mjs runs the bundle; stack traces name the .ts sources', async (t) => {
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'inboxgate-build-'))
-  t.teardown(async () => await rm(scratch, { recursive: true, force: true }))
-  // The checkout as launch.mjs and the bundle see it: sources, schema, migrations and packages from here (their
-  // mtimes older than the build made below), launch.mjs and the files its staleness check reads copied.
-  for (const dir of ['src', 'schema', 'prisma', 'node_modules']) await symlink(path.join(ROOT, dir), path.join(scratch, dir))
-  await mkdir(path.join(scratch, 'scripts'))
-  for (const file of ['package.json', 'package-lock.json', 'tsconfig.json', 'scripts/launch.mjs', 'scripts/build.mjs']) {
-    await copyFile(path.join(ROOT, file), path.join(scratch, file))
-  }
-  const { metafile } = await buildBundles({ outdir: path.join(scratch, 'dist') }) as { metafile: Metafile }
+  const { scratch, metafile } = await builtScratch()
 
   // What a PostgreSQL start loads: the server entry, the start-up chunk it imports and their static imports.
   const outputs = metafile.outputs
@@ -89,11 +99,7 @@ test('the build bundles the server; launch.mjs runs the bundle; stack traces nam
 test('the built server calls the Gmail API (googleapis is CommonJS, loaded from its own chunk at first use)', async (t) => {
   // The first bundled build read the chunk's named export, which esbuild's chunk does not have: every Gmail call of
   // the built server failed as GOOGLE_UNAVAILABLE while the suite, on the sources, passed.
-  const scratch = await mkdtemp(path.join(os.tmpdir(), 'inboxgate-build-'))
-  t.teardown(async () => await rm(scratch, { recursive: true, force: true }))
-  for (const dir of ['src', 'schema', 'prisma', 'node_modules']) await symlink(path.join(ROOT, dir), path.join(scratch, dir))
-  await copyFile(path.join(ROOT, 'package.json'), path.join(scratch, 'package.json'))
-  await buildBundles({ outdir: path.join(scratch, 'dist') })
+  const { scratch } = await builtScratch()
 
   const google = await startGoogleEmulator({ clients: [WEB, IOS], users: [ALICE] })
   t.teardown(google.close)
@@ -107,7 +113,7 @@ test('the built server calls the Gmail API (googleapis is CommonJS, loaded from 
       HOST: '127.0.0.1',
       PORT: String(port),
       DATABASE_URL: 'memory://',
-      DATA_DIR: scratch,
+      DATA_DIR: path.join(scratch, 'data'),
       JWT_SECRET: 'x'.repeat(43),
       LOG_LEVEL: 'warn',
       GOOGLE_CLIENT_ID: WEB.id,

@@ -29,7 +29,7 @@ export interface ListenLog {
 const CHANNEL = /^[a-z_][a-z0-9_]*$/
 
 /** How often the listening connection proves it is alive, and how long a proof may take before it counts as lost. */
-export const HEARTBEAT_MS = 2000
+const HEARTBEAT_MS = 2000
 const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 5000
 
