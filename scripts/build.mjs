@@ -6,6 +6,9 @@
 //   dist/prisma/migrate.js       npm run migrate           dist/src/db/pglite-initdb.js  forked by a first PGlite start
 //   dist/chunks/*.js             code they share, and what they load lazily (dynamic import(): PGlite's adapter, the
 //                                AWS SDK vaults, the Gmail API, Prisma's query compiler) — loaded only when used
+//   dist/pglite-template/        a migrated embedded database, copied by the built server's first start on an empty
+//                                DATA_DIR instead of initdb in WASM (src/db/pglite-first-start.ts); kept from one
+//                                build to the next while PGlite's version and the migrations are the same
 //
 // ESM with code splitting, so a dynamic import() stays a separate file and the PostgreSQL path never loads PGlite or
 // AWS code. Source maps (`*.js.map`, no sources inlined) let stack traces name the TypeScript files: the programs
@@ -14,7 +17,8 @@
 // Left out of the bundle (EXTERNAL, resolved from node_modules at run time, so each is a runtime dependency in
 // package.json): a native addon, and packages that read their own files beside their code at run time.
 import { build } from 'esbuild'
-import { readFile, rm } from 'node:fs/promises'
+import { execFileSync } from 'node:child_process'
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -49,9 +53,14 @@ const unmappedPackages = {
   }
 }
 
+const TEMPLATE = 'pglite-template'
+
 export async function buildBundles ({ outdir = path.join(root, 'dist'), logLevel = 'warning' } = {}) {
-  await rm(outdir, { recursive: true, force: true })
-  return await build({
+  await mkdir(outdir, { recursive: true })
+  for (const entry of await readdir(outdir)) {
+    if (entry !== TEMPLATE) await rm(path.join(outdir, entry), { recursive: true, force: true })
+  }
+  const result = await build({
     absWorkingDir: root,
     entryPoints: ENTRY_POINTS,
     outdir,
@@ -73,6 +82,11 @@ export async function buildBundles ({ outdir = path.join(root, 'dist'), logLevel
     metafile: true,
     logLevel
   })
+  // The built initdb program makes (or keeps) the template: the same code and migrations a first start would run.
+  execFileSync(process.execPath, [path.join(outdir, 'src', 'db', 'pglite-initdb.js'), '--template', path.join(outdir, TEMPLATE)], {
+    stdio: ['ignore', 'ignore', logLevel === 'silent' ? 'ignore' : 'inherit']
+  })
+  return result
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { copyFile, mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promises'
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 import { pathToFileURL } from 'node:url'
@@ -94,6 +94,48 @@ test('the build bundles the server; launch.mjs runs the bundle; stack traces nam
   t.ok(files.includes(pathToFileURL(path.join(scratch, 'dist', 'src', 'server.js')).href), 'launch.mjs ran dist/src/server.js')
   t.same(files.filter((f) => f.endsWith('.ts')), [], 'no TypeScript source loaded (no tsx)')
   t.ok(files.length < 40, `a start loads a few files: ${files.length} (≈ 700 before the bundle)`)
+})
+
+test("the build leaves a migrated embedded database that the built server's first start copies (issue 26: ≤ 2.5 s)", async (t) => {
+  const { scratch } = await builtScratch()
+  const template = path.join(scratch, 'dist', 'pglite-template')
+  const manifest = JSON.parse(await readFile(path.join(template, 'manifest.json'), 'utf8')) as { applied: string[] }
+  const migrations = (await readdir(path.join(ROOT, 'prisma', 'migrations'))).filter((n) => !n.endsWith('.toml')).sort()
+  t.same(manifest.applied, migrations, 'the template has every migration')
+
+  const port = await freePort()
+  const dataDir = path.join(scratch, 'fresh-data')
+  const child = spawn(process.execPath, [path.join(scratch, 'dist', 'src', 'server.js')], {
+    cwd: scratch,
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, HOST: '127.0.0.1', PORT: String(port), DATA_DIR: dataDir, JWT_SECRET: 'x'.repeat(43), LOG_LEVEL: 'info' },
+    stdio: ['ignore', 'pipe', 'pipe']
+  })
+  let output = ''
+  child.stdout.setEncoding('utf8').on('data', (d: string) => { output += d })
+  child.stderr.setEncoding('utf8').on('data', (d: string) => { output += d })
+  const exited = new Promise((resolve) => child.once('exit', resolve))
+  t.teardown(async () => {
+    if (child.exitCode == null && child.signalCode == null) child.kill('SIGKILL')
+    await exited
+  })
+  const origin = `http://127.0.0.1:${port}`
+  const deadline = Date.now() + 90_000
+  while (!await fetch(`${origin}/health`).then((r) => r.ok, () => false)) {
+    if (Date.now() > deadline || child.exitCode != null) throw new Error(`the built server did not start:\n${output}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.match(output, `embedded database copied from the build's template ${template}`, 'copied, not initdb in a child')
+  for (const name of migrations) t.match(output, `applied migration ${name}`)
+  const res = await fetch(`${origin}/graphql`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ query: String(SignUpDocument), variables: { input: { email: 'fresh@example.com', password: PASSWORD, client: 'NATIVE' } } })
+  })
+  const body = await res.json() as { data?: ResultOf<typeof SignUpDocument>, errors?: unknown[] }
+  t.same(body.errors, undefined, 'the copied database has the schema: a sign-up is stored')
+  t.ok(body.data?.signUp.accessToken)
+  child.kill('SIGTERM')
+  await exited
 })
 
 test('the built server calls the Gmail API (googleapis is CommonJS, loaded from its own chunk at first use)', async (t) => {

@@ -1,5 +1,6 @@
 import { fork } from 'node:child_process'
-import { mkdir, readdir, rename, rm, rmdir } from 'node:fs/promises'
+import { createHash } from 'node:crypto'
+import { cp, mkdir, readdir, readFile, rename, rm, rmdir, writeFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -16,6 +17,12 @@ import type { MigrationLogger } from './migrations.ts'
  * first start leaves no half-made database behind (the next start discards the staging directory and begins again).
  * The caller holds the data-dir lock (`<dir>.lock`, src/db/data-dir-lock.ts) throughout: the child works for it, on
  * a directory no other process may open, and takes no lock of its own.
+ *
+ * The built program does better when it may migrate: `npm run build` leaves a migrated database in
+ * `dist/pglite-template/` (made by that same child), and a first start copies it into the staging directory instead
+ * — initdb in WASM alone is ≈ 2.3 s of CPU, a copy a few tens of milliseconds (BENCHMARKS.md, "Start-up and memory").
+ * Only a template stamped with this PGlite's version and these exact migrations is used; anything else (no build,
+ * an older one, DB_MIGRATE_ON_START=false) goes to the child as before.
  */
 
 export interface FirstStartOptions {
@@ -23,12 +30,16 @@ export interface FirstStartOptions {
   migrate?: boolean
   /** Told `applied migration <name>` per migration, as an in-process start logs them. */
   logger?: MigrationLogger
+  /** A template made by makeTemplate(), used when `migrate` is set; defaults to the build's, in the built program. */
+  template?: string
 }
 
 export interface FirstStart {
-  /** The child's process id (it has exited when this resolves). */
-  pid: number
+  /** The child's process id (it has exited when this resolves); undefined when the template was copied. */
+  pid?: number
   applied: string[]
+  /** The template it was copied from, if it was. */
+  template?: string
 }
 
 /** What the child reports over its IPC channel (src/db/pglite-initdb.ts). */
@@ -40,7 +51,15 @@ export async function initializeFreshDataDir (dir: string, opts: FirstStartOptio
   const staging = `${dir}.init`
   await rm(staging, { recursive: true, force: true })
   await mkdir(staging, { mode: 0o700 })
-  const result = await runInitdb(staging, opts.migrate === true)
+  const template = opts.migrate === true ? await currentTemplate(opts.template ?? builtTemplate()) : null
+  let result: FirstStart
+  if (template != null) {
+    await cp(path.join(template.base, 'data'), staging, { recursive: true })
+    opts.logger?.info(`embedded database copied from the build's template ${template.base}`)
+    result = { applied: template.applied, template: template.base }
+  } else {
+    result = await runInitdb(staging, opts.migrate === true)
+  }
   for (const name of result.applied) opts.logger?.info(`applied migration ${name}`)
   // rename() replaces an empty directory on POSIX but not on Windows: remove it first.
   await rmdir(dir)
@@ -48,7 +67,64 @@ export async function initializeFreshDataDir (dir: string, opts: FirstStartOptio
   return result
 }
 
-function runInitdb (dir: string, migrate: boolean): Promise<FirstStart> {
+/** The template `npm run build` makes, for the built program; none for the TypeScript sources (no build to trust). */
+function builtTemplate (): string | undefined {
+  return fileURLToPath(import.meta.url).endsWith('.ts') ? undefined : path.join(repoRoot, 'dist', 'pglite-template')
+}
+
+interface TemplateManifest { stamp: string, applied: string[] }
+
+/**
+ * What a template depends on: PGlite's version (its PostgreSQL and on-disk format) and every migration's name and
+ * content. A template with another stamp is never copied.
+ */
+async function templateStamp (): Promise<string> {
+  const migrationsDir = path.join(repoRoot, 'prisma', 'migrations')
+  const require = createRequire(import.meta.url)
+  let pkgDir = path.dirname(require.resolve('@electric-sql/pglite'))
+  while (path.basename(pkgDir) !== 'pglite' && path.dirname(pkgDir) !== pkgDir) pkgDir = path.dirname(pkgDir)
+  const { version } = JSON.parse(await readFile(path.join(pkgDir, 'package.json'), 'utf8')) as { version: string }
+  const hash = createHash('sha256').update(`pglite ${version}\n`)
+  const entries = await readdir(migrationsDir, { withFileTypes: true })
+  for (const name of entries.filter((e) => e.isDirectory()).map((e) => e.name).sort()) {
+    const sql = await readFile(path.join(migrationsDir, name, 'migration.sql'))
+    hash.update(`${name} ${createHash('sha256').update(sql).digest('hex')}\n`)
+  }
+  return hash.digest('hex')
+}
+
+async function readManifest (base: string): Promise<TemplateManifest | null> {
+  try {
+    return JSON.parse(await readFile(path.join(base, 'manifest.json'), 'utf8')) as TemplateManifest
+  } catch {
+    return null
+  }
+}
+
+async function currentTemplate (base: string | undefined): Promise<(TemplateManifest & { base: string }) | null> {
+  if (base == null) return null
+  const manifest = await readManifest(base)
+  return manifest != null && manifest.stamp === await templateStamp() ? { ...manifest, base } : null
+}
+
+/**
+ * Makes the migrated template at `base` (`<base>/data` and `<base>/manifest.json`) with the child below, unless one
+ * with the current stamp is there already. Written beside and renamed into place: a half-made one is never used.
+ */
+export async function makeTemplate (base: string): Promise<'made' | 'current'> {
+  if (await currentTemplate(base) != null) return 'current'
+  const staging = `${base}.init`
+  await rm(staging, { recursive: true, force: true })
+  await mkdir(path.join(staging, 'data'), { recursive: true, mode: 0o700 })
+  const { applied } = await runInitdb(path.join(staging, 'data'), true)
+  const manifest: TemplateManifest = { stamp: await templateStamp(), applied }
+  await writeFile(path.join(staging, 'manifest.json'), `${JSON.stringify(manifest, null, 2)}\n`)
+  await rm(base, { recursive: true, force: true })
+  await rename(staging, base)
+  return 'made'
+}
+
+function runInitdb (dir: string, migrate: boolean): Promise<FirstStart & { pid: number }> {
   const here = fileURLToPath(import.meta.url)
   // The TypeScript source beside this one through tsx in a checkout; the built program (scripts/build.mjs: this code
   // is then in a bundle's chunk, not beside it) in dist/.

@@ -1,6 +1,8 @@
 // The child process of src/db/pglite-first-start.ts: `initdb` in a fresh directory (argv[2]) and, with --migrate,
 // the migrations; reports over IPC and exits, taking PGlite's grown WASM memory with it.
+// `pglite-initdb --template <dir>`: `npm run build` (scripts/build.mjs) makes the built program's migrated template.
 import { PGlite } from '@electric-sql/pglite'
+import { makeTemplate } from './pglite-first-start.ts'
 import { applyMigrations } from './migrations.ts'
 import { PGliteAdapterFactory } from './pglite-adapter.ts'
 import { pgliteStartParams } from './pglite-settings.ts'
@@ -12,8 +14,14 @@ function report (message: InitdbMessage): Promise<void> {
   return new Promise((resolve) => process.send?.(message, undefined, {}, () => resolve()) ?? resolve())
 }
 
+if (dir === '--template' && flag != null) {
+  const made = await makeTemplate(flag)
+  process.stderr.write(`build: embedded-database template in ${flag} (${made === 'made' ? 'made' : 'already current'})\n`)
+  process.exit()
+}
+
 try {
-  if (dir == null) throw new Error('usage: pglite-initdb <dir> [--migrate]')
+  if (dir == null) throw new Error('usage: pglite-initdb <dir> [--migrate] | pglite-initdb --template <dir>')
   const db = await PGlite.create(dir, { startParams: pgliteStartParams(PGlite.defaultStartParams) })
   try {
     const applied = flag === '--migrate' ? await applyMigrations(new PGliteAdapterFactory(db)) : []
