@@ -83,15 +83,18 @@ export async function buildBundles ({ outdir = path.join(root, 'dist'), logLevel
     logLevel
   })
   // The built initdb program makes (or keeps) the template: the same code and migrations a first start would run.
-  execFileSync(process.execPath, [path.join(outdir, 'src', 'db', 'pglite-initdb.js'), '--template', path.join(outdir, TEMPLATE)], {
-    stdio: ['ignore', 'ignore', logLevel === 'silent' ? 'ignore' : 'inherit']
-  })
-  return result
+  // It says on stdout what it did (returned as `template`); a failure's message goes to stderr and throws here.
+  const template = execFileSync(process.execPath, [path.join(outdir, 'src', 'db', 'pglite-initdb.js'), '--template', path.join(outdir, TEMPLATE)], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+    encoding: 'utf8'
+  }).trim()
+  return { ...result, template }
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   const started = performance.now()
-  const { metafile } = await buildBundles()
+  const { metafile, template } = await buildBundles()
+  process.stderr.write(`${template}\n`)
   const files = Object.keys(metafile.outputs).filter((f) => f.endsWith('.js'))
   const inputs = Object.keys(metafile.inputs).length
   process.stderr.write(`build: ${inputs} modules bundled into ${files.length} files in dist/ (${(performance.now() - started).toFixed(0)} ms)\n`)

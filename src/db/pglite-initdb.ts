@@ -16,7 +16,7 @@ function report (message: InitdbMessage): Promise<void> {
 
 if (dir === '--template' && flag != null) {
   const made = await makeTemplate(flag)
-  process.stderr.write(`build: embedded-database template in ${flag} (${made === 'made' ? 'made' : 'already current'})\n`)
+  process.stdout.write(`build: embedded-database template in ${flag} (${made === 'made' ? 'made' : 'already current'})\n`)
   process.exit()
 }
 
