@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { PGlite } from '@electric-sql/pglite'
 import pg from 'pg'
 
@@ -30,6 +31,8 @@ const CHANNEL = /^[a-z_][a-z0-9_]*$/
 
 /** How often the listening connection proves it is alive, and how long a proof may take before it counts as lost. */
 const HEARTBEAT_MS = 2000
+/** Payloads of the listeners' own proofs: never handed to a subscriber (any process's, since all share the channel). */
+const PROOF_PREFIX = 'h:'
 const RECONNECT_MIN_MS = 100
 const RECONNECT_MAX_MS = 5000
 
@@ -37,6 +40,11 @@ const RECONNECT_MAX_MS = 5000
  * PostgreSQL: a connection of its own, outside the pool (a pooled connection would LISTEN only while checked out).
  * Lost (an error, the server ending it, a heartbeat that does not come back within HEARTBEAT_MS) means `live(false)`
  * at once and a reconnection with backoff; TCP keepalive is on as well.
+ *
+ * A connection that answers queries is not yet one that hears notifications: behind a transaction-mode pooler
+ * (PgBouncer's default) LISTEN stays on a server connection this client no longer talks to, and a `SELECT 1` still
+ * succeeds. So the connection proves it hears: it NOTIFYs a nonce of its own and must receive it back, once before
+ * `live(true)` and then as its heartbeat. A deaf connection never goes live, or stops being live within two beats.
  */
 export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, handlers: NotificationHandlers, log: ListenLog): Subscription {
   if (!CHANNEL.test(channel)) throw new Error(`invalid channel name ${channel}`)
@@ -46,6 +54,26 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
   let reconnect: NodeJS.Timeout | undefined
   let wasLost = false
   let listening: pg.Client | undefined
+  /** Proofs in flight: nonce -> what to call when it comes back. */
+  const proofs = new Map<string, () => void>()
+
+  /** NOTIFY a nonce on `c` and wait for it to come back on `c` within HEARTBEAT_MS. */
+  const prove = async (c: pg.Client): Promise<void> => {
+    const nonce = `${PROOF_PREFIX}${randomUUID()}`
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        proofs.set(nonce, resolve)
+        timer = setTimeout(() => {
+          reject(new Error(`the listening connection did not hear its own NOTIFY within ${HEARTBEAT_MS} ms (a transaction-mode pooler between the server and PostgreSQL?)`))
+        }, HEARTBEAT_MS)
+        c.query('SELECT pg_notify($1, $2)', [channel, nonce]).catch(reject)
+      })
+    } finally {
+      clearTimeout(timer)
+      proofs.delete(nonce)
+    }
+  }
 
   const lost = (c: pg.Client, err?: unknown): void => {
     if (client !== c) return
@@ -67,12 +95,21 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
     if (closed) return
     const c = new pg.Client(listenerConfig(clientConfig))
     client = c
-    c.on('notification', (n) => { if (n.channel === channel) handlers.message(n.payload ?? '') })
+    c.on('notification', (n) => {
+      if (n.channel !== channel) return
+      const payload = n.payload ?? ''
+      if (payload.startsWith(PROOF_PREFIX)) {
+        proofs.get(payload)?.()
+        return
+      }
+      handlers.message(payload)
+    })
     c.on('error', (err) => { lost(c, err) })
     c.on('end', () => { lost(c) })
     try {
       await c.connect()
       await c.query(`LISTEN ${channel}`)
+      await prove(c)
     } catch (err) {
       lost(c, err)
       return
@@ -86,15 +123,10 @@ export function listenPostgres (clientConfig: pg.ClientConfig, channel: string, 
   }
 
   const heartbeat = setInterval(() => {
+    // Also while connecting: a connect or LISTEN that hangs fails its proof (the query waits behind them) and retries.
     const c = client
     if (c == null || closed) return
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_resolve, reject) => {
-      timer = setTimeout(() => { reject(new Error(`no heartbeat answer within ${HEARTBEAT_MS} ms`)) }, HEARTBEAT_MS)
-    })
-    Promise.race([c.query('SELECT 1'), late])
-      .catch((err: unknown) => { lost(c, err) })
-      .finally(() => { clearTimeout(timer) })
+    prove(c).catch((err: unknown) => { lost(c, err) })
   }, HEARTBEAT_MS)
   heartbeat.unref()
 
