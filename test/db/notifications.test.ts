@@ -4,6 +4,7 @@ import pg from 'pg'
 import type { Test } from 'tap'
 import { test } from 'tap'
 import { listenPostgres } from '../../src/db/notifications.ts'
+import { waitFor } from '../support/wait-for.ts'
 
 // The listening connection must hear, not only answer (src/db/notifications.ts). The attack: something between the
 // server and PostgreSQL that passes queries but not notifications (a transaction-mode pooler such as PgBouncer's
@@ -54,25 +55,6 @@ interface Probe {
   lives: boolean[]
   warnings: string[]
   infos: string[]
-  /** Resolves once `check` holds, polled every 20 ms; rejects after `ms`. */
-  until: (check: () => boolean, ms: number, what: string) => Promise<void>
-}
-
-function probe (): Probe {
-  const p: Probe = {
-    messages: [],
-    lives: [],
-    warnings: [],
-    infos: [],
-    until: async (check, ms, what) => {
-      const deadline = Date.now() + ms
-      while (!check()) {
-        if (Date.now() > deadline) throw new Error(`not within ${ms} ms: ${what}`)
-        await new Promise((resolve) => setTimeout(resolve, 20))
-      }
-    }
-  }
-  return p
 }
 
 function setUp (t: Test, proxy: DeafProxy) {
@@ -82,7 +64,7 @@ function setUp (t: Test, proxy: DeafProxy) {
   url.hostname = '127.0.0.1'
   url.port = String(proxy.port)
   const channel = `test_notify_${randomBytes(6).toString('hex')}`
-  const p = probe()
+  const p: Probe = { messages: [], lives: [], warnings: [], infos: [] }
   const subscription = listenPostgres({ connectionString: url.toString() }, channel, {
     message: (payload) => { p.messages.push(payload) },
     live: (live) => { p.lives.push(live) }
@@ -96,7 +78,7 @@ function setUp (t: Test, proxy: DeafProxy) {
     await other.end().catch(() => {})
   })
   const notify = async (payload: string): Promise<void> => { await other.query('SELECT pg_notify($1, $2)', [channel, payload]) }
-  return { p, other, notify }
+  return { p, other, notify, viaProxy: url.toString() }
 }
 
 function upstreamOf (url: string) {
@@ -107,26 +89,26 @@ function upstreamOf (url: string) {
 test('a listener that stops hearing notifications stops being live, though it still answers queries', { skip: onPostgres ? false : NEEDS_PG }, async (t) => {
   const proxy = await deafProxy(upstreamOf(pgUrl!))
   t.teardown(proxy.close)
-  const { p, other, notify } = setUp(t, proxy)
+  const { p, other, notify, viaProxy } = setUp(t, proxy)
   await other.connect()
 
-  await p.until(() => p.lives.at(-1) === true, 10_000, 'live at first')
+  await waitFor(() => p.lives.at(-1) === true, 'live at first', 10_000)
   await notify('s:one')
-  await p.until(() => p.messages.includes('s:one'), 5000, 'a notification heard')
+  await waitFor(() => p.messages.includes('s:one'), 'a notification heard', 5000)
   // Another process's proof shares the channel: never handed to the subscriber (the cache would empty on it).
   await notify('h:another-process')
   await notify('s:two')
-  await p.until(() => p.messages.includes('s:two'), 5000, 'the next notification heard')
+  await waitFor(() => p.messages.includes('s:two'), 'the next notification heard', 5000)
   t.same(p.messages, ['s:one', 's:two'], 'only the subscriber\'s payloads, never a proof')
 
   proxy.deaf = true
   await notify('s:unheard')
   // The heartbeat (every 2 s, 2 s to come back) finds the connection deaf: live(false), and a warning that says why.
-  await p.until(() => p.lives.at(-1) === false, 10_000, 'not live once deaf')
+  await waitFor(() => p.lives.at(-1) === false, 'not live once deaf', 10_000)
   t.notOk(p.messages.includes('s:unheard'), 'the notification sent while deaf was not heard')
   t.match(p.warnings.join('\n'), /did not hear its own NOTIFY.*pooler/, 'the warning names the cause')
   // The queries still pass: what a SELECT 1 heartbeat took for a live connection.
-  const c = new pg.Client({ connectionString: `postgresql://${new URL(pgUrl!).username}@127.0.0.1:${proxy.port}${new URL(pgUrl!).pathname}` })
+  const c = new pg.Client({ connectionString: viaProxy })
   await c.connect()
   t.same((await c.query('SELECT 1 AS one')).rows, [{ one: 1 }], 'the deaf path still answers queries')
   await c.end()
@@ -136,10 +118,10 @@ test('a listener that stops hearing notifications stops being live, though it st
   await new Promise((resolve) => setTimeout(resolve, 2500))
   t.notOk(p.lives.slice(livesWhileDeaf).includes(true), 'never live again while deaf')
   proxy.deaf = false
-  await p.until(() => p.lives.at(-1) === true, 15_000, 'live again once notifications pass')
+  await waitFor(() => p.lives.at(-1) === true, 'live again once notifications pass', 15_000)
   t.ok(p.infos.includes('live-session notifications are back'), 'logged when back')
   await notify('s:three')
-  await p.until(() => p.messages.includes('s:three'), 5000, 'heard again')
+  await waitFor(() => p.messages.includes('s:three'), 'heard again', 5000)
 })
 
 test('a listener deaf from the start never goes live', { skip: onPostgres ? false : NEEDS_PG }, async (t) => {
@@ -148,7 +130,7 @@ test('a listener deaf from the start never goes live', { skip: onPostgres ? fals
   proxy.deaf = true
   const { p } = setUp(t, proxy)
   // Its first proof fails (LISTEN and the query succeed, the NOTIFY never comes back), then it retries.
-  await p.until(() => p.warnings.length > 0, 10_000, 'the first proof failed')
+  await waitFor(() => p.warnings.length > 0, 'the first proof failed', 10_000)
   t.match(p.warnings[0], /did not hear its own NOTIFY/)
   await new Promise((resolve) => setTimeout(resolve, 2500))
   t.notOk(p.lives.includes(true), 'never live: the cache behind it reads every request')

@@ -1,6 +1,7 @@
 import { test } from 'tap'
 import { ALICE, BOB, connectWithTokens } from '../gmail/helpers.ts'
-import { AUDIENCE, buildPushApp, PUSH_SA, waitFor, webhookReceiver } from './support.ts'
+import { waitFor } from '../support/wait-for.ts'
+import { AUDIENCE, buildPushApp, PUSH_SA, webhookReceiver } from './support.ts'
 import { DisconnectGmailDocument } from '../support/generated/graphql.ts'
 import { gql } from '../helper.ts'
 

@@ -57,14 +57,6 @@ export async function webhookReceiver (t: Teardown, statuses: number[] = []) {
   }
 }
 
-export async function waitFor (check: () => boolean | Promise<boolean>, what: string, ms = 60_000): Promise<void> {
-  const until = Date.now() + ms
-  while (!(await check())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-}
-
 export interface PushContext extends GmailTestContext {
   /** Where the app listens (the Pub/Sub push endpoint is `${url}/google/pubsub`). */
   url: string

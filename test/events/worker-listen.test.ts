@@ -3,7 +3,8 @@ import path from 'node:path'
 import { test } from 'tap'
 import { freePort } from '../support/free-port.ts'
 import { ALICE, connectWithTokens } from '../gmail/helpers.ts'
-import { buildPushApp, waitFor } from './support.ts'
+import { waitFor } from '../support/wait-for.ts'
+import { buildPushApp } from './support.ts'
 
 // The whole loop of docs/events.md: mail arrives at Gmail → Pub/Sub push → inboxgate → signed webhook →
 // `npm run example:worker -- --listen <port>` verifies it, exchanges for a token and prints the subject.

@@ -2,9 +2,10 @@ import t from 'tap'
 import { appUser, googleEmulator, googleEnv, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import {
-  ensurePostgresRunning, errorCodes, gqlHttp, isClearError, requirePostgres, restartPostgres, serverFixture, sleep, startServer, testSchema, waitFor
+  ensurePostgresRunning, errorCodes, gqlHttp, isClearError, requirePostgres, restartPostgres, serverFixture, sleep, startServer, testSchema
 } from './support/harness.ts'
 import type { HttpResult } from './support/harness.ts'
+import { waitFor } from '../support/wait-for.ts'
 import { GmailProfileDocument, GmailStatusDocument, MeDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: PostgreSQL restarts (pg_ctl stop -m fast, down 3 s, start) while clients keep calling me, refresh and
@@ -86,7 +87,7 @@ if (cluster != null) {
     t.equal((await Promise.race([server.exited.then(() => 'exited'), sleep(10).then(() => 'running')])), 'running', 'the same server process is still running')
 
     // Recovery, same process: the pool drops its dead connections and opens new ones.
-    await waitFor(async () => (await gqlHttp(server.origin, MeDocument, {}, users[0]!.accessToken)).body?.data?.me != null, 30_000, 'me to work again')
+    await waitFor(async () => (await gqlHttp(server.origin, MeDocument, {}, users[0]!.accessToken)).body?.data?.me != null, 'me to work again', 30_000)
     for (const u of users) {
       const me = await gqlHttp(server.origin, MeDocument, {}, u.accessToken)
       t.equal(me.body?.data?.me?.email, u.email, `${u.email}: me works again`)

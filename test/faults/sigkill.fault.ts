@@ -8,9 +8,10 @@ import { startMoto, useMotoEnv } from '../support/moto.ts'
 import { appUser, googleEmulator, googleEnv, refresh } from './support/clients.ts'
 import type { AppUser } from './support/clients.ts'
 import {
-  gqlHttp, installHangOnUpdate, reapServerBackends, requirePostgres, serverFixture, sleep, startServer, testSchema, waitFor, waitForHungUpdate
+  gqlHttp, installHangOnUpdate, reapServerBackends, requirePostgres, serverFixture, sleep, startServer, testSchema, waitForHungUpdate
 } from './support/harness.ts'
 import type { ServerOptions, ServerProcess, TestSchema } from './support/harness.ts'
+import { waitFor } from '../support/wait-for.ts'
 import { GmailProfileDocument, MeDocument, RefreshDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: the server process is killed with SIGKILL in the middle of a refresh-token rotation and of a Gmail token
@@ -91,7 +92,7 @@ if (cluster != null) {
     const b = await appUser(origin(), 'killrotate')
     const bOld = b.refreshToken
     await refreshAndVanish(d.server.port, bOld)
-    await waitFor(async () => (await sessionRow(d.schema, b.sessionId)).generation === 1, 20_000, 'the rotation to commit')
+    await waitFor(async () => (await sessionRow(d.schema, b.sessionId)).generation === 1, 'the rotation to commit', 20_000)
     await d.kill()
     const committed = await sessionRow(d.schema, b.sessionId)
     t.equal(committed.previous_token_hash, hashRefreshToken(bOld), 'rotated in the database, successor never delivered')
@@ -193,7 +194,7 @@ if (cluster != null) {
     let calls = refreshCalls()
     google.state.addFault({ endpoint: 'token', kind: 'timeout', delayMs: 60_000, times: 1 })
     let pending = profile()
-    await waitFor(() => refreshCalls() > calls, 30_000, 'the refresh to reach Google')
+    await waitFor(() => refreshCalls() > calls, 'the refresh to reach Google', 30_000)
     await d.kill()
     t.equal((await pending).status, 0, 'the app got no answer')
     google.state.clearFaults()
@@ -216,7 +217,7 @@ if (cluster != null) {
     calls = refreshCalls()
     google.state.addFault({ endpoint: 'token', kind: 'timeout', delayMs: 1500, times: 1 })
     pending = profile()
-    await waitFor(() => refreshCalls() > calls, 30_000, 'the refresh to reach Google')
+    await waitFor(() => refreshCalls() > calls, 'the refresh to reach Google', 30_000)
     moto.pause()
     try {
       await sleep(2500) // Google answers at 1.5 s; the vault write that follows hangs on the frozen moto

@@ -6,7 +6,8 @@ import { gql } from '../helper.ts'
 import { ALICE, buildGmailApp, connectWithTokens, tokenCalls } from '../gmail/helpers.ts'
 import type { GmailTestContext } from '../gmail/helpers.ts'
 import { startMoto, useMotoEnv } from '../support/moto.ts'
-import { postgresFromEnv, waitFor } from './support/harness.ts'
+import { postgresFromEnv } from './support/harness.ts'
+import { waitFor } from '../support/wait-for.ts'
 import { GmailProfileDocument, GmailStatusDocument } from '../support/generated/graphql.ts'
 
 // Issue 5: the vault (moto) stops in the middle of an operation, after its first steps succeeded and while the
@@ -43,7 +44,7 @@ async function app (t: Test): Promise<GmailTestContext> {
 async function holdGoogle (ctx: GmailTestContext, endpoint: 'tokeninfo' | 'token') {
   const before = ctx.google.state.stats().requests[endpoint] ?? 0
   ctx.google.state.addFault({ endpoint, kind: 'timeout', delayMs: 2000, times: 1 })
-  return async () => await waitFor(() => (ctx.google.state.stats().requests[endpoint] ?? 0) > before, 20_000, `a ${endpoint} call at Google`)
+  return async () => await waitFor(() => (ctx.google.state.stats().requests[endpoint] ?? 0) > before, `a ${endpoint} call at Google`, 20_000)
 }
 
 t.test('moto stops while connectGmail is inside Google: VAULT_UNAVAILABLE, no row, no secret; connecting works once it is back', async (t) => {

@@ -3,7 +3,8 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net'
 import t from 'tap'
 import { Webhook } from 'standardwebhooks'
-import { reapServerBackends, requirePostgres, serverFixture, startServer, testSchema, waitFor } from './support/harness.ts'
+import { reapServerBackends, requirePostgres, serverFixture, startServer, testSchema } from './support/harness.ts'
+import { waitFor } from '../support/wait-for.ts'
 import type { ServerOptions } from './support/harness.ts'
 
 // Issue 23: a server SIGKILLed after an event was recorded and while its webhook was in flight still delivers it
@@ -42,7 +43,7 @@ if (cluster != null) {
     await schema.query('INSERT INTO service_clients (id, name, secret_hash, worker) VALUES (\'igc_fault\', \'Fault backend\', \'x\', true)')
     await schema.query('INSERT INTO webhook_endpoints (id, client_id, url, event_types, secret) VALUES ($1, $2, $3, $4, $5)', ['wh_fault', 'igc_fault', url, [], secret])
     await schema.query('INSERT INTO webhook_events (id, type, user_id, data) VALUES (gen_random_uuid(), \'gmail.message.added\', NULL, \'{"messageId":"m1"}\')')
-    await waitFor(() => seen.length === 1, 30_000, 'the first attempt')
+    await waitFor(() => seen.length === 1, 'the first attempt', 30_000)
 
     server.kill('SIGKILL')
     t.equal((await server.exited).signal, 'SIGKILL')
@@ -52,11 +53,11 @@ if (cluster != null) {
     hold = false
     server = await startServer(t, options)
     const restartedAt = Date.now()
-    await waitFor(() => seen.filter((s) => s.type === 'gmail.message.added').length === 2, 90_000, 'the delivery again after the restart')
+    await waitFor(() => seen.filter((s) => s.type === 'gmail.message.added').length === 2, 'the delivery again after the restart', 90_000)
     t.ok(Date.now() - restartedAt < 60_000, `delivered again ${Math.round((Date.now() - restartedAt) / 1000)} s after the restart (the lease: timeout + 30 s from the claim)`)
     const [first, again] = seen.filter((s) => s.type === 'gmail.message.added')
     t.equal(again!.id, first!.id, 'the same webhook-id')
-    await waitFor(() => seen.some((s) => s.type === 'user.deleted'), 30_000, 'the event recorded while down')
+    await waitFor(() => seen.some((s) => s.type === 'user.deleted'), 'the event recorded while down', 30_000)
     const rows = (await schema.query('SELECT state, attempts FROM webhook_deliveries ORDER BY created_at')).rows
     t.same(rows.map((r) => r.state), ['DELIVERED', 'DELIVERED'])
     for (const res of held) res.destroy()

@@ -6,6 +6,7 @@ import { test } from 'tap'
 import { LiveSessionCache, LIVE_SESSIONS_CHANNEL } from '../../src/sessions/live-session-cache.ts'
 import { buildTestApp, gql, PASSWORD, signUp } from '../helper.ts'
 import { freePort } from '../support/free-port.ts'
+import { waitFor } from '../support/wait-for.ts'
 import { LoginDocument, LogoutDocument, MeDocument } from '../support/generated/graphql.ts'
 
 // The per-process live-session cache (src/sessions/live-session-cache.ts): what it keeps, what drops an entry, and,
@@ -81,9 +82,9 @@ test('an app serves the live session from its cache and drops it on its own writ
   const { app } = await buildTestApp(t)
   const cache = app.liveSessionCache!
   t.ok(cache, 'on by default')
-  await t.resolves(waitFor(() => cache.live), 'listening')
+  await t.resolves(waitFor(() => cache.live, 'listening', 10_000), 'listening')
   const user = await signUp(app)
-  await waitFor(() => cache.live) // the sign-up's own write holds it until its fence is back
+  await waitFor(() => cache.live, 'the sign-up\'s fence', 10_000) // the sign-up's own write holds it until its fence is back
   t.equal((await gql(app, MeDocument, {}, { token: user.accessToken })).data?.me.email, user.email)
   t.equal(cache.size, 1, 'the session is kept')
 
@@ -94,20 +95,20 @@ test('an app serves the live session from its cache and drops it on its own writ
   await waitFor(async () => {
     await app.prisma.$executeRaw`SELECT pg_notify(${LIVE_SESSIONS_CHANNEL}, 'f:probe')`
     return heard.includes('f:probe')
-  })
+  }, 'the probe on the channel', 10_000)
 
   // A write here, then a request at once: never the row from before it, even before the write's notification is in.
   await app.prisma.user.update({ where: { id: user.user.id }, data: { name: 'Renamed' } })
   t.equal((await gql(app, MeDocument, {}, { token: user.accessToken })).data?.me.name, 'Renamed', 'read again, not served stale')
-  await waitFor(() => heard.includes(`u:${user.user.id}`))
-  await t.resolves(waitFor(() => cache.live), 'served again once this process\'s fence is back')
+  await waitFor(() => heard.includes(`u:${user.user.id}`), 'the user\'s change announced', 10_000)
+  await t.resolves(waitFor(() => cache.live, 'the fence back', 10_000), 'served again once this process\'s fence is back')
   t.ok(heard.some((p) => p.startsWith('f:') && p !== 'f:probe'), 'the fence went through the channel')
 
   await gql(app, MeDocument, {}, { token: user.accessToken })
   await gql(app, LogoutDocument, {}, { token: user.accessToken })
   const after = await gql(app, MeDocument, {}, { token: user.accessToken })
   t.equal(after.errors?.[0]?.extensions.code, 'UNAUTHENTICATED', 'a logout here, then the same token at once: refused')
-  await waitFor(() => heard.includes(`s:${user.sessionId}`))
+  await waitFor(() => heard.includes(`s:${user.sessionId}`), 'the logout announced', 10_000)
   t.pass('the logout was announced for the other processes')
 })
 
@@ -150,7 +151,7 @@ test('two processes: a session ended anywhere is refused by the other process wi
   await waitFor(async () => {
     if (child.exitCode != null) throw new Error(`the second server exited: ${stderr}`)
     return await fetch(`${origin}/health`).then((r) => r.ok, () => false)
-  }, 90_000)
+  }, 'the second server', 90_000)
 
   const db = new pg.Client({ connectionString: pgUrl, options: `-c search_path="${pgSchema}"` })
   await db.connect()
@@ -199,7 +200,7 @@ test('two processes: a session ended anywhere is refused by the other process wi
       await db.query('UPDATE users SET email = substr(email, 13) WHERE id = $1 AND email LIKE \'unannounced-%\'', [user.user.id])
       await db.query('ALTER TABLE users ENABLE TRIGGER users_live_session_notify')
     }
-  })
+  }, 'the other process serving from its cache', 10_000)
   const logout = await refusedWithin(user.accessToken, async () => await gql(app, LogoutDocument, {}, { token: user.accessToken }))
   t.ok(logout <= 100, `a logout in the other process: refused after ${logout.toFixed(1)} ms`)
 
@@ -220,21 +221,13 @@ test('two processes: a session ended anywhere is refused by the other process wi
   await cachedIn(fourth.accessToken)
   const { rowCount } = await db.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [`inboxgate-listen ${String(child.pid)}`])
   t.equal(rowCount, 1, 'the other process\'s listening connection, ended by the server')
-  await waitFor(() => messages.includes('live-session notifications lost: reading every request from the database until they are back'))
+  await waitFor(() => messages.includes('live-session notifications lost: reading every request from the database until they are back'), 'the loss logged', 10_000)
   await db.query('UPDATE sessions SET revoked_at = now(), revoked_reason = \'GOOGLE_SESSIONS_REVOKED\' WHERE id = $1', [fourth.sessionId])
   t.equal((await me(fourth.accessToken)).errors?.[0]?.extensions.code, 'UNAUTHENTICATED', 'not served from the cache it can no longer trust')
 
-  await waitFor(() => messages.includes('live-session notifications are back'))
+  await waitFor(() => messages.includes('live-session notifications are back'), 'the return logged', 10_000)
   const fifth = await login()
   await cachedIn(fifth.accessToken)
   const again = await refusedWithin(fifth.accessToken, async () => await gql(app, LogoutDocument, { everywhere: true }, { token: fifth.accessToken }))
   t.ok(again <= 100, `listening again: logout everywhere refused after ${again.toFixed(1)} ms`)
 })
-
-async function waitFor (check: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  while (!await check()) {
-    if (Date.now() > deadline) throw new Error('timed out')
-    await new Promise((resolve) => setTimeout(resolve, 5))
-  }
-}

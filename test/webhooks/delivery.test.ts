@@ -7,7 +7,8 @@ import { recordEvents } from '../../src/webhooks/outbox.ts'
 import { runAdminCommand } from '../../src/admin/commands.ts'
 import { buildTestApp, gql, signUp } from '../helper.ts'
 import { AuthorizeServiceDocument, RevokeServiceAuthorizationDocument } from '../support/generated/graphql.ts'
-import { waitFor, webhookReceiver } from '../events/support.ts'
+import { webhookReceiver } from '../events/support.ts'
+import { waitFor } from '../support/wait-for.ts'
 
 // Issue 23 item 3: at least once, durable, leased; retries with the same webhook-id; endpoints disabled after days.
 

@@ -6,6 +6,7 @@ import { google } from 'googleapis'
 import { OAuth2Client } from 'google-auth-library'
 import { googleClientOptions } from '../../../emulators/google/app.ts'
 import { ALICE, control, failure, signIn, startEmulator } from './helpers.ts'
+import { waitFor } from '../../support/wait-for.ts'
 
 const TOPIC = 'projects/inboxgate-test/topics/gmail'
 const SA = 'gmail-push@inboxgate-test.iam.gserviceaccount.com'
@@ -30,10 +31,6 @@ async function endpoint (t: { teardown (fn: () => unknown): void }, statuses: nu
   return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/google/pubsub`, received }
 }
 
-const waitFor = async (check: () => boolean) => {
-  for (let i = 0; i < 200 && !check(); i++) await new Promise(resolve => setTimeout(resolve, 25))
-}
-
 test('watch, a delivered message, the Pub/Sub push with a Google-signed OIDC token, history and messages.get', async t => {
   const emulator = await startEmulator(t, { push: { retryDelaysMs: [50, 50] } })
   const push = await endpoint(t, [503])
@@ -50,7 +47,7 @@ test('watch, a delivered message, the Pub/Sub push with a Google-signed OIDC tok
 
   const { body: delivered } = await control(emulator, 'POST', '/gmail/deliver', { user: ALICE.email, subject: 'Receipt #1' })
   t.ok(delivered.pushed, 'a watched mailbox publishes')
-  await waitFor(() => push.received.length >= 2)
+  await waitFor(() => push.received.length >= 2, 'the push again after the 503', 5000)
   t.equal(push.received.length, 2, 'a 503 is retried')
   const [first, second] = push.received
   t.equal(first!.body.message.messageId, second!.body.message.messageId, 'a retry keeps the messageId')

@@ -9,6 +9,7 @@ import { promisify } from 'node:util'
 import pg from 'pg'
 import type { Test } from 'tap'
 import { freePort } from '../../support/free-port.ts'
+import { waitFor } from '../../support/wait-for.ts'
 import type { ResultOf, VariablesOf } from '@graphql-typed-document-node/core'
 import type { TypedDocument } from '../../helper.ts'
 
@@ -165,7 +166,7 @@ export async function installHangOnUpdate (schema: TestSchema, table: string): P
 export async function waitForHungUpdate (schema: TestSchema): Promise<void> {
   await waitFor(async () => Number((await schema.admin(
     "SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = $1 AND wait_event = 'PgSleep'", [schema.applicationName])).rows[0].n) > 0,
-  30_000, 'a server backend held in the hang trigger')
+  'a server backend held in the hang trigger', 30_000)
 }
 
 /** After a SIGKILL, the backends the server left (normally gone within 100 ms), terminated if they linger. */
@@ -337,13 +338,4 @@ export function isClearError (r: HttpResult): boolean {
   const errors = r.body.errors ?? []
   return errors.length > 0 && errors.every((e) => typeof e.extensions?.code === 'string') &&
     !/\n\s+at |prisma|SELECT |INSERT |UPDATE |ECONN|terminating connection/i.test(JSON.stringify(r.body))
-}
-
-export async function waitFor (check: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    if (await check()) return
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)
-    await sleep(50)
-  }
 }
